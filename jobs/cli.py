@@ -1,0 +1,47 @@
+"""The ``reclake`` command: ``reclake <job> [options]``, one subcommand per job module.
+
+Each subcommand hands its arguments to that module's ``main()``, the same
+function ``spark-submit jobs/<job>.py`` runs, so both behave identically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+JOBS = {
+    "run": "the whole pipeline: validate, prepare, train, recommend, publish",
+    "generate": "write synthetic interaction events to the input path",
+    "validate": "check raw events; quarantine bad rows, stop bad batches",
+    "prepare": "events -> one strength per user-item pair on stable integer ids",
+    "train": "train ALS and register the model",
+    "recommend": "top-N unseen items for every user",
+    "publish": "publish the recommendations to the Delta table apps read",
+}
+
+USAGE = "usage: reclake <job> [--config FILE] [--set SECTION.KEY=VALUE] [--input PATH] [--lakehouse DIR] [--json]"
+
+
+def _help() -> str:
+    lines = [USAGE, "", "Batch recommendations on Spark, published to Delta Lake.", "", "jobs:"]
+    lines += [f"  {name:<10} {text}" for name, text in JOBS.items()]
+    lines += ["", "`reclake <job> --help` lists a job's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_help())
+        return 0 if args else 2
+    job, rest = args[0], args[1:]
+    if job not in JOBS:
+        print(f"reclake: unknown job {job!r}; choose one of: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    # Import only the job asked for: `reclake --help` must not start a JVM or import pyspark.
+    return importlib.import_module(f"jobs.{job}").main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

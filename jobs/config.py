@@ -1,0 +1,298 @@
+"""One typed, validated configuration for every job.
+
+Loaded from YAML (``conf/local.yaml`` is the embedded default), then overridden
+per run with ``section.key=value`` strings (``--set`` on the command line).
+Unknown keys, wrong types and impossible values are rejected at load time with a
+message naming the key, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from jobs.constants import DEFAULT_SEED, DEFAULT_TOP_N
+from jobs.errors import ConfigError
+
+InputFormat = Literal["csv", "json", "parquet", "delta"]
+TimestampFormat = str  # "iso8601", "unix_seconds", "unix_millis" or a Spark datetime pattern
+
+
+class Section(BaseModel):
+    """Base for every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SparkSection(Section):
+    """How the one SparkSession is built (see jobs/spark.py)."""
+
+    master: str | None = "local[2]"  # None: leave it to spark-submit
+    app_name: str = "reclake"
+    shuffle_partitions: int = Field(8, gt=0)
+    driver_memory: str | None = "4g"
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = "WARN"
+    conf: dict[str, str] = Field(default_factory=dict)  # any extra spark.* setting
+
+
+class LakehouseSection(Section):
+    """Root under which every table is written: a local folder or an object-store URI."""
+
+    root: str = "lakehouse"
+
+
+class ColumnMapping(Section):
+    """Contract field -> column name in the source. ``None`` means the source lacks it."""
+
+    user_id: str = "user_id"
+    item_id: str = "item_id"
+    event_type: str | None = "event_type"
+    value: str | None = "value"
+    timestamp: str = "timestamp"
+
+
+class InputSection(Section):
+    """Where the raw interaction events are and how to read them (schemas/events.schema.json)."""
+
+    path: str | None = None  # None: <lakehouse>/landing/events, where `generate` writes
+    format: InputFormat = "csv"
+    header: bool = True
+    delimiter: str = Field(",", min_length=1)
+    column_names: list[str] | None = None  # names for the positional columns of a headerless CSV
+    columns: ColumnMapping = Field(default_factory=ColumnMapping)
+    default_event_type: str | None = None  # used for every row when columns.event_type is None
+    timestamp_format: TimestampFormat = "iso8601"
+    generate_if_missing: bool = False  # run `generate` first when the input does not exist
+
+    @model_validator(mode="after")
+    def _event_type_source(self) -> InputSection:
+        if self.columns.event_type is None and self.default_event_type is None:
+            raise ValueError("columns.event_type is null, so default_event_type must name the event type of every row")
+        if self.format == "csv" and not self.header and not self.column_names:
+            raise ValueError("a CSV without header needs column_names, the names of its columns in order")
+        return self
+
+
+class EventType(Section):
+    """How much one event of a type says about a user's interest in an item."""
+
+    weight: float = Field(1.0, ge=0)
+    use_value: bool = False  # multiply the weight by the event's value (a rating, a quantity)
+    min_value: float | None = None
+    max_value: float | None = None
+
+    @model_validator(mode="after")
+    def _range(self) -> EventType:
+        if self.min_value is not None and self.max_value is not None and self.min_value > self.max_value:
+            raise ValueError(f"min_value {self.min_value} is greater than max_value {self.max_value}")
+        return self
+
+
+def _default_event_types() -> dict[str, EventType]:
+    return {
+        "view": EventType(weight=1.0),
+        "add_to_cart": EventType(weight=3.0),
+        "purchase": EventType(weight=5.0, min_value=1, max_value=1000),
+        "rating": EventType(weight=1.0, use_value=True, min_value=0.5, max_value=5),
+    }
+
+
+class EventsSection(Section):
+    """The event types the platform accepts, and their weights."""
+
+    types: dict[str, EventType] = Field(default_factory=_default_event_types)
+
+    @field_validator("types")
+    @classmethod
+    def _not_empty(cls, types: dict[str, EventType]) -> dict[str, EventType]:
+        if not types:
+            raise ValueError("at least one event type is required")
+        return types
+
+
+class GenerateSection(Section):
+    """The synthetic event generator (jobs/generate.py)."""
+
+    users: int = Field(2000, gt=0)
+    items: int = Field(400, gt=1)
+    clusters: int = Field(8, gt=0)  # planted taste clusters ALS should recover
+    mean_items_per_user: float = Field(12.0, gt=0)
+    taste_share: float = Field(0.85, ge=0, le=1)  # share of a user's items drawn from their own cluster
+    popularity_exponent: float = Field(1.0, ge=0)  # Zipf exponent of item popularity
+    days: int = Field(30, gt=0)
+    end_date: dt.date | None = None  # None: the run date
+    string_ids: bool = True
+    partitions: int = Field(4, gt=0)
+    seed: int = DEFAULT_SEED
+
+
+class PrepareSection(Section):
+    """From events to one strength per user-item pair."""
+
+    log_scaling: bool = False  # strength = log1p(sum of weights / log_epsilon)
+    log_epsilon: float = Field(1.0, gt=0)
+
+
+class AlsSection(Section):
+    """Spark MLlib ALS settings."""
+
+    implicit_prefs: bool = True
+    rank: int = Field(32, gt=0)
+    reg_param: float = Field(0.1, ge=0)
+    alpha: float = Field(1.0, ge=0)
+    max_iter: int = Field(15, gt=0)
+    nonnegative: bool = False
+    num_user_blocks: int = Field(4, gt=0)
+    num_item_blocks: int = Field(4, gt=0)
+    checkpoint_interval: int = Field(10, ge=-1)
+    checkpoint_dir: str | None = None  # None: <lakehouse>/_checkpoints
+    seed: int = DEFAULT_SEED
+
+
+class RecommendSection(Section):
+    """Top-N for every user."""
+
+    top_n: int = Field(DEFAULT_TOP_N, gt=0)
+    user_batch_size: int = Field(4096, gt=0)  # users scored per matrix product
+
+
+class PublishSection(Section):
+    """Where recommendations go."""
+
+    sink: Literal["delta"] = "delta"
+
+
+class RunSection(Section):
+    """Identity of one run: its date (what it is about) and id (which attempt)."""
+
+    run_date: dt.date | None = None  # None: today (UTC)
+    run_id: str | None = None  # None: derived from the run date and the time
+
+
+class Config(Section):
+    """The whole configuration; every job takes this and uses the sections it needs."""
+
+    spark: SparkSection = Field(default_factory=SparkSection)
+    lakehouse: LakehouseSection = Field(default_factory=LakehouseSection)
+    input: InputSection = Field(default_factory=InputSection)
+    events: EventsSection = Field(default_factory=EventsSection)
+    generate: GenerateSection = Field(default_factory=GenerateSection)
+    prepare: PrepareSection = Field(default_factory=PrepareSection)
+    als: AlsSection = Field(default_factory=AlsSection)
+    recommend: RecommendSection = Field(default_factory=RecommendSection)
+    publish: PublishSection = Field(default_factory=PublishSection)
+    run: RunSection = Field(default_factory=RunSection)
+
+    @model_validator(mode="after")
+    def _default_event_type_is_known(self) -> Config:
+        default = self.input.default_event_type
+        if default is not None and default not in self.events.types:
+            raise ValueError(
+                f"input.default_event_type {default!r} is not one of events.types ({', '.join(self.events.types)})"
+            )
+        return self
+
+    @property
+    def input_path(self) -> str:
+        """The raw events location: the configured path, else where `generate` writes."""
+        return self.input.path or join_uri(self.lakehouse.root, "landing", "events")
+
+    @property
+    def checkpoint_dir(self) -> str:
+        return self.als.checkpoint_dir or join_uri(self.lakehouse.root, "_checkpoints")
+
+
+def join_uri(root: str, *parts: str) -> str:
+    """Join path parts onto a local folder or an object-store URI (s3a://, gs://, abfss://)."""
+    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path or path.startswith("file:")
+
+
+def _absolute(path: str | None, base: Path) -> str | None:
+    """Local relative paths are resolved against ``base`` so executors and spark-submit agree."""
+    if path is None or _is_uri(path):
+        return path
+    return str((base / os.path.expanduser(path)).resolve())
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """``als.rank=64`` -> (["als", "rank"], 64). The value is parsed as YAML, so types survive."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. --set als.rank=64")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({exc.problem})") from None
+    return key.strip().split("."), value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``data[a][b][c] = value``, creating sections as needed; validation happens later."""
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is a value, not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against conf/local.yaml)"
+    if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):
+        return f"{key}: {message} (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Read ``path`` (YAML), apply ``section.key=value`` overrides, validate, resolve paths.
+
+    Relative local paths are resolved against ``base_dir`` (default: the current
+    directory), which is where the README's commands run.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    for override in overrides:
+        apply_override(data, *parse_override(override))
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return config.model_copy(
+        update={
+            "lakehouse": config.lakehouse.model_copy(update={"root": _absolute(config.lakehouse.root, base)}),
+            "input": config.input.model_copy(update={"path": _absolute(config.input.path, base)}),
+            "als": config.als.model_copy(update={"checkpoint_dir": _absolute(config.als.checkpoint_dir, base)}),
+        }
+    )

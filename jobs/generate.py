@@ -1,0 +1,164 @@
+"""Generate synthetic interaction events with structure ALS can recover.
+
+Users belong to one of ``clusters`` taste clusters and so do items; a user draws
+``taste_share`` of their items from their own cluster and the rest from the
+whole catalogue. User activity is heavy-tailed (Lomax) and item popularity is
+Zipf-like, as in real logs. Every picked item is viewed; some are added to the
+cart and some of those bought (``value`` = quantity). Output is deterministic
+for a given seed and partition count, and written in the configured input format.
+
+    spark-submit jobs/generate.py --config conf/local.yaml
+    reclake generate --config conf/local.yaml --set generate.users=100000
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pandas as pd
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from jobs.config import Config, GenerateSection
+from jobs.constants import EVENT_TYPE, ITEM_ID, USER_ID, VALUE
+from jobs.errors import ConfigError
+from jobs.runtime import RunContext, Stage, StageResult, run_job
+from jobs.storage import write_delta
+
+TIMESTAMP = "timestamp"
+GENERATED_EVENT_TYPES = ("view", "add_to_cart", "purchase")
+CART_RATE = 0.3  # share of viewed items added to the cart
+PURCHASE_RATE = 0.5  # share of carted items bought
+ACTIVITY_SHAPE = 1.8  # Lomax shape: lower is heavier-tailed
+_SCHEMA = f"{USER_ID} string, {ITEM_ID} string, {EVENT_TYPE} string, {VALUE} double, {TIMESTAMP} string"
+
+
+def _catalogue(settings: GenerateSection) -> tuple[np.ndarray, list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """Items' clusters and popularity: per cluster its items and their cumulative weights."""
+    rng = np.random.default_rng([settings.seed, 0])
+    item_cluster = rng.integers(settings.clusters, size=settings.items)
+    popularity = (rng.permutation(settings.items) + 1.0) ** -settings.popularity_exponent
+    cluster_items, cluster_cdf = [], []
+    for cluster in range(settings.clusters):
+        members = np.flatnonzero(item_cluster == cluster)
+        if members.size == 0:  # tiny catalogues: an empty cluster borrows the whole catalogue
+            members = np.arange(settings.items)
+        weights = np.cumsum(popularity[members])
+        cluster_items.append(members)
+        cluster_cdf.append(weights / weights[-1])
+    global_cdf = np.cumsum(popularity) / popularity.sum()
+    return item_cluster, cluster_items, cluster_cdf, global_cdf
+
+
+def _user_events(
+    user_ids: np.ndarray, settings: GenerateSection, end: dt.datetime, catalogue: tuple
+) -> pd.DataFrame:
+    """All events of a batch of users, vectorised with numpy."""
+    _, cluster_items, cluster_cdf, global_cdf = catalogue
+    rng = np.random.default_rng([settings.seed, 1, int(user_ids[0])])
+    user_cluster = (user_ids * 2654435761) % settings.clusters  # fixed per user, whatever the batch
+    scale = (settings.mean_items_per_user - 1) * (ACTIVITY_SHAPE - 1)
+    per_user = 1 + np.floor(rng.pareto(ACTIVITY_SHAPE, size=user_ids.size) * scale).astype(np.int64)
+    per_user = np.minimum(per_user, max(1, settings.items // 2))
+
+    picks_user = np.repeat(user_ids, per_user)
+    picks_cluster = np.repeat(user_cluster, per_user)
+    draws = rng.random(picks_user.size)
+    from_taste = rng.random(picks_user.size) < settings.taste_share
+    items = np.searchsorted(global_cdf, draws).clip(max=settings.items - 1)
+    for cluster, (members, cdf) in enumerate(zip(cluster_items, cluster_cdf)):
+        mask = from_taste & (picks_cluster == cluster)
+        items[mask] = members[np.searchsorted(cdf, draws[mask]).clip(max=members.size - 1)]
+
+    seen_at = end.timestamp() - rng.random(picks_user.size) * settings.days * 86400
+    carted = rng.random(picks_user.size) < CART_RATE
+    bought = carted & (rng.random(picks_user.size) < PURCHASE_RATE)
+    quantity = rng.integers(1, 4, size=picks_user.size).astype(float)
+    parts = [
+        (np.ones_like(carted), "view", np.full(picks_user.size, np.nan), 0.0),
+        (carted, "add_to_cart", np.full(picks_user.size, np.nan), 60.0),
+        (bought, "purchase", quantity, 300.0),
+    ]
+    frames = []
+    for mask, event_type, value, delay in parts:
+        seconds = np.minimum(seen_at[mask] + delay, end.timestamp() - 1)
+        frames.append(
+            pd.DataFrame(
+                {
+                    USER_ID: _format_ids(picks_user[mask], "u", settings.string_ids),
+                    ITEM_ID: _format_ids(items[mask], "i", settings.string_ids),
+                    EVENT_TYPE: event_type,
+                    VALUE: value[mask],
+                    TIMESTAMP: pd.to_datetime(seconds, unit="s").strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def _format_ids(ids: np.ndarray, prefix: str, string_ids: bool) -> pd.Series:
+    series = pd.Series(ids)
+    return prefix + series.astype(str).str.zfill(7) if string_ids else series.astype(str)
+
+
+def generate_events(spark: SparkSession, settings: GenerateSection, end_date: dt.date) -> DataFrame:
+    """Synthetic raw events (user_id, item_id, event_type, value, timestamp as ISO-8601 text)."""
+    end = dt.datetime.combine(end_date, dt.time(), tzinfo=dt.timezone.utc)
+    catalogue = _catalogue(settings)
+
+    def per_batch(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            if len(batch):
+                yield _user_events(batch["id"].to_numpy(), settings, end, catalogue)
+
+    users = spark.range(0, settings.users, numPartitions=settings.partitions)
+    return users.mapInPandas(per_batch, schema=_SCHEMA)
+
+
+def write_input(df: DataFrame, config: Config, path: str) -> None:
+    """Write events in the format the input section says, so `validate` reads them back as-is."""
+    fmt = config.input.format
+    if fmt in ("parquet", "delta"):
+        df = df.withColumn(TIMESTAMP, F.to_timestamp(TIMESTAMP))
+    if fmt == "delta":
+        write_delta(df, path)
+    elif fmt == "csv":
+        df.write.mode("overwrite").option("header", True).option("sep", config.input.delimiter).csv(path)
+    else:
+        df.write.mode("overwrite").format(fmt).save(path)
+
+
+def check_compatible(config: Config) -> None:
+    """The generator writes the default contract columns and event types; say so if config disagrees."""
+    unknown = [t for t in GENERATED_EVENT_TYPES if t not in config.events.types]
+    if unknown:
+        raise ConfigError(f"generate writes event types {', '.join(unknown)}, which events.types lacks")
+    cols = config.input.columns
+    expected = {"user_id": USER_ID, "item_id": ITEM_ID, "event_type": EVENT_TYPE, "value": VALUE, "timestamp": TIMESTAMP}
+    if cols.model_dump() != expected or config.input.timestamp_format != "iso8601" or not config.input.header:
+        raise ConfigError(
+            "generate writes the default input contract (header, columns user_id,item_id,event_type,value,timestamp, "
+            "ISO-8601 times); this config's input section reads something else"
+        )
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    check_compatible(config)
+    path = config.input_path
+    events = generate_events(spark, config.generate, config.generate.end_date or ctx.run_date)
+    write_input(events, config, path)
+    return StageResult(tables={"input": path})
+
+
+STAGE = Stage("generate", run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("reclake generate", __doc__.splitlines()[0], [STAGE], argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
