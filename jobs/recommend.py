@@ -223,7 +223,7 @@ def _user_arrays(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarr
 
 def _with_seen_lists(user_factors: DataFrame, seen: DataFrame) -> DataFrame:
     """(user_idx, features, seen): each user's seen item indices packed in one array."""
-    lists = seen.groupBy(USER_IDX).agg(F.collect_set(F.col(ITEM_IDX).cast("int")).alias(SEEN))
+    lists = seen.groupBy(USER_IDX).agg(F.collect_list(F.col(ITEM_IDX).cast("int")).alias(SEEN))
     return user_factors.select(F.col(USER_IDX).cast("int").alias(USER_IDX), FEATURES).join(lists, USER_IDX, "left")
 
 

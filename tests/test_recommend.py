@@ -8,9 +8,12 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import recommend, run
+from jobs import recommend, run, train
+from jobs.config import load_config
 from jobs.constants import FEATURES, ITEM_ID, ITEM_IDX, RANK, SCORE, SOURCE, SOURCE_ALS, SOURCE_POPULAR, USER_ID, USER_IDX
+from jobs.errors import ConfigError
 from jobs.recommend import top_k_entries, top_n_for_users
+from jobs.runtime import run_job
 from jobs.storage import EVENTS, INTERACTIONS, ITEM_IDS, STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, USER_IDS
 
 RUN_DATE = dt.date(2026, 11, 20)
@@ -93,7 +96,11 @@ def test_scores_are_the_dot_products(random_model) -> None:
 def lakehouse_with_model(spark, tmp_path_factory):
     """A small generated lakehouse through train, plus one user who arrived after training."""
     root = tmp_path_factory.mktemp("rec") / "lakehouse"
-    status = run.main(
+    through_train = [*run.STAGES[: run.STAGES.index(train.STAGE) + 1]]
+    status = run_job(
+        "test",
+        "",
+        through_train,
         [
             "--lakehouse", str(root), "--run-date", RUN_DATE.isoformat(), "--set", "input.generate_if_missing=true",
             "--set", "generate.users=120", "--set", "generate.items=400", "--set", "als.rank=6", "--set", "als.max_iter=3",
@@ -130,7 +137,13 @@ def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(spar
     spark.createDataFrame([(i,) for i in denied], f"{ITEM_ID} string").write.format("delta").mode("overwrite").save(
         f"{root}/catalogue/out_of_stock"
     )
-    summary = _recommend(run_cli, root, "recommend.excluded_items=catalogue/out_of_stock", "recommend.fallback_window_days=null")
+    summary = _recommend(
+        run_cli,
+        root,
+        "recommend.excluded_items=catalogue/out_of_stock",
+        "recommend.fallback_window_days=null",
+        "recommend.similar_items_top_n=0",
+    )
     out = spark.read.format("delta").load(f"{root}/{STAGED_RECOMMENDATIONS}")
     users = spark.read.format("delta").load(f"{root}/{USER_IDS}")
 
@@ -170,3 +183,11 @@ def test_seen_window_and_similar_items(spark, run_cli, lakehouse_with_model) -> 
     assert similar.count() == 4 * with_factors
     assert similar.where(F.col(ITEM_ID) == F.col("similar_item_id")).count() == 0
     assert similar.where((F.col(SCORE) > 1.0001) | (F.col(SCORE) < -1.0001)).count() == 0
+
+
+@pytest.mark.parametrize(
+    "override", ["recommend.broadcast_limit_mb=0", "recommend.exclude_seen_window_days=0", "recommend.similar_items_top_n=-1"]
+)
+def test_impossible_settings_fail_at_load_naming_the_key(override: str) -> None:
+    with pytest.raises(ConfigError, match=override.split("=")[0]):
+        load_config(None, [override])
