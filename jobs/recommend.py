@@ -47,6 +47,7 @@ from jobs.constants import (
     USER_ID,
     USER_IDX,
 )
+from jobs.errors import InputError, MissingTableError
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import (
     EVENTS,
@@ -55,6 +56,7 @@ from jobs.storage import (
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
     USER_IDS,
+    delta_exists,
     read_delta,
     table_uri,
     write_delta,
@@ -304,16 +306,12 @@ def unit_vectors(factors: DataFrame) -> DataFrame:
     return factors.withColumn(FEATURES, scaled)
 
 
-def similar_items(
-    item_factors: DataFrame, candidates: DataFrame, n: int, **options: float
-) -> DataFrame:
+def similar_items(item_factors: DataFrame, candidates: DataFrame, n: int, **options: float) -> DataFrame:
     """(item_idx, rank, similar_item_idx, score): each item's n nearest ``candidates`` by cosine, itself excluded."""
     queries = unit_vectors(item_factors).withColumnRenamed(ITEM_IDX, USER_IDX)
     itself = item_factors.select(F.col(ITEM_IDX).alias(USER_IDX), ITEM_IDX)
     top = top_n_for_users(queries, unit_vectors(candidates), itself, n, **options)
-    return top.select(
-        F.col(USER_IDX).alias(ITEM_IDX), RANK, F.col(ITEM_IDX).alias(SIMILAR_IDX), SCORE
-    )
+    return top.select(F.col(USER_IDX).alias(ITEM_IDX), RANK, F.col(ITEM_IDX).alias(SIMILAR_IDX), SCORE)
 
 
 # ---------------------------------------------------------------- eligibility and fallback (pure transforms)
@@ -360,12 +358,16 @@ def with_original_ids(top: DataFrame, users: DataFrame, items: DataFrame) -> Dat
 # ---------------------------------------------------------------- the stage
 
 
-def _item_list(spark: SparkSession, root: str, location: str | None, items: DataFrame) -> DataFrame | None:
+def _item_list(spark: SparkSession, root: str, key: str, location: str | None, items: DataFrame) -> DataFrame | None:
     """An item_id list (Delta table under the lakehouse root, or a path/URI) as item indices."""
     if location is None:
         return None
     uri = location if location.startswith("/") or "://" in location else table_uri(root, location)
-    listed = read_delta(spark, uri, produced_by=f"(your catalogue job: a Delta table with an {ITEM_ID} column)")
+    if not delta_exists(spark, uri):
+        raise MissingTableError(f"recommend.{key}: no Delta table at {uri} (expected one with an {ITEM_ID} column)")
+    listed = spark.read.format("delta").load(uri)
+    if ITEM_ID not in listed.columns:
+        raise InputError(f"recommend.{key}: {uri} has no {ITEM_ID} column (it has: {', '.join(listed.columns)})")
     return items.join(listed.select(F.col(ITEM_ID).cast("string").alias(ITEM_ID)), ITEM_ID, "left_semi")
 
 
@@ -399,8 +401,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
     users = read_delta(spark, table_uri(root, USER_IDS), produced_by="prepare")
     items = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
-    allowed = _item_list(spark, root, settings.eligible_items, items)
-    denied = _item_list(spark, root, settings.excluded_items, items)
+    allowed = _item_list(spark, root, "eligible_items", settings.eligible_items, items)
+    denied = _item_list(spark, root, "excluded_items", settings.excluded_items, items)
     seen = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.exclude_seen_window_days), users, items)
     recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
     options = _options(settings)
