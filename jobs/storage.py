@@ -28,6 +28,7 @@ MODEL_REGISTRY = "model_registry"  # one row per trained model
 MODELS = "models"  # folder of saved ALS models, one per version
 STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before publishing
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
+STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
 
 # Raw rows are kept as read, as one JSON string, for the quarantine table.
 RAW_RECORD = "_raw_record"
