@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
@@ -55,8 +56,8 @@ class Snapshot:
 
 
 def _newest_run_date(table: DeltaTable) -> dt.date | None:
-    actions = table.get_add_actions(flatten=True)
-    names = actions.schema.names
+    actions = pa.table(table.get_add_actions(flatten=True))
+    names = actions.column_names
     column = f"partition.{RUN_DATE}" if f"partition.{RUN_DATE}" in names else f"max.{RUN_DATE}"
     values = actions.column(column).to_pylist() if column in names else []
     dates = [dt.date.fromisoformat(str(d)) for d in values if d is not None]
