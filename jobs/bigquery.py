@@ -126,12 +126,11 @@ def load_partition(
 
 
 def publish_to_bigquery(
-    staged: DataFrame, settings: PublishSection, ctx: RunContext, client: bigquery.Client | None = None
+    staged: DataFrame, rows: int, settings: PublishSection, ctx: RunContext, client: bigquery.Client | None = None
 ) -> dict[str, int]:
-    """Stage ``staged`` as Parquet and load it into its run-date partition; return the counts."""
+    """Stage ``staged`` (``rows`` rows) as Parquet and load it into its run-date partition; return the counts."""
     target = settings.bigquery
     client = client or make_client(target)  # before the Spark write: fail fast without credentials
-    rows = staged.count()
     source = staging_path(target.staging_uri, ctx.run_date, ctx.run_id)
     lay_out_for_lookup(staged, USER_ID, file_count(rows, settings.target_file_rows)).write.mode("overwrite").parquet(source)
     config = load_job_config(bigquery_schema(staged.schema), ctx.run_id)

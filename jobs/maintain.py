@@ -123,7 +123,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             continue
         counts[f"{name}.files_before"] = _file_count(spark, uri)
         if key is None:
-            DeltaTable.forPath(spark, uri).optimize().executeCompaction()
+            if counts[f"{name}.files_before"] > 1:
+                DeltaTable.forPath(spark, uri).optimize().executeCompaction()
         else:
             counts[f"{name}.partitions_clustered"] = cluster(spark, uri, key, settings.target_file_rows)
         vacuum(spark, uri, settings.vacuum_retention_hours)

@@ -24,9 +24,8 @@ import json
 import math
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -113,31 +112,45 @@ def _published_run_dates(spark: SparkSession, uri: str) -> list[dt.date]:
     return [r[0] for r in spark.read.format("delta").load(uri).select(RUN_DATE).distinct().collect()]
 
 
+class RunStats(NamedTuple):
+    rows: int
+    keys: int  # distinct users (items)
+    model_version: str  # every model version in the run, comma-separated
+
+
+def run_stats(staged: DataFrame, key: str) -> RunStats:
+    """Rows, distinct keys and model versions of one staged run, in one pass."""
+    row = staged.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(key).alias("keys"),
+        F.array_sort(F.collect_set(MODEL_VERSION)).alias("versions"),
+    ).first()
+    return RunStats(int(row["rows"]), int(row["keys"]), ",".join(row["versions"]))
+
+
 def publish_table(
-    staged: DataFrame, uri: str, *, key: str, ctx: RunContext, settings: PublishSection, metadata: dict[str, Any]
+    staged: DataFrame, uri: str, stats: RunStats, *, key: str, ctx: RunContext, settings: PublishSection
 ) -> dict[str, int]:
     """Write one run's ``staged`` rows to the Delta table at ``uri`` in one commit; return the counts."""
-    spark = staged.sparkSession
-    stats = staged.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct(key).alias("keys")).first()
-    rows = int(stats["rows"])
-    files = file_count(rows, settings.target_file_rows)
-    cutoff = expired_before(ctx.run_date, _published_run_dates(spark, uri), settings.retain_runs)
+    files = file_count(stats.rows, settings.target_file_rows)
+    existing = _published_run_dates(staged.sparkSession, uri) if settings.retain_runs else []
+    cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
     write_delta(
         lay_out_for_lookup(staged, key, files),
         uri,
         replace_where=replace_predicate(ctx.run_date, cutoff),
         partition_by=[RUN_DATE] if settings.partition_by_run_date else None,
         metadata={
-            **metadata,
             "run_id": ctx.run_id,
             "run_date": ctx.run_date.isoformat(),
-            "rows": rows,
-            f"{key}s": int(stats["keys"]),
+            "model_version": stats.model_version,
+            "rows": stats.rows,
+            f"{key}s": stats.keys,
             "files": files,
             "expired_before": cutoff.isoformat() if cutoff else None,
         },
     )
-    return {"rows": rows, f"{key}s": int(stats["keys"]), "files": files}
+    return {"rows": stats.rows, f"{key}s": stats.keys, "files": files}
 
 
 def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequence[str]) -> DataFrame:
@@ -149,39 +162,35 @@ def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequen
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root, settings = config.lakehouse.root, config.publish
     staged = staged_run(spark, table_uri(root, STAGED_RECOMMENDATIONS), ctx.run_date, RECOMMENDATION_COLUMNS)
-    versions = sorted(r[0] for r in staged.select(MODEL_VERSION).distinct().collect())
-    if not versions:
+    stats = run_stats(staged, USER_ID)
+    if not stats.rows:
         raise MissingTableError(
             f"staging/recommendations has no rows for run date {ctx.run_date}: "
             f"run `reclake recommend --run-date {ctx.run_date}` first"
         )
-    model_version = ",".join(versions)
     counts: dict[str, int] = {}
     tables: dict[str, str] = {}
 
     similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
     if settings.sink == "delta" and delta_exists(spark, similar_uri):
         similar = staged_run(spark, similar_uri, ctx.run_date, SIMILAR_ITEM_COLUMNS)
-        if similar.limit(1).count():
+        similar_stats = run_stats(similar, ITEM_ID)
+        if similar_stats.rows:  # this run produced similar items
             uri = table_uri(root, SIMILAR_ITEMS)
-            written = publish_table(
-                similar, uri, key=ITEM_ID, ctx=ctx, settings=settings, metadata={"model_version": model_version}
-            )
+            written = publish_table(similar, uri, similar_stats, key=ITEM_ID, ctx=ctx, settings=settings)
             counts.update({f"similar_{name}": value for name, value in written.items()})
             tables["similar_items"] = uri
 
     if settings.sink == "bigquery":
         from jobs.bigquery import publish_to_bigquery  # google-cloud-bigquery only when it is the sink
 
-        counts.update(publish_to_bigquery(staged, settings, ctx))
+        counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
         tables["recommendations"] = settings.bigquery.destination(ctx.run_date)
     else:
         uri = table_uri(root, RECOMMENDATIONS)
-        counts.update(
-            publish_table(staged, uri, key=USER_ID, ctx=ctx, settings=settings, metadata={"model_version": model_version})
-        )
+        counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
         tables["recommendations"] = uri
-    return StageResult(counts=counts, tables=tables, details={"model_version": model_version})
+    return StageResult(counts=counts, tables=tables, details={"model_version": stats.model_version})
 
 
 def run_row(ctx: RunContext, summary: dict[str, Any], finished_at: dt.datetime) -> dict[str, Any]:
@@ -200,20 +209,14 @@ def run_row(ctx: RunContext, summary: dict[str, Any], finished_at: dt.datetime) 
 
 
 def record_run(spark: SparkSession, config: Config, ctx: RunContext, summary: dict[str, Any]) -> None:
-    """Upsert this run's row in the runs table (one row per run id, succeeded or failed)."""
+    """Write this run's row to the runs table, replacing an earlier row of the same run id."""
     uri = table_uri(config.lakehouse.root, RUNS)
     row = spark.createDataFrame([run_row(ctx, summary, dt.datetime.now(dt.timezone.utc))], RUNS_SCHEMA)
-    if not delta_exists(spark, uri):
-        write_delta(row, uri, mode="append", metadata={"run_id": ctx.run_id, "status": summary["status"]})
-        return
-    (
-        DeltaTable.forPath(spark, uri)
-        .alias("t")
-        .merge(row.alias("s"), f"t.{RUN_ID} = s.{RUN_ID}")
-        .whenMatchedUpdateAll()
-        .whenNotMatchedInsertAll()
-        .execute()
-    )
+    metadata = {"run_id": ctx.run_id, "status": summary["status"]}
+    if delta_exists(spark, uri):
+        write_delta(row.coalesce(1), uri, replace_where=f"{RUN_ID} = '{ctx.run_id}'", metadata=metadata)
+    else:
+        write_delta(row.coalesce(1), uri, metadata=metadata)
 
 
 STAGE = Stage("publish", run, on_finish=record_run)
