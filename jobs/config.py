@@ -187,6 +187,7 @@ class PublishSection(Section):
     partition_by_run_date: bool = True  # replacing and expiring a run date are partition operations
     retain_runs: int | None = Field(None, gt=0)  # keep the K newest run dates; None keeps every run
     target_file_rows: int = Field(250_000, gt=0)  # rows per file, each file one contiguous user range
+    row_group_bytes: int = Field(256 * 1024, gt=0)  # Parquet row groups; small ones let a reader skip inside a file
     vacuum_retention_hours: int = Field(168, ge=0)  # `maintain` deletes files older versions need after this
     bigquery: BigQuerySection | None = None
 

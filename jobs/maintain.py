@@ -16,8 +16,7 @@ small files. Then ``VACUUM`` deletes files no version younger than
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import NamedTuple
 
 from delta.tables import DeltaTable
@@ -28,6 +27,7 @@ from pyspark.sql import SparkSession
 from jobs.config import Config
 from jobs.constants import ITEM_ID, RUN_DATE, USER_ID
 from jobs.lookup import delta_rs_uri
+from jobs.publish import PARQUET_BLOCK_SIZE, session_conf
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import QUARANTINE, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, delta_exists, table_uri
 
@@ -69,27 +69,11 @@ def files_by_run_date(uri: str, key: str) -> dict[str | None, list[FileStats]]:
     return grouped
 
 
-@contextmanager
-def _spark_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
-    """Set session settings for one block, then put the previous values back."""
-    previous = {key: spark.conf.get(key, None) for key in settings}
-    for key, value in settings.items():
-        spark.conf.set(key, value)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                spark.conf.unset(key)
-            else:
-                spark.conf.set(key, value)
-
-
 def _file_count(spark: SparkSession, uri: str) -> int:
     return int(DeltaTable.forPath(spark, uri).detail().select("numFiles").first()[0])
 
 
-def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int) -> int:
+def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_group_bytes: int) -> int:
     """Z-order by ``key`` the run-date partitions where it pays; return how many were rewritten."""
     table = DeltaTable.forPath(spark, uri)
     rewritten = 0
@@ -98,7 +82,8 @@ def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int) -> i
             continue
         bytes_per_row = sum(f.size_bytes for f in files) / max(1, sum(f.rows for f in files))
         max_file = str(max(1, int(bytes_per_row * target_file_rows)))
-        with _spark_conf(spark, {"spark.databricks.delta.optimize.maxFileSize": max_file}):
+        conf = {"spark.databricks.delta.optimize.maxFileSize": max_file, PARQUET_BLOCK_SIZE: str(row_group_bytes)}
+        with session_conf(spark, conf):
             builder = table.optimize()
             if run_date is not None:  # None: the table is not partitioned by run date
                 builder = builder.where(f"{RUN_DATE} = '{run_date}'")
@@ -109,7 +94,7 @@ def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int) -> i
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> None:
     check = "true" if retention_hours >= _DEFAULT_RETENTION_HOURS else "false"
-    with _spark_conf(spark, {"spark.databricks.delta.retentionDurationCheck.enabled": check}):
+    with session_conf(spark, {"spark.databricks.delta.retentionDurationCheck.enabled": check}):
         DeltaTable.forPath(spark, uri).vacuum(float(retention_hours))
 
 
@@ -126,7 +111,9 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             if counts[f"{name}.files_before"] > 1:
                 DeltaTable.forPath(spark, uri).optimize().executeCompaction()
         else:
-            counts[f"{name}.partitions_clustered"] = cluster(spark, uri, key, settings.target_file_rows)
+            counts[f"{name}.partitions_clustered"] = cluster(
+                spark, uri, key, settings.target_file_rows, settings.row_group_bytes
+            )
         vacuum(spark, uri, settings.vacuum_retention_hours)
         counts[f"{name}.files_after"] = _file_count(spark, uri)
         tables[name] = uri

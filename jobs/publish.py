@@ -23,7 +23,8 @@ import datetime as dt
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from pyspark.sql import DataFrame, SparkSession
@@ -73,6 +74,26 @@ RUNS_SCHEMA = T.StructType(
         T.StructField("error", T.StringType(), True),
     ]
 )
+
+
+# Parquet's row-group size in bytes; Delta ignores it as a write option but reads it from the session.
+PARQUET_BLOCK_SIZE = "parquet.block.size"
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session settings for one block, then put the previous values back."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
 
 
 def file_count(rows: int, target_file_rows: int) -> int:
@@ -135,21 +156,22 @@ def publish_table(
     files = file_count(stats.rows, settings.target_file_rows)
     existing = _published_run_dates(staged.sparkSession, uri) if settings.retain_runs else []
     cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
-    write_delta(
-        lay_out_for_lookup(staged, key, files),
-        uri,
-        replace_where=replace_predicate(ctx.run_date, cutoff),
-        partition_by=[RUN_DATE] if settings.partition_by_run_date else None,
-        metadata={
-            "run_id": ctx.run_id,
-            "run_date": ctx.run_date.isoformat(),
-            "model_version": stats.model_version,
-            "rows": stats.rows,
-            f"{key}s": stats.keys,
-            "files": files,
-            "expired_before": cutoff.isoformat() if cutoff else None,
-        },
-    )
+    with session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}):
+        write_delta(
+            lay_out_for_lookup(staged, key, files),
+            uri,
+            replace_where=replace_predicate(ctx.run_date, cutoff),
+            partition_by=[RUN_DATE] if settings.partition_by_run_date else None,
+            metadata={
+                "run_id": ctx.run_id,
+                "run_date": ctx.run_date.isoformat(),
+                "model_version": stats.model_version,
+                "rows": stats.rows,
+                f"{key}s": stats.keys,
+                "files": files,
+                "expired_before": cutoff.isoformat() if cutoff else None,
+            },
+        )
     return {"rows": stats.rows, f"{key}s": stats.keys, "files": files}
 
 
