@@ -11,10 +11,11 @@ import pytest
 from deltalake import DeltaTable
 
 from jobs import maintain, publish
-from jobs.config import load_config
+from jobs.config import PublishSection, load_config
 from jobs.errors import ConfigError
 from jobs.maintain import FileStats, needs_clustering
 from jobs.publish import RECOMMENDATION_COLUMNS, expired_before, replace_predicate
+from jobs.runtime import RunContext
 from jobs.storage import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri, write_delta
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,10 +188,11 @@ def test_similar_items_are_published_when_staged(spark, run_cli, lakehouse):
 
 
 def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, lakehouse):
-    # D2 published normally (laid out); D1 appended in three overlapping small batches.
-    stage(spark, lakehouse, staged_rows(D2, "m1", users=30))
-    assert publish_cli(run_cli, lakehouse, D2, "run-1", "--set", "publish.target_file_rows=30")[0] == 0
+    # D2 published (laid out, no runs table to maintain); D1 appended in three overlapping small batches.
     uri = recs(lakehouse)
+    laid = spark.createDataFrame(staged_rows(D2, "m1", users=30), list(RECOMMENDATION_COLUMNS))
+    settings = PublishSection(target_file_rows=30)
+    publish.publish_table(laid, uri, publish.run_stats(laid, "user_id"), key="user_id", ctx=RunContext(D2, "r"), settings=settings)
     appended = []
     for batch in range(3):
         rows = [r for r in staged_rows(D1, "m0", users=30) if int(r[0][1:]) % 3 == batch]
