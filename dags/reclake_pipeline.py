@@ -70,7 +70,8 @@ PUBLISHES = {"publish": [RECOMMENDATIONS]}  # job -> the Assets it updates
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     # Transient failures (a lost executor, a busy cluster, late input) get two more tries,
-    # 2 then 4 minutes later; a configuration error fails at once in check_config.
+    # 2-4 then 4-8 minutes later (doubling, with jitter); a configuration error fails at
+    # once in check_config.
     "retries": 2,
     "retry_delay": dt.timedelta(minutes=2),
     "retry_exponential_backoff": 2.0,

@@ -67,7 +67,7 @@ def test_pipeline_on_the_cluster_with_the_artefact_equals_local_mode(
     apps = sorted(state.glob("work/worker-*/app-*"))
     assert len({app.name for app in apps}) == 5, apps
     assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
-    local_lakehouse, [(_, _, _), _] = local_runs
+    local_lakehouse, _ = local_runs
     cluster_recs, local_recs = published(lakehouse), published(local_lakehouse)
     assert len(cluster_recs) == 200 * 5
     # Same seed, same partitioning: the same items in the same order for every user.
