@@ -32,11 +32,14 @@ import importlib
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import DAG, Asset, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from jobs.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +130,7 @@ def retrain_is_due(policy: str, latest_model: dt.date | None, run_date: dt.date,
     return latest_model is None or (run_date - latest_model).days > max_age_days
 
 
-def run_config(params: dict[str, Any]):
+def run_config(params: dict[str, Any]) -> Config:
     """The config the jobs of this run load: the file, then the overrides; fails fast when invalid."""
     from jobs.config import load_config
     from jobs.errors import ConfigError
