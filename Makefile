@@ -5,7 +5,7 @@ CONFIG ?= conf/local.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench clean package cluster-up cluster-down
 
 setup:
 	bash scripts/bootstrap.sh
@@ -15,6 +15,17 @@ run: setup
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# dist/reclake-<version>.zip: the jobs package for spark-submit --py-files (scripts/package.sh).
+package:
+	bash scripts/package.sh
+
+# A Spark standalone master and two workers on 127.0.0.1:7077 (scripts/spark-cluster.sh).
+cluster-up: setup
+	bash scripts/spark-cluster.sh start
+
+cluster-down:
+	bash scripts/spark-cluster.sh stop
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache

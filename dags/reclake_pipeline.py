@@ -1,0 +1,275 @@
+"""reclake on Airflow 3: the daily pipeline, and a weekly retraining.
+
+``reclake_daily`` runs, for the logical date, ``check_config -> validate -> prepare ->
+retrain_due -> train -> recommend -> publish``. Each job is a ``SparkSubmitOperator``
+running ``jobs/<job>.py`` with ``--config {{ params.config }} --run-date {{ ds }}
+--set run.run_id={{ run_id }}`` plus one ``--set`` per entry of ``params.overrides``.
+``retrain_due`` skips the training jobs, and the latest model is reused, unless a retrain
+is due (``params.retrain``: ``auto`` = no model yet, or the newest is older than
+``params.max_model_age_days``; ``always``; ``never``). ``publish`` updates the
+``reclake_recommendations`` Asset, which downstream DAGs can be scheduled on.
+``reclake_weekly_retrain`` runs the training jobs alone on the interactions the daily
+pipeline prepared, so the daily one normally finds a fresh model and only recommends.
+
+Every job is idempotent per run date (tables are overwritten, or replaced for the
+date), so a retried task or a re-run day converges to the same tables; runs of a DAG
+never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables.
+
+What a deployment provides (see README, "Orchestration with Airflow"):
+  connection ``reclake_spark``   the Spark master, e.g. ``spark://host:7077`` (or ``local[2]``)
+  variable ``reclake_py_files``  the artefact from ``make package``, shipped with --py-files
+  variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
+  ``spark-submit`` on the PATH of the Airflow workers; ``RECLAKE_HOME`` when this file does
+  not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use.
+
+Nothing here touches Spark, the lakehouse or Airflow Variables at import time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.sdk import DAG, Asset, Param, Variable, task
+from airflow.sdk.exceptions import AirflowFailException
+
+if TYPE_CHECKING:
+    from jobs.config import Config
+
+log = logging.getLogger(__name__)
+
+# The reclake checkout (or release) on the Airflow workers: jobs/<job>.py and conf/.
+HOME = Path(os.environ.get("RECLAKE_HOME") or Path(__file__).resolve().parents[1])
+SPARK_CONN_ID = "reclake_spark"
+PY_FILES_VARIABLE = "reclake_py_files"
+ALERT_VARIABLE = "reclake_alert_callback"
+OWNER = "reclake"
+TAGS = ["reclake", "spark"]
+START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+# The table app teams read. Downstream DAGs: `schedule=[RECOMMENDATIONS]`; each event's
+# extra names the run date and run id that were published.
+RECOMMENDATIONS = Asset(name="reclake_recommendations", uri="reclake://lakehouse/recommendations")
+
+# The pipeline, in order: one task per job, each one line. TRAINING runs only when a
+# retrain is due (daily) or always (weekly); the job after it runs either way.
+TRAINING = (
+    "train",
+)  # fmt: skip
+DAILY = (
+    "validate",
+    "prepare",
+    *TRAINING,
+    "recommend",
+    "publish",
+)  # fmt: skip
+PUBLISHES = {"publish": [RECOMMENDATIONS]}  # job -> the Assets it updates
+
+DEFAULT_ARGS: dict[str, Any] = {
+    "owner": OWNER,
+    # Transient failures (a lost executor, a busy cluster, late input) get two more tries,
+    # 2-4 then 4-8 minutes later (doubling, with jitter); a configuration error fails at
+    # once in check_config.
+    "retries": 2,
+    "retry_delay": dt.timedelta(minutes=2),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=30),
+    "execution_timeout": dt.timedelta(hours=4),
+}
+
+COMMON_PARAMS = {
+    "config": Param(
+        str(HOME / "conf" / "local.yaml"),
+        type="string",
+        description="YAML config every job loads (a path on the Airflow workers)",
+    ),
+    "overrides": Param(
+        [],
+        type="array",
+        items={"type": "string", "pattern": r"^[A-Za-z_][\w.]*=.*$"},
+        description="config overrides for this run, section.key=value, e.g. lakehouse.root=/data/lakehouse",
+    ),
+    "spark_conf": Param(
+        {},
+        type="object",
+        description="extra spark-submit --conf settings, e.g. {\"spark.executor.memory\": \"4g\"}",
+    ),
+}
+DAILY_PARAMS = {
+    **COMMON_PARAMS,
+    "retrain": Param(
+        "auto",
+        enum=["auto", "always", "never"],
+        description="auto: train when there is no model or the newest is older than max_model_age_days",
+    ),
+    "max_model_age_days": Param(7, type="integer", minimum=0, description="for retrain=auto"),
+}
+
+
+# ---------------------------------------------------------------- run-time helpers
+
+
+def override_args(overrides: list[str]) -> list[str]:
+    """``["als.rank=8"]`` -> ``["--set", "als.rank=8"]``: the jobs' own override syntax."""
+    return [arg for override in overrides for arg in ("--set", override)]
+
+
+def retrain_is_due(policy: str, latest_model: dt.date | None, run_date: dt.date, max_age_days: int) -> bool:
+    """Whether this run trains: always/never as asked; auto when no model exists or the newest is too old.
+
+    Age is counted in run dates (the date a model was trained for), so a re-run or a
+    backfill decides the same way whatever day it actually runs.
+    """
+    if policy != "auto":
+        return policy == "always"
+    return latest_model is None or (run_date - latest_model).days > max_age_days
+
+
+def run_config(params: dict[str, Any]) -> Config:
+    """The config the jobs of this run load: the file, then the overrides; fails fast when invalid."""
+    from jobs.config import load_config
+    from jobs.errors import ConfigError
+
+    try:
+        return load_config(params["config"], params["overrides"])
+    except ConfigError as exc:
+        raise AirflowFailException(f"{exc} (DAG params config/overrides)") from None  # a retry cannot fix it
+
+
+def latest_model_date(lakehouse_root: str) -> dt.date | None:
+    """The run date of the newest registered model, read with delta-rs (no Spark); None if none yet."""
+    import pyarrow.compute as pc
+    from deltalake import DeltaTable
+    from deltalake.exceptions import TableNotFoundError
+
+    from jobs.storage import MODEL_REGISTRY, table_uri
+
+    uri = table_uri(lakehouse_root, MODEL_REGISTRY)
+    # delta-rs names S3 s3://; Spark's Hadoop connector names it s3a://.
+    uri = "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri
+    try:
+        dates = DeltaTable(uri).to_pyarrow_table(columns=["run_date"]).column("run_date")
+    except TableNotFoundError:
+        return None
+    return pc.max(dates).as_py()
+
+
+def alert_on_failure(context: dict[str, Any]) -> None:
+    """A task failed for good (retries spent): log it, then call the configured alert, if any.
+
+    The Variable ``reclake_alert_callback`` names a ``callable(context)`` by dotted path
+    (e.g. a Slack or PagerDuty notifier wrapped in a function); it is read when the
+    failure happens, so changing the alert target needs no DAG change.
+    """
+    ti = context["ti"]
+    log.error(
+        "reclake: %s.%s failed for %s (run %s, try %s): %s",
+        ti.dag_id, ti.task_id, context["ds"], context["run_id"], ti.try_number, context.get("exception"),
+    )  # fmt: skip
+    target = Variable.get(ALERT_VARIABLE, default=None)
+    if target:
+        module, _, name = target.rpartition(".")
+        getattr(importlib.import_module(module), name)(context)
+
+
+# ---------------------------------------------------------------- tasks
+
+
+class ReclakeJob(SparkSubmitOperator):
+    """spark-submit ``jobs/<job>.py`` for the run's date and id, with the run's config.
+
+    ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
+    added when the task runs (a list param cannot be templated into several arguments).
+    Delta's connector goes with ``--packages``; the artefact in ``reclake_py_files``
+    (if set) with ``--py-files``, so executors need no reclake installed.
+    """
+
+    def __init__(self, *, job: str, **kwargs: Any) -> None:
+        super().__init__(
+            task_id=job,
+            conn_id=SPARK_CONN_ID,
+            application=str(HOME / "jobs" / f"{job}.py"),
+            application_args=["--config", "{{ params.config }}", "--run-date", "{{ ds }}", "--set", "run.run_id={{ run_id }}"],
+            py_files=f"{{{{ var.value.get('{PY_FILES_VARIABLE}', '') }}}}",
+            name=f"reclake-{job}-{{{{ ds_nodash }}}}",
+            **kwargs,
+        )
+
+    def execute(self, context: Any) -> None:
+        from jobs.spark import DELTA_PACKAGE  # imports pyspark: at run time only
+
+        params = context["params"]
+        self.packages = self.packages or DELTA_PACKAGE
+        self.conf = {**(self.conf or {}), **params["spark_conf"]}
+        self.application_args = [*self.application_args, *override_args(params["overrides"])]
+        super().execute(context)
+        for asset in self.outlets:
+            context["outlet_events"][asset].extra = {"run_date": context["ds"], "run_id": context["run_id"]}
+
+
+@task
+def check_config(params: dict[str, Any] | None = None) -> None:
+    """Load the run's config before any Spark starts: a bad key or value fails here, once, naming it."""
+    run_config(params)
+
+
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> bool:
+    """False skips the training jobs; the next job then reuses the latest model."""
+    latest = None
+    if params["retrain"] == "auto":
+        latest = latest_model_date(run_config(params).lakehouse.root)
+    due = retrain_is_due(params["retrain"], latest, dt.date.fromisoformat(ds), params["max_model_age_days"])
+    log.info("retrain=%s, newest model trained for %s: %s", params["retrain"], latest, "training" if due else "reusing it")
+    return due
+
+
+def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params: dict[str, Param], doc: str) -> DAG:
+    """One task per job, in order, after check_config; in a DAG that also runs other jobs,
+    the training jobs are gated by retrain_due and the job after them runs unless something failed."""
+    gated = set(TRAINING) < set(job_names)
+    with DAG(
+        dag_id=dag_id,
+        schedule=schedule,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args={**DEFAULT_ARGS, "on_failure_callback": alert_on_failure},
+        params=params,
+        tags=TAGS,
+        doc_md=doc,
+    ) as dag:
+        previous = check_config()
+        for job in job_names:
+            after_training = gated and job_names.index(job) > job_names.index(TRAINING[-1])
+            if gated and job == TRAINING[0]:
+                previous = previous >> retrain_due()
+            operator = ReclakeJob(
+                job=job,
+                outlets=PUBLISHES.get(job, []),
+                # A skipped (reused) training is not a failure for the jobs after it.
+                trigger_rule="none_failed" if after_training else "all_success",
+            )
+            previous = previous >> operator
+    return dag
+
+
+daily = build_dag(
+    "reclake_daily",
+    DAILY,
+    schedule="@daily",
+    params=DAILY_PARAMS,
+    doc="Validate, prepare, train when due (else reuse the latest model), recommend and publish, for each day.",
+)
+weekly_retrain = build_dag(
+    "reclake_weekly_retrain",
+    TRAINING,
+    schedule="@weekly",
+    params=COMMON_PARAMS,
+    doc="Retrain on the interactions the daily pipeline prepared; the daily one then reuses this model.",
+)
