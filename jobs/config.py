@@ -158,7 +158,14 @@ class RecommendSection(Section):
     """Top-N for every user."""
 
     top_n: int = Field(DEFAULT_TOP_N, gt=0)
-    user_batch_size: int = Field(4096, gt=0)  # users scored per matrix product
+    user_batch_size: int = Field(4096, gt=0)  # most users scored per matrix product
+    broadcast_limit_mb: float = Field(256.0, gt=0)  # item factors up to this size are broadcast, else blocked
+    item_block_size: int = Field(16384, gt=0)  # items per block when item factors are not broadcast
+    exclude_seen_window_days: int | None = Field(None, gt=0)  # None: never recommend anything a user ever had
+    fallback_window_days: int | None = Field(30, gt=0)  # popularity window for users without factors; None: all
+    eligible_items: str | None = None  # Delta table (name under the lakehouse or path) of item_ids allowed
+    excluded_items: str | None = None  # Delta table of item_ids never recommended (e.g. out of stock)
+    similar_items_top_n: int = Field(20, ge=0)  # neighbours per item in staging/similar_items; 0: skip
 
 
 class BigQuerySection(Section):
