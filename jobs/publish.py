@@ -236,7 +236,8 @@ def record_run(spark: SparkSession, config: Config, ctx: RunContext, summary: di
     row = spark.createDataFrame([run_row(ctx, summary, dt.datetime.now(dt.timezone.utc))], RUNS_SCHEMA)
     metadata = {"run_id": ctx.run_id, "status": summary["status"]}
     if delta_exists(spark, uri):
-        write_delta(row.coalesce(1), uri, replace_where=f"{RUN_ID} = '{ctx.run_id}'", metadata=metadata)
+        quoted = ctx.run_id.replace("\\", "\\\\").replace("'", "\\'")  # a SQL string literal, whatever the id
+        write_delta(row.coalesce(1), uri, replace_where=f"{RUN_ID} = '{quoted}'", metadata=metadata)
     else:
         write_delta(row.coalesce(1), uri, metadata=metadata)
 

@@ -169,12 +169,13 @@ def test_retention_drops_old_run_dates_in_the_same_commit(spark, run_cli, lakeho
 def test_failed_publish_is_recorded_in_runs_and_leaves_the_table_alone(spark, run_cli, lakehouse):
     stage(spark, lakehouse, staged_rows(D3, "m1", users=2))
     assert publish_cli(run_cli, lakehouse, D3, "run-ok")[0] == 0
-    status, summary = publish_cli(run_cli, lakehouse, D2, "run-bad")  # nothing staged for D2
+    status, summary = publish_cli(run_cli, lakehouse, D2, "run-'bad'")  # nothing staged for D2; a quote in the id
     assert status == 2 and "reclake recommend --run-date 2026-11-22" in summary["error"]
     assert DeltaTable(recs(lakehouse)).version() == 0
     runs = {r["run_id"]: r for r in DeltaTable(str(lakehouse / "runs")).to_pyarrow_table().to_pylist()}
-    assert runs["run-bad"]["status"] == "failed" and "no rows for run date" in runs["run-bad"]["error"]
-    assert runs["run-bad"]["run_date"] == D2 and runs["run-ok"]["status"] == "succeeded"
+    bad = runs["run-'bad'"]
+    assert bad["status"] == "failed" and "no rows for run date" in bad["error"]
+    assert bad["run_date"] == D2 and runs["run-ok"]["status"] == "succeeded" and len(runs) == 2
 
 
 def test_similar_items_are_published_when_staged(spark, run_cli, lakehouse):
