@@ -28,9 +28,14 @@ MODEL_REGISTRY = "model_registry"  # one row per trained model
 MODELS = "models"  # folder of saved ALS models, one per version
 STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before publishing
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
+VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 
 # Raw rows are kept as read, as one JSON string, for the quarantine table.
 RAW_RECORD = "_raw_record"
+# A CSV line the parser could not split into the expected fields, as read (else null).
+CORRUPT_RECORD = "_corrupt_record"
+# The value field as read, so validation can tell "not a number" from "absent".
+RAW_VALUE = "_raw_value"
 
 
 def table_uri(lakehouse_root: str, name: str) -> str:
@@ -53,15 +58,32 @@ def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFram
         raise InputError(f"input not found: {path} (set input.path or pass --input)")
     fmt = settings.format
     if fmt == "csv":
-        reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
-        if settings.column_names:
-            reader = reader.schema(T.StructType([T.StructField(n, T.StringType()) for n in settings.column_names]))
-        return reader.csv(path)
+        return _read_csv(spark, settings, path)
     if fmt == "json":
         return spark.read.json(path)
     if fmt == "parquet":
         return spark.read.parquet(path)
     return spark.read.format("delta").load(path)
+
+
+def _read_csv(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
+    """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
+
+    The column names come from input.column_names or the header line; an empty
+    file yields a frame without columns.
+    """
+    reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
+    names = settings.column_names or reader.csv(path).columns
+    if not names:
+        return reader.csv(path)
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in [*names, CORRUPT_RECORD]])
+    return (
+        reader.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .option("enforceSchema", True)
+        .csv(path)
+    )
 
 
 def _timestamp(column: Column, timestamp_format: str) -> Column:
@@ -81,7 +103,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     Ids become strings (integers or strings in the source), ``value`` a double and
     ``event_time`` a UTC timestamp. Values that do not parse become null, for
     validation to reject with a reason; a mapped column that does not exist is an
-    input error naming it. With ``keep_raw`` the row as read is kept as JSON.
+    input error naming it. With ``keep_raw`` the row as read is kept as JSON (a
+    malformed CSV line as its text), with ``_corrupt_record`` and ``_raw_value``.
     """
     mapping = settings.columns
     wanted = {USER_ID: mapping.user_id, ITEM_ID: mapping.item_id, EVENT_TIME: mapping.timestamp}
@@ -106,7 +129,15 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         _timestamp(source(EVENT_TIME), settings.timestamp_format).alias(EVENT_TIME),
     ]
     if keep_raw:
-        columns.append(F.to_json(F.struct(*[F.col(f"`{c}`") for c in raw.columns])).alias(RAW_RECORD))
+        fields = [F.col(f"`{c}`") for c in raw.columns if c != CORRUPT_RECORD]
+        as_read = F.to_json(F.struct(*fields))
+        corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
+        raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
+        columns += [
+            F.coalesce(corrupt, as_read).alias(RAW_RECORD),
+            corrupt.alias(CORRUPT_RECORD),
+            raw_value.alias(RAW_VALUE),
+        ]
     return raw.select(*columns)
 
 
