@@ -164,7 +164,7 @@ def bad_lines(bad_rows: Mapping[str, int], config: Config, end: dt.datetime) -> 
     """CSV lines (without header), each breaking exactly one row rule, ``bad_rows[kind]`` of each kind.
 
     ``duplicate: n`` gives one valid row and n copies of it. Every other line has
-    its own user id, so no two bad lines are duplicates of each other.
+    its own ids, so no two bad lines are duplicates of each other.
     """
     when = (end - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     broken = {
@@ -180,9 +180,8 @@ def bad_lines(bad_rows: Mapping[str, int], config: Config, end: dt.datetime) -> 
     rows: list[list[str]] = []
     for kind, count in bad_rows.items():
         for i in range(count + (kind == "duplicate")):
-            row = {USER_ID: f"bad-{kind}-{i}", ITEM_ID: "i0000000", EVENT_TYPE: "view", VALUE: "", TIMESTAMP: when}
-            if kind == "duplicate":
-                row[USER_ID] = "bad-duplicate"
+            key = "bad-duplicate" if kind == "duplicate" else f"bad-{kind}-{i}"
+            row = {USER_ID: key, ITEM_ID: key, EVENT_TYPE: "view", VALUE: "", TIMESTAMP: when}
             row.update(broken.get(kind, {}))
             rows.append([*row.values(), "extra field"] if kind == "malformed_line" else list(row.values()))
     out = io.StringIO()
