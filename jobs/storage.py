@@ -30,7 +30,7 @@ STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
 VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 
-# Raw rows are kept as read, as one JSON string, for the quarantine table.
+# Raw rows are kept as read (a struct of the source fields), for the quarantine table.
 RAW_RECORD = "_raw_record"
 # A CSV line the parser could not split into the expected fields, as read (else null).
 CORRUPT_RECORD = "_corrupt_record"
@@ -103,8 +103,9 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     Ids become strings (integers or strings in the source), ``value`` a double and
     ``event_time`` a UTC timestamp. Values that do not parse become null, for
     validation to reject with a reason; a mapped column that does not exist is an
-    input error naming it. With ``keep_raw`` the row as read is kept as JSON (a
-    malformed CSV line as its text), with ``_corrupt_record`` and ``_raw_value``.
+    input error naming it. With ``keep_raw`` the row as read is kept too: its
+    fields as a struct (``_raw_record``, see :func:`raw_record_text`),
+    ``_corrupt_record`` and ``_raw_value``.
     """
     mapping = settings.columns
     wanted = {USER_ID: mapping.user_id, ITEM_ID: mapping.item_id, EVENT_TIME: mapping.timestamp}
@@ -129,16 +130,19 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         _timestamp(source(EVENT_TIME), settings.timestamp_format).alias(EVENT_TIME),
     ]
     if keep_raw:
-        fields = [F.col(f"`{c}`") for c in raw.columns if c != CORRUPT_RECORD]
-        as_read = F.to_json(F.struct(*fields))
         corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
         raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
         columns += [
-            F.coalesce(corrupt, as_read).alias(RAW_RECORD),
+            F.struct(*[F.col(f"`{c}`") for c in raw.columns if c != CORRUPT_RECORD]).alias(RAW_RECORD),
             corrupt.alias(CORRUPT_RECORD),
             raw_value.alias(RAW_VALUE),
         ]
     return raw.select(*columns)
+
+
+def raw_record_text(events: DataFrame) -> Column:
+    """The row as read, as text: a malformed CSV line as it was, any other row as JSON."""
+    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.col(RAW_RECORD)))
 
 
 # ---------------------------------------------------------------- Delta

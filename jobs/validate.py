@@ -38,7 +38,16 @@ from pyspark.sql import functions as F
 from jobs.config import Config, EventType, InputSection, ValidationSection, join_uri
 from jobs.constants import EVENT_COLUMNS, EVENT_TIME, RUN_DATE, RUN_ID
 from jobs.errors import ConfigError, ValidationFailed
-from jobs.expectations import describe, failed_rules, GxValidator, load_suite, resolve, row_rules
+from jobs.expectations import (
+    GxValidator,
+    describe,
+    failed_rules,
+    failure,
+    load_suite,
+    resolve,
+    row_rules,
+    without_unique_checks_that_hold,
+)
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import (
     CORRUPT_RECORD,
@@ -48,6 +57,7 @@ from jobs.storage import (
     VALIDATION_RUNS,
     delta_exists,
     last_commit_rows,
+    raw_record_text,
     read_raw,
     table_uri,
     to_events,
@@ -100,7 +110,17 @@ def batch_parameters(settings: ValidationSection, previous_rows: int | None, run
 def flag_rows(events: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
     """Add ``reasons``: the names of the rules each row breaks (empty for a valid row)."""
     broken = F.array(*[F.when(F.coalesce(rule, F.lit(True)), F.lit(name)) for name, rule in rules.items()])
-    return events.withColumn(REASONS, F.filter(broken, lambda reason: reason.isNotNull()))
+    return events.withColumn(REASONS, F.array_compact(broken))  # not F.filter: a lambda defeats codegen
+
+
+def keep_for_quarantine(flagged: DataFrame) -> DataFrame:
+    """The event columns and reasons, plus the row as read (text) for quarantined rows only.
+
+    Turning every row into text would cost a pass over 5 million rows for the
+    few that need it; valid rows carry null.
+    """
+    quarantined = F.size(REASONS) > 0
+    return flagged.select(*EVENT_COLUMNS, REASONS, F.when(quarantined, raw_record_text(flagged)).alias(RAW_RECORD))
 
 
 def reason_counts(flagged: DataFrame, rule_names: Sequence[str]) -> dict[str, int]:
@@ -225,15 +245,15 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     gate = _Gate(spark, config, ctx, schema)
     previous = previous_success(spark, gate.runs_uri, ctx.run_id)
     if not raw.columns:
-        gate.finish("failed", {"raw_rows": 0}, [{"rule": "empty_input", "description": "the input has at least one row",
-                                                 "expectation": "", "expected": {}, "observed": "no header, no rows"}])
+        empty = failure("empty_input", "the input has at least one row", "no header, no rows")
+        gate.finish("failed", {"raw_rows": 0}, [empty])
 
     # 1. The columns as read: missing columns and drift since the last successful run.
-    previous_schema = json.loads(previous["source_schema"]) if previous else None
+    previous_schema = json.loads(previous["source_schema"]) if previous else {}
     source_checks = resolve(
         load_suite(SOURCE_SUITE),
-        {"required_columns": required_columns(config.input), "previous_columns": previous_schema and list(previous_schema)},
-        {"previous_column": [{"column": c, "type": t} for c, t in (previous_schema or {}).items()]},
+        {"required_columns": required_columns(config.input), "previous_columns": list(previous_schema) or None},
+        {"previous_column": [{"column": c, "type": t} for c, t in previous_schema.items()]},
     )
     failures = gate.check(raw.drop(CORRUPT_RECORD), SOURCE_SUITE, source_checks)
     if failures:
@@ -242,10 +262,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     # 2. Row rules, translated from the row suite, in one pass; the result is persisted
     #    because it feeds the counts, the batch suite and two writes.
     now = dt.datetime.now(dt.timezone.utc)
-    rules = row_rules(resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now)))
-    flagged = flag_rows(to_events(raw, config.input, keep_raw=True), rules).persist(StorageLevel.MEMORY_AND_DISK)
+    row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
+    rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in row_checks))
+    events = to_events(raw, config.input, keep_raw=True)
+    rules = row_rules(without_unique_checks_that_hold(events, row_checks))
+    flagged = keep_for_quarantine(flag_rows(events, rules)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = reason_counts(flagged, list(rules))
+        counts = reason_counts(flagged, rule_names)
         counts["quarantined_rows"] = counts["raw_rows"] - counts["valid_rows"]
 
         # 3. Batch rules in Great Expectations, before anything downstream is written.
@@ -273,8 +296,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
 
     written = last_commit_rows(spark, events_uri) + last_commit_rows(spark, quarantine_uri)
     if written != counts["raw_rows"]:
-        gate.finish("failed", counts, [{"rule": "rows_lost", "description": "raw rows = valid + quarantined",
-                                        "expectation": "", "expected": {}, "observed": f"wrote {written}"}])
+        lost = failure("rows_lost", f"raw rows {counts['raw_rows']} = valid + quarantined", f"{written} written")
+        gate.finish("failed", counts, [lost])
     gate.finish("succeeded", counts)
     return StageResult(
         counts=counts,

@@ -15,7 +15,7 @@ from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
 from jobs import generate, run, validate
-from jobs.config import load_config
+from jobs.config import Config, load_config
 from jobs.expectations import GxValidator, load_suite, resolve, row_rules, unexpected
 from jobs.storage import read_raw, to_events
 
@@ -36,12 +36,16 @@ def write_csv(folder: Path, lines: list[str], *, header: str | None = HEADER, na
     return str(path)
 
 
+def row_suite(config: Config) -> list[dict]:
+    params, groups = validate.row_parameters(config.events.types, config.validation, NOW)
+    return resolve(load_suite(validate.ROW_SUITE), params, groups)
+
+
 def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[str]]]:
     """The row-rule split as validate runs it: counts per rule, and each row's reasons."""
     config = load_config(None, [f"input.path={path}", *overrides])
     raw = read_raw(spark, config.input, path)
-    suite = resolve(load_suite(validate.ROW_SUITE), *validate.row_parameters(config.events.types, config.validation, NOW))
-    rules = row_rules(suite)
+    rules = row_rules(row_suite(config))
     flagged = validate.flag_rows(to_events(raw, config.input, keep_raw=True), rules).cache()
     counts = validate.reason_counts(flagged, list(rules))
     reasons = [sorted(r[0]) for r in flagged.select(validate.REASONS).collect()]  # tiny inputs only
@@ -53,24 +57,27 @@ def broken(counts: dict[str, int]) -> dict[str, int]:
     return {key.removeprefix("rule."): n for key, n in counts.items() if key.startswith("rule.") and n}
 
 
-MALFORMED = ["m1,i1,view,,2026-11-22T10:00:00Z,extra", "m2,i2"]
-WRONG_TYPES = ["w1,i1,purchase,three,2026-11-22T10:00:00Z", "w2,i1,rating,4 stars,2026-11-22T10:00:00Z"]
-NULLS = [",i1,view,,2026-11-22T10:00:00Z", "n2,,view,,2026-11-22T10:00:00Z", "n3,i1,,,2026-11-22T10:00:00Z", "  ,i1,view,,2026-11-22T10:00:00Z"]
-UNKNOWN_TYPES = ["k1,i1,click,,2026-11-22T10:00:00Z", "k2,i1,Views,,2026-11-22T10:00:00Z"]
+MALFORMED = [f"m1,i1,view,,{T},extra", "m2,i2"]
+WRONG_TYPES = [f"w1,i1,purchase,three,{T}", f"w2,i1,rating,4 stars,{T}"]
+NULLS = [f",i1,view,,{T}", f"n2,,view,,{T}", f"n3,i1,,,{T}", f"  ,i1,view,,{T}"]
+UNKNOWN_TYPES = [f"k1,i1,click,,{T}", f"k2,i1,Views,,{T}"]
 OUT_OF_RANGE = [
-    "r1,i1,purchase,0,2026-11-22T10:00:00Z",
-    "r2,i1,purchase,1001,2026-11-22T10:00:00Z",
-    "r3,i1,rating,5.5,2026-11-22T10:00:00Z",
-    "r4,i1,rating,,2026-11-22T10:00:00Z",  # a rating needs a value
-    "r5,i1,rating,0.5,2026-11-22T10:00:00Z",  # valid: the bound itself
+    f"r1,i1,purchase,0,{T}",
+    f"r2,i1,purchase,1001,{T}",
+    f"r3,i1,rating,5.5,{T}",
+    f"r4,i1,rating,,{T}",  # a rating needs a value
+    f"r5,i1,rating,0.5,{T}",  # valid: the bound itself
 ]
+# NOW is 12:00 and the tolerance 5 minutes: 12:06 is in the future, 12:04 is not.
 FUTURE = ["f1,i1,view,,2999-01-01T00:00:00Z", "f2,i1,view,,2026-11-23T12:06:00Z", "f3,i1,view,,2026-11-23T12:04:00Z"]
 UNPARSEABLE = ["p1,i1,view,,yesterday", "p2,i1,view,,2026-13-45T00:00:00Z", "p3,i1,view,,"]
-DUPLICATES = [*["d1,i1,purchase,2,2026-11-22T10:00:00Z"] * 3, *["d2,i1,view,,2026-11-22T10:00:00Z"] * 2,
-              "d1,i1,purchase,3,2026-11-22T10:00:00Z"]  # same but the value: not a duplicate
-LONG_IDS = ["u" * 129 + ",i1,view,,2026-11-22T10:00:00Z", "l2," + "i" * 129 + ",view,,2026-11-22T10:00:00Z",
-            "u" * 128 + ",i1,view,,2026-11-22T10:00:00Z"]
-NON_ASCII = ["ü9,i1,view,,2026-11-22T10:00:00Z", "用户,商品,view,,2026-11-22T10:00:00Z", "c\x07,i1,view,,2026-11-22T10:00:00Z"]
+DUPLICATES = [
+    *[f"d1,i1,purchase,2,{T}"] * 3,
+    *[f"d2,i1,view,,{T}"] * 2,
+    f"d1,i1,purchase,3,{T}",  # same but the value: not a duplicate
+]
+LONG_IDS = ["u" * 129 + f",i1,view,,{T}", "l2," + "i" * 129 + f",view,,{T}", "u" * 128 + f",i1,view,,{T}"]
+NON_ASCII = [f"ü9,i1,view,,{T}", f"用户,商品,view,,{T}", f"c\x07,i1,view,,{T}"]
 
 # name -> (bad lines, quarantined rows, rows broken per rule), by hand.
 MATRIX = {
@@ -122,7 +129,7 @@ def test_spark_translation_finds_the_rows_great_expectations_finds(spark, tmp_pa
     path = write_csv(tmp_path, good_rows(10) + bad)
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True).cache()
-    suite = resolve(load_suite(validate.ROW_SUITE), *validate.row_parameters(config.events.types, config.validation, NOW))
+    suite = row_suite(config)
     result = GxValidator(None).validate(events, "rows-oracle", suite)
     assert len(result.results) == len(suite)
     for expectation, outcome in zip(suite, result.results):
@@ -182,7 +189,9 @@ def test_generated_bad_rows_are_quarantined_in_exact_numbers(spark, run_cli, tmp
     assert set(report["great_expectations"]) == {"events.source", "events.batch"}
     assert Path(summary["validation"]["data_docs"]).is_file()
     runs = spark.read.format("delta").load(summary["tables"]["validation_runs"]).collect()
-    assert [(r.status, r.raw_rows, r.valid_rows) for r in runs] == [("succeeded", counts["raw_rows"], counts["valid_rows"])]
+    assert [(r.status, r.raw_rows, r.valid_rows) for r in runs] == [
+        ("succeeded", counts["raw_rows"], counts["valid_rows"])
+    ]
 
 
 @pytest.mark.parametrize(
