@@ -28,6 +28,9 @@ MODEL_REGISTRY = "model_registry"  # one row per trained model
 MODELS = "models"  # folder of saved ALS models, one per version
 STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before publishing
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
+STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
+SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
+RUNS = "runs"  # one row per published (or failed) run: status and figures
 VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 
 # Raw rows are kept as read (a struct of the source fields), for the quarantine table.
@@ -115,7 +118,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         wanted[VALUE] = mapping.value
     missing = sorted(f"{source!r} (for {field})" for field, source in wanted.items() if source not in raw.columns)
     if missing:
-        raise InputError(f"input lacks column(s) {', '.join(missing)}; it has: {', '.join(raw.columns)}")
+        present = ", ".join(c for c in raw.columns if c != CORRUPT_RECORD)
+        raise InputError(f"input lacks column(s) {', '.join(missing)}; it has: {present}")
 
     def source(field: str) -> Column:
         return F.col(f"`{wanted[field]}`")
