@@ -21,6 +21,18 @@ from jobs.errors import ConfigError
 
 InputFormat = Literal["csv", "json", "parquet", "delta"]
 TimestampFormat = str  # "iso8601", "unix_seconds", "unix_millis" or a Spark datetime pattern
+BadRowKind = Literal[
+    "malformed_line",
+    "wrong_type",
+    "null_id",
+    "unknown_event_type",
+    "out_of_range",
+    "future_timestamp",
+    "unparseable_timestamp",
+    "duplicate",
+    "long_id",
+    "control_char_id",
+]
 
 
 class Section(BaseModel):
@@ -129,6 +141,41 @@ class GenerateSection(Section):
     string_ids: bool = True
     partitions: int = Field(4, gt=0)
     seed: int = DEFAULT_SEED
+    # Bad rows to add, per kind, in exact numbers (CSV input only), so the validation gate can be shown
+    # working; each kind breaks one row rule (jobs/generate.py BAD_ROW_RULES). `duplicate: n` adds one
+    # valid row and n copies of it.
+    bad_rows: dict[BadRowKind, int] = Field(default_factory=dict)
+
+    @field_validator("bad_rows")
+    @classmethod
+    def _counts(cls, bad_rows: dict[str, int]) -> dict[str, int]:
+        negative = sorted(kind for kind, count in bad_rows.items() if count < 0)
+        if negative:
+            raise ValueError(f"counts must be >= 0 ({', '.join(negative)})")
+        return bad_rows
+
+
+class ValidationSection(Section):
+    """The validation gate (jobs/validate.py, suites in schemas/expectations/)."""
+
+    # Batch rules: a batch breaking one stops the run before anything downstream is written.
+    max_quarantine_share: float = Field(0.05, ge=0, le=1)  # share of raw rows that may be quarantined
+    min_volume_ratio: float | None = Field(0.5, ge=0)  # rows vs the last successful run; None: no lower bound
+    max_volume_ratio: float | None = Field(2.0, gt=0)  # None: no upper bound
+    max_event_age_hours: float | None = Field(72.0, gt=0)  # newest valid event vs the end of the run date
+    # Row rules.
+    future_tolerance_minutes: float = Field(5.0, ge=0)  # event times later than now + this are quarantined
+    id_max_length: int = Field(128, gt=0)
+    id_charset: Literal["printable", "ascii"] = "printable"  # printable: any letter (non-ASCII too), no controls
+    # Where the per-run JSON result and the Great Expectations Data Docs go (a local folder).
+    reports_dir: str | None = None  # None: <lakehouse>/_validation when the lakehouse is local
+
+    @model_validator(mode="after")
+    def _band(self) -> ValidationSection:
+        low, high = self.min_volume_ratio, self.max_volume_ratio
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"min_volume_ratio {low} is greater than max_volume_ratio {high}")
+        return self
 
 
 class PrepareSection(Section):
@@ -222,6 +269,7 @@ class Config(Section):
     input: InputSection = Field(default_factory=InputSection)
     events: EventsSection = Field(default_factory=EventsSection)
     generate: GenerateSection = Field(default_factory=GenerateSection)
+    validation: ValidationSection = Field(default_factory=ValidationSection)
     prepare: PrepareSection = Field(default_factory=PrepareSection)
     als: AlsSection = Field(default_factory=AlsSection)
     recommend: RecommendSection = Field(default_factory=RecommendSection)
@@ -334,5 +382,8 @@ def load_config(
             "lakehouse": config.lakehouse.model_copy(update={"root": _absolute(config.lakehouse.root, base)}),
             "input": config.input.model_copy(update={"path": _absolute(config.input.path, base)}),
             "als": config.als.model_copy(update={"checkpoint_dir": _absolute(config.als.checkpoint_dir, base)}),
+            "validation": config.validation.model_copy(
+                update={"reports_dir": _absolute(config.validation.reports_dir, base)}
+            ),
         }
     )

@@ -7,22 +7,28 @@ Zipf-like, as in real logs. Every picked item is viewed; some are added to the
 cart and some of those bought (``value`` = quantity). Output is deterministic
 for a given seed and partition count, and written in the configured input format.
 
+``generate.bad_rows`` adds rows that break the validation rules, in exact numbers
+per kind (CSV only), as one more file next to the clean ones; each kind breaks
+exactly the row rule named in BAD_ROW_RULES.
+
     spark-submit jobs/generate.py --config conf/local.yaml
     reclake generate --config conf/local.yaml --set generate.users=100000
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.config import Config, GenerateSection
+from jobs.config import Config, EventsSection, GenerateSection
 from jobs.constants import EVENT_TYPE, ITEM_ID, USER_ID, VALUE
 from jobs.errors import ConfigError
 from jobs.runtime import RunContext, Stage, StageResult, run_job
@@ -33,6 +39,19 @@ GENERATED_EVENT_TYPES = ("view", "add_to_cart", "purchase")
 CART_RATE = 0.3  # share of viewed items added to the cart
 PURCHASE_RATE = 0.5  # share of carted items bought
 ACTIVITY_SHAPE = 1.8  # Lomax shape: lower is heavier-tailed
+# Kind of bad row -> the one row rule it breaks (schemas/expectations/events.rows.json).
+BAD_ROW_RULES = {
+    "malformed_line": "malformed_line",
+    "wrong_type": "value_not_numeric",
+    "null_id": "user_id_missing",
+    "unknown_event_type": "event_type_unknown",
+    "out_of_range": "value_out_of_range",
+    "future_timestamp": "timestamp_in_future",
+    "unparseable_timestamp": "timestamp_unparseable",
+    "duplicate": "duplicate",
+    "long_id": "user_id_invalid",
+    "control_char_id": "user_id_invalid",
+}
 _SCHEMA = f"{USER_ID} string, {ITEM_ID} string, {EVENT_TYPE} string, {VALUE} double, {TIMESTAMP} string"
 
 
@@ -131,6 +150,54 @@ def write_input(df: DataFrame, config: Config, path: str) -> None:
         df.write.mode("overwrite").format(fmt).save(path)
 
 
+def _out_of_range_purchase(events: EventsSection) -> str:
+    """A purchase value outside the configured range."""
+    purchase = events.types["purchase"]
+    if purchase.min_value is not None:
+        return str(purchase.min_value - 1)
+    if purchase.max_value is not None:
+        return str(purchase.max_value + 1)
+    raise ConfigError("generate.bad_rows.out_of_range needs a min_value or max_value for events.types.purchase")
+
+
+def bad_lines(bad_rows: Mapping[str, int], config: Config, end: dt.datetime) -> list[str]:
+    """CSV lines (without header), each breaking exactly one row rule, ``bad_rows[kind]`` of each kind.
+
+    ``duplicate: n`` gives one valid row and n copies of it. Every other line has
+    its own ids, so no two bad lines are duplicates of each other.
+    """
+    when = (end - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    broken = {
+        "wrong_type": {EVENT_TYPE: "purchase", VALUE: "three"},
+        "null_id": {USER_ID: ""},
+        "unknown_event_type": {EVENT_TYPE: "teleport"},
+        "out_of_range": {EVENT_TYPE: "purchase", VALUE: _out_of_range_purchase(config.events)},
+        "future_timestamp": {TIMESTAMP: "2999-01-01T00:00:00Z"},
+        "unparseable_timestamp": {TIMESTAMP: "not a time"},
+        "long_id": {USER_ID: "u" * (config.validation.id_max_length + 1)},
+        "control_char_id": {USER_ID: "bad\x07id"},
+    }
+    rows: list[list[str]] = []
+    for kind, count in bad_rows.items():
+        for i in range(count + (kind == "duplicate")):
+            key = "bad-duplicate" if kind == "duplicate" else f"bad-{kind}-{i}"
+            row = {USER_ID: key, ITEM_ID: key, EVENT_TYPE: "view", VALUE: "", TIMESTAMP: when}
+            row.update(broken.get(kind, {}))
+            rows.append([*row.values(), "extra field"] if kind == "malformed_line" else list(row.values()))
+    out = io.StringIO()
+    csv.writer(out, delimiter=config.input.delimiter, lineterminator="\n").writerows(rows)
+    return out.getvalue().splitlines()
+
+
+def append_bad_rows(spark: SparkSession, config: Config, path: str, end: dt.datetime) -> None:
+    """Add the bad rows as one more CSV file (with its header) in the input folder."""
+    if config.input.format != "csv":
+        raise ConfigError(f"generate.bad_rows needs input.format csv (got {config.input.format})")
+    header = config.input.delimiter.join([USER_ID, ITEM_ID, EVENT_TYPE, VALUE, TIMESTAMP])
+    lines = [header, *bad_lines(config.generate.bad_rows, config, end)]
+    spark.createDataFrame([(line,) for line in lines], "value string").coalesce(1).write.mode("append").text(path)
+
+
 def check_compatible(config: Config) -> None:
     """The generator writes the default contract columns and event types; say so if config disagrees."""
     unknown = [t for t in GENERATED_EVENT_TYPES if t not in config.events.types]
@@ -148,9 +215,13 @@ def check_compatible(config: Config) -> None:
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     check_compatible(config)
     path = config.input_path
-    events = generate_events(spark, config.generate, config.generate.end_date or ctx.run_date)
+    end_date = config.generate.end_date or ctx.run_date
+    events = generate_events(spark, config.generate, end_date)
     write_input(events, config, path)
-    return StageResult(tables={"input": path})
+    bad_rows = {kind: count for kind, count in config.generate.bad_rows.items() if count}
+    if bad_rows:
+        append_bad_rows(spark, config, path, dt.datetime.combine(end_date, dt.time(), tzinfo=dt.timezone.utc))
+    return StageResult(counts={f"bad_rows.{kind}": count for kind, count in bad_rows.items()}, tables={"input": path})
 
 
 STAGE = Stage("generate", run)

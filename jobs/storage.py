@@ -31,9 +31,14 @@ RECOMMENDATIONS = "recommendations"  # the published table app teams read
 STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
 SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
 RUNS = "runs"  # one row per published (or failed) run: status and figures
+VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 
-# Raw rows are kept as read, as one JSON string, for the quarantine table.
+# Raw rows are kept as read (a struct of the source fields), for the quarantine table.
 RAW_RECORD = "_raw_record"
+# A CSV line the parser could not split into the expected fields, as read (else null).
+CORRUPT_RECORD = "_corrupt_record"
+# The value field as read, so validation can tell "not a number" from "absent".
+RAW_VALUE = "_raw_value"
 
 
 def table_uri(lakehouse_root: str, name: str) -> str:
@@ -56,15 +61,32 @@ def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFram
         raise InputError(f"input not found: {path} (set input.path or pass --input)")
     fmt = settings.format
     if fmt == "csv":
-        reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
-        if settings.column_names:
-            reader = reader.schema(T.StructType([T.StructField(n, T.StringType()) for n in settings.column_names]))
-        return reader.csv(path)
+        return _read_csv(spark, settings, path)
     if fmt == "json":
         return spark.read.json(path)
     if fmt == "parquet":
         return spark.read.parquet(path)
     return spark.read.format("delta").load(path)
+
+
+def _read_csv(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
+    """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
+
+    The column names come from input.column_names or the header line; an empty
+    file yields a frame without columns.
+    """
+    reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
+    names = settings.column_names or reader.csv(path).columns
+    if not names:
+        return reader.csv(path)
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in [*names, CORRUPT_RECORD]])
+    return (
+        reader.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .option("enforceSchema", True)
+        .csv(path)
+    )
 
 
 def _timestamp(column: Column, timestamp_format: str) -> Column:
@@ -84,7 +106,9 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     Ids become strings (integers or strings in the source), ``value`` a double and
     ``event_time`` a UTC timestamp. Values that do not parse become null, for
     validation to reject with a reason; a mapped column that does not exist is an
-    input error naming it. With ``keep_raw`` the row as read is kept as JSON.
+    input error naming it. With ``keep_raw`` the row as read is kept too: its
+    fields as a struct (``_raw_record``, see :func:`raw_record_text`),
+    ``_corrupt_record`` and ``_raw_value``.
     """
     mapping = settings.columns
     wanted = {USER_ID: mapping.user_id, ITEM_ID: mapping.item_id, EVENT_TIME: mapping.timestamp}
@@ -94,7 +118,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         wanted[VALUE] = mapping.value
     missing = sorted(f"{source!r} (for {field})" for field, source in wanted.items() if source not in raw.columns)
     if missing:
-        raise InputError(f"input lacks column(s) {', '.join(missing)}; it has: {', '.join(raw.columns)}")
+        present = ", ".join(c for c in raw.columns if c != CORRUPT_RECORD)
+        raise InputError(f"input lacks column(s) {', '.join(missing)}; it has: {present}")
 
     def source(field: str) -> Column:
         return F.col(f"`{wanted[field]}`")
@@ -109,8 +134,19 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         _timestamp(source(EVENT_TIME), settings.timestamp_format).alias(EVENT_TIME),
     ]
     if keep_raw:
-        columns.append(F.to_json(F.struct(*[F.col(f"`{c}`") for c in raw.columns])).alias(RAW_RECORD))
+        corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
+        raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
+        columns += [
+            F.struct(*[F.col(f"`{c}`") for c in raw.columns if c != CORRUPT_RECORD]).alias(RAW_RECORD),
+            corrupt.alias(CORRUPT_RECORD),
+            raw_value.alias(RAW_VALUE),
+        ]
     return raw.select(*columns)
+
+
+def raw_record_text(events: DataFrame) -> Column:
+    """The row as read, as text: a malformed CSV line as it was, any other row as JSON."""
+    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.col(RAW_RECORD)))
 
 
 # ---------------------------------------------------------------- Delta

@@ -1,9 +1,21 @@
 """Validate raw events: good rows go on, bad rows are quarantined with the reason.
 
-Row rules are Spark column expressions evaluated in one pass; a row breaking any
-of them goes to the ``quarantine`` table with the row as read, every rule it
-broke, the run id and the time. Nothing is dropped silently: the job checks,
-from Delta's own commit metrics, that raw rows = valid + quarantined.
+The rules live in Great Expectations suites under schemas/expectations/:
+
+* ``events.source``: the columns as read (missing columns, drift since the last
+  successful run) -- run in GX; a failure stops the run.
+* ``events.rows``: row rules, translated into Spark column expressions and
+  evaluated in one pass; a row breaking any of them goes to the ``quarantine``
+  table with the row as read (a malformed CSV line as its text), every rule it
+  broke, the run id and the time.
+* ``events.batch``: empty input, quarantined share, volume against the last
+  successful run, freshness -- run in GX before ``events`` is written; a
+  failure raises ValidationFailed naming the rules and the figures.
+
+Nothing is dropped silently: the job checks, from Delta's own commit metrics,
+that raw rows = valid + quarantined. Every run saves a JSON result
+(``<reports_dir>/results/<run_id>.json``), updates the GX Data Docs
+(``<reports_dir>/data_docs/index.html``) and appends a row to ``validation_runs``.
 
     spark-submit jobs/validate.py --config conf/local.yaml
     reclake validate --config conf/local.yaml --input data/events.csv
@@ -11,49 +23,104 @@ from Delta's own commit metrics, that raw rows = valid + quarantined.
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 
-from jobs.config import Config, EventType
-from jobs.constants import EVENT_COLUMNS, EVENT_TIME, EVENT_TYPE, ITEM_ID, RUN_DATE, RUN_ID, USER_ID, VALUE
-from jobs.errors import ValidationFailed
+from jobs.config import Config, EventType, InputSection, ValidationSection, join_uri
+from jobs.constants import EVENT_COLUMNS, EVENT_TIME, RUN_DATE, RUN_ID
+from jobs.errors import ConfigError, ValidationFailed
+from jobs.expectations import (
+    GxValidator,
+    describe,
+    failed_rules,
+    failure,
+    load_suite,
+    resolve,
+    row_rules,
+    without_unique_checks_that_hold,
+)
 from jobs.runtime import RunContext, Stage, StageResult, run_job
-from jobs.storage import EVENTS, QUARANTINE, RAW_RECORD, last_commit_rows, read_raw, table_uri, to_events, write_delta
+from jobs.storage import (
+    CORRUPT_RECORD,
+    EVENTS,
+    QUARANTINE,
+    RAW_RECORD,
+    VALIDATION_RUNS,
+    delta_exists,
+    last_commit_rows,
+    raw_record_text,
+    read_raw,
+    table_uri,
+    to_events,
+    write_delta,
+)
 
 REASONS = "reasons"
 QUARANTINED_AT = "quarantined_at"
+QUARANTINED = "_quarantined"  # batch suite column: 1 if the row broke a row rule
+VALID_EVENT_TIME = "_valid_event_time"  # batch suite column: event_time of valid rows only
+ROW_SUITE, SOURCE_SUITE, BATCH_SUITE = "events.rows", "events.source", "events.batch"
+ID_PATTERNS = {
+    # Any character but control characters and line/paragraph separators: non-ASCII letters are fine.
+    "printable": r"^[^\p{Cc}\p{Zl}\p{Zp}]*$",
+    "ascii": r"^[\x20-\x7E]*$",
+}
 
 
-def row_rules(event_types: Mapping[str, EventType]) -> dict[str, Column]:
-    """Rule name -> a column that is true where a row breaks the rule."""
-    known = list(event_types)
-    in_range = F.lit(True)
-    for name, spec in event_types.items():
-        checks = F.lit(True)
-        if spec.min_value is not None:
-            checks = checks & (F.col(VALUE) >= spec.min_value)
-        if spec.max_value is not None:
-            checks = checks & (F.col(VALUE) <= spec.max_value)
-        in_range = F.when(F.col(EVENT_TYPE) == name, F.col(VALUE).isNull() | checks).otherwise(in_range)
-    needs_value = [name for name, spec in event_types.items() if spec.use_value]
+def row_parameters(
+    event_types: Mapping[str, EventType], settings: ValidationSection, now: dt.datetime
+) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
+    """Parameters and per-event-type groups for the row suite (schemas/expectations/events.rows.json)."""
+    params = {
+        "id_max_length": settings.id_max_length,
+        "id_regex": ID_PATTERNS[settings.id_charset],
+        "event_types": list(event_types),
+        "latest_event_time": now + dt.timedelta(minutes=settings.future_tolerance_minutes),
+    }
+    per_type = [
+        {"event_type": name, "min_value": t.min_value, "max_value": t.max_value, "use_value": t.use_value}
+        for name, t in event_types.items()
+    ]
+    return params, {"event_type": per_type}
+
+
+def batch_parameters(settings: ValidationSection, previous_rows: int | None, run_date: dt.date) -> dict[str, Any]:
+    """Parameters for the batch suite; the volume band is unset on a first run (no previous rows)."""
+    end_of_run_date = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
+    hours = settings.max_event_age_hours
+    low, high = settings.min_volume_ratio, settings.max_volume_ratio
     return {
-        "user_id_missing": F.col(USER_ID).isNull() | (F.col(USER_ID) == ""),
-        "item_id_missing": F.col(ITEM_ID).isNull() | (F.col(ITEM_ID) == ""),
-        "event_type_unknown": F.col(EVENT_TYPE).isNull() | ~F.col(EVENT_TYPE).isin(known),
-        "timestamp_unparseable": F.col(EVENT_TIME).isNull(),
-        "value_missing": F.col(EVENT_TYPE).isin(needs_value) & F.col(VALUE).isNull(),
-        "value_out_of_range": ~in_range,
+        "max_quarantine_share": settings.max_quarantine_share,
+        "min_rows": math.floor(previous_rows * low) if previous_rows is not None and low is not None else None,
+        "max_rows": math.ceil(previous_rows * high) if previous_rows is not None and high is not None else None,
+        # Naive UTC: Spark hands timestamps to Python naive, in the session time zone (UTC).
+        "fresh_after": None if hours is None else (end_of_run_date - dt.timedelta(hours=hours)).replace(tzinfo=None),
     }
 
 
 def flag_rows(events: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
     """Add ``reasons``: the names of the rules each row breaks (empty for a valid row)."""
     broken = F.array(*[F.when(F.coalesce(rule, F.lit(True)), F.lit(name)) for name, rule in rules.items()])
-    return events.withColumn(REASONS, F.filter(broken, lambda reason: reason.isNotNull()))
+    return events.withColumn(REASONS, F.array_compact(broken))  # not F.filter: a lambda defeats codegen
+
+
+def keep_for_quarantine(flagged: DataFrame) -> DataFrame:
+    """The event columns and reasons, plus the row as read (text) for quarantined rows only.
+
+    Turning every row into text would cost a pass over 5 million rows for the
+    few that need it; valid rows carry null.
+    """
+    quarantined = F.size(REASONS) > 0
+    return flagged.select(*EVENT_COLUMNS, REASONS, F.when(quarantined, raw_record_text(flagged)).alias(RAW_RECORD))
 
 
 def reason_counts(flagged: DataFrame, rule_names: Sequence[str]) -> dict[str, int]:
@@ -66,39 +133,177 @@ def reason_counts(flagged: DataFrame, rule_names: Sequence[str]) -> dict[str, in
     return {key: int(value or 0) for key, value in row.asDict().items()}
 
 
+def batch_view(flagged: DataFrame) -> DataFrame:
+    """The columns the batch suite checks, one row per raw row."""
+    valid = F.size(REASONS) == 0
+    return flagged.select(
+        (~valid).cast("int").alias(QUARANTINED),
+        F.when(valid, F.col(EVENT_TIME)).alias(VALID_EVENT_TIME),
+    )
+
+
+def quarantine_rows(flagged: DataFrame, run_id: str, run_date: dt.date) -> DataFrame:
+    """Rows that broke a rule: the row as read, every rule it broke, the run and the time."""
+    return flagged.where(F.size(REASONS) > 0).select(
+        F.lit(run_id).alias(RUN_ID),
+        F.lit(run_date).alias(RUN_DATE),
+        F.current_timestamp().alias(QUARANTINED_AT),
+        F.col(REASONS),
+        F.col(RAW_RECORD).alias("raw_record"),
+    )
+
+
+def source_schema(raw: DataFrame) -> dict[str, str]:
+    """Column name -> Spark type name of the input as read (what schema drift compares)."""
+    return {f.name: type(f.dataType).__name__ for f in raw.schema.fields if f.name != CORRUPT_RECORD}
+
+
+def required_columns(settings: InputSection) -> list[str]:
+    """The source columns input.columns maps onto the event contract."""
+    return [c for c in settings.columns.model_dump().values() if c is not None]
+
+
+def reports_dir(config: Config) -> str:
+    """Local folder for the JSON results and Data Docs (GX writes Data Docs to local disk)."""
+    folder = config.validation.reports_dir or join_uri(config.lakehouse.root, "_validation")
+    if "://" in folder and not folder.startswith("file:"):
+        raise ConfigError(f"validation.reports_dir must be a local folder (got {folder}); set it explicitly")
+    return folder.removeprefix("file:")
+
+
+RUNS_SCHEMA = (
+    f"{RUN_ID} string, {RUN_DATE} date, validated_at timestamp, status string, raw_rows long, "
+    "valid_rows long, quarantined_rows long, input string, source_schema string"
+)
+
+
+def previous_success(spark: SparkSession, runs_uri: str, run_id: str) -> Row | None:
+    """The latest successful validate run other than this one, or None on a first run."""
+    if not delta_exists(spark, runs_uri):
+        return None
+    runs = spark.read.format("delta").load(runs_uri)
+    done = runs.where((F.col("status") == "succeeded") & (F.col(RUN_ID) != run_id))
+    return done.orderBy(F.col("validated_at").desc()).first()
+
+
+class _Gate:
+    """One validate run's bookkeeping: the report, the validation_runs row, the failure message."""
+
+    def __init__(self, spark: SparkSession, config: Config, ctx: RunContext, schema: dict[str, str]) -> None:
+        self.spark, self.config, self.ctx = spark, config, ctx
+        folder = reports_dir(config)
+        self.report_path = str(Path(folder) / "results" / f"{ctx.run_id}.json")
+        self.gx = GxValidator(str(Path(folder) / "data_docs"))
+        self.runs_uri = table_uri(config.lakehouse.root, VALIDATION_RUNS)
+        self.report: dict[str, Any] = {
+            "run_id": ctx.run_id,
+            "run_date": ctx.run_date.isoformat(),
+            "input": config.input_path,
+            "source_schema": schema,
+            "counts": {},
+            "batch_failures": [],
+            "great_expectations": {},
+        }
+
+    def check(self, df: DataFrame, suite: str, expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Run a batch suite in GX, keep its result for the report, return the failed rules."""
+        result = self.gx.validate(df, suite, expectations)
+        self.report["great_expectations"][suite] = result.to_json_dict()
+        return failed_rules(result)
+
+    def finish(self, status: str, counts: Mapping[str, int], failures: Sequence[Mapping[str, Any]] = ()) -> None:
+        """Save the JSON report and the validation_runs row; raise ValidationFailed for a failed batch."""
+        self.report.update(status=status, counts=dict(counts), batch_failures=list(failures))
+        self.report["data_docs"] = self.gx.index_html
+        path = Path(self.report_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.report, indent=2, default=str, sort_keys=True))
+        row = (
+            self.ctx.run_id,
+            self.ctx.run_date,
+            dt.datetime.now(dt.timezone.utc),
+            status,
+            counts.get("raw_rows"),
+            counts.get("valid_rows"),
+            counts.get("quarantined_rows"),
+            self.config.input_path,
+            json.dumps(self.report["source_schema"], sort_keys=True),
+        )
+        write_delta(self.spark.createDataFrame([row], RUNS_SCHEMA), self.runs_uri, mode="append")
+        if failures:
+            rules = "; ".join(describe(f) for f in failures)
+            raise ValidationFailed(
+                f"batch rejected, nothing written downstream: {rules} (input {self.config.input_path}; "
+                f"report {self.report_path})"
+            )
+
+
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    settings = config.validation
     raw = read_raw(spark, config.input, config.input_path)
-    rules = row_rules(config.events.types)
-    # Persisted because it feeds three actions (the counts and two writes); read once.
-    flagged = flag_rows(to_events(raw, config.input, keep_raw=True), rules).persist(StorageLevel.MEMORY_AND_DISK)
+    schema = source_schema(raw)
+    gate = _Gate(spark, config, ctx, schema)
+    previous = previous_success(spark, gate.runs_uri, ctx.run_id)
+    if not raw.columns:
+        empty = failure("empty_input", "the input has at least one row", "no header, no rows")
+        gate.finish("failed", {"raw_rows": 0}, [empty])
+
+    # 1. The columns as read: missing columns and drift since the last successful run.
+    previous_schema = json.loads(previous["source_schema"]) if previous else {}
+    source_checks = resolve(
+        load_suite(SOURCE_SUITE),
+        {"required_columns": required_columns(config.input), "previous_columns": list(previous_schema) or None},
+        {"previous_column": [{"column": c, "type": t} for c, t in previous_schema.items()]},
+    )
+    failures = gate.check(raw.drop(CORRUPT_RECORD), SOURCE_SUITE, source_checks)
+    if failures:
+        gate.finish("failed", {}, failures)
+
+    # 2. Row rules, translated from the row suite, in one pass; the result is persisted
+    #    because it feeds the counts, the batch suite and two writes.
+    now = dt.datetime.now(dt.timezone.utc)
+    row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
+    rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in row_checks))
+    events = to_events(raw, config.input, keep_raw=True)
+    rules = row_rules(without_unique_checks_that_hold(events, row_checks))
+    flagged = keep_for_quarantine(flag_rows(events, rules)).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        counts = reason_counts(flagged, list(rules))
+        counts = reason_counts(flagged, rule_names)
         counts["quarantined_rows"] = counts["raw_rows"] - counts["valid_rows"]
-        if counts["raw_rows"] == 0:
-            raise ValidationFailed(f"input {config.input_path} has no rows: refusing to train on an empty batch")
+
+        # 3. Batch rules in Great Expectations, before anything downstream is written.
+        previous_rows = previous["raw_rows"] if previous else None
+        batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
+        failures = gate.check(batch_view(flagged), BATCH_SUITE, batch_checks)
+        if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
+            failures = [f for f in failures if f["rule"] == "empty_input"]
 
         root = config.lakehouse.root
         events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
         commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
-        valid = flagged.where(F.size(REASONS) == 0).select(*EVENT_COLUMNS)
-        write_delta(valid, events_uri, metadata=commit)
-        quarantined = flagged.where(F.size(REASONS) > 0).select(
-            F.lit(ctx.run_id).alias(RUN_ID),
-            F.lit(ctx.run_date).alias(RUN_DATE),
-            F.current_timestamp().alias(QUARANTINED_AT),
-            F.col(REASONS),
-            F.col(RAW_RECORD).alias("raw_record"),
+        # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
+        write_delta(
+            quarantine_rows(flagged, ctx.run_id, ctx.run_date),
+            quarantine_uri,
+            replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
+            metadata=commit,
         )
-        write_delta(quarantined, quarantine_uri, replace_where=f"{RUN_DATE} = '{ctx.run_date}'", metadata=commit)
+        if failures:
+            gate.finish("failed", counts, failures)
+        write_delta(flagged.where(F.size(REASONS) == 0).select(*EVENT_COLUMNS), events_uri, metadata=commit)
     finally:
         flagged.unpersist()
 
     written = last_commit_rows(spark, events_uri) + last_commit_rows(spark, quarantine_uri)
     if written != counts["raw_rows"]:
-        raise ValidationFailed(
-            f"rows lost in validation: read {counts['raw_rows']}, wrote {written} (valid + quarantined)"
-        )
-    return StageResult(counts=counts, tables={"events": events_uri, "quarantine": quarantine_uri})
+        lost = failure("rows_lost", f"raw rows {counts['raw_rows']} = valid + quarantined", f"{written} written")
+        gate.finish("failed", counts, [lost])
+    gate.finish("succeeded", counts)
+    return StageResult(
+        counts=counts,
+        tables={"events": events_uri, "quarantine": quarantine_uri, "validation_runs": gate.runs_uri},
+        details={"validation": {"report": gate.report_path, "data_docs": gate.gx.index_html}},
+    )
 
 
 STAGE = Stage("validate", run)

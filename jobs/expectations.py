@@ -1,0 +1,256 @@
+"""Expectation suites kept as files (schemas/expectations/*.json) and the two ways they run.
+
+A suite file is a Great Expectations 1.x ExpectationSuite in JSON, versioned
+with the code. Values that depend on the config or on earlier runs are written
+``{"$PARAMETER": name}``; :func:`resolve` turns a suite into concrete
+expectation configs for one run. Then:
+
+* row suites are translated by :func:`row_rules` into Spark column expressions,
+  one per rule, evaluated in a single pass (a full GX run of eight row
+  expectations costs about three times a plain read-and-write; see bench/);
+* batch suites run in Great Expectations itself (:class:`GxValidator`), whose
+  result is saved as JSON and rendered as Data Docs.
+
+tests/test_validate.py runs the row suite through GX too and checks both find
+the same rows, so the file stays the one source of truth.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+
+from jobs.errors import ConfigError
+
+SUITES_DIR = Path(__file__).resolve().parents[1] / "schemas" / "expectations"
+PARAMETER = "$PARAMETER"
+
+
+def load_suite(name: str, suites_dir: Path = SUITES_DIR) -> dict[str, Any]:
+    """The suite file ``<suites_dir>/<name>.json`` as a dict."""
+    path = suites_dir / f"{name}.json"
+    try:
+        return json.loads(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read expectation suite {path}: {exc.strerror}") from None
+
+
+def _substitute(value: Any, params: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[Any, bool]:
+    """Resolve one kwarg; also say whether it was a parameter reference."""
+    if isinstance(value, dict) and set(value) == {PARAMETER}:
+        name = value[PARAMETER]
+        if name not in params:
+            raise ConfigError(f"expectation parameter {name!r} has no value (known: {', '.join(sorted(params))})")
+        return params[name], True
+    if isinstance(value, str):
+        for key, replacement in item.items():
+            value = value.replace("{" + key + "}", str(replacement).replace("'", "\\'"))
+    return value, False
+
+
+def resolve(
+    suite: Mapping[str, Any],
+    params: Mapping[str, Any],
+    groups: Mapping[str, Sequence[Mapping[str, Any]]] = {},  # noqa: B006 - read only
+) -> list[dict[str, Any]]:
+    """Concrete expectation configs (type, kwargs, meta) for one run.
+
+    ``meta.for_each: G`` repeats an expectation for every item of ``groups[G]``
+    (its keys become parameters and ``{key}`` placeholders). An expectation is
+    skipped when all its parameters are unset (None) or its ``meta.only_if``
+    parameter is false; unset kwargs are dropped.
+    """
+    resolved = []
+    for expectation in suite["expectations"]:
+        meta = expectation.get("meta", {})
+        group = meta.get("for_each")
+        if group is not None and group not in groups:
+            raise ConfigError(f"suite {suite['name']}: unknown for_each group {group!r}")
+        for item in groups[group] if group is not None else [{}]:
+            scope = {**params, **item}
+            if "only_if" in meta and not scope.get(meta["only_if"]):
+                continue
+            kwargs, refs = {}, []
+            for key, value in expectation["kwargs"].items():
+                kwargs[key], is_ref = _substitute(value, scope, item)
+                if is_ref:
+                    refs.append(kwargs[key])
+            if refs and all(ref is None for ref in refs):
+                continue
+            kwargs = {key: value for key, value in kwargs.items() if value is not None}
+            resolved.append({"type": expectation["type"], "kwargs": kwargs, "meta": meta})
+    return resolved
+
+
+# ---------------------------------------------------------------- row rules as Spark columns
+
+
+def _between(column: Column, kwargs: Mapping[str, Any]) -> Column:
+    """True where ``column`` lies outside [min_value, max_value] (strict_* as in GX)."""
+    outside = F.lit(False)
+    if "min_value" in kwargs:
+        low = F.lit(kwargs["min_value"])
+        outside = outside | (column <= low if kwargs.get("strict_min") else column < low)
+    if "max_value" in kwargs:
+        high = F.lit(kwargs["max_value"])
+        outside = outside | (column >= high if kwargs.get("strict_max") else column > high)
+    return outside
+
+
+def _compound_duplicate(columns: Sequence[str]) -> Column:
+    """True for every copy of a row after the first (GX flags all copies; we keep one)."""
+    keys = [F.col(c) for c in columns]
+    return F.row_number().over(Window.partitionBy(*keys).orderBy(*keys)) > 1
+
+
+def unexpected(expectation: Mapping[str, Any]) -> Column:
+    """A never-null column, true where a row breaks this column-map expectation.
+
+    Follows GX semantics: except for the null checks themselves, a null value
+    is not unexpected; ``row_condition`` (Spark SQL) limits the rows checked.
+    """
+    kind, kwargs = expectation["type"], expectation["kwargs"]
+    if "mostly" in kwargs:
+        raise ConfigError(f"{kind}: row rules are absolute, `mostly` is not supported")
+    if kind == "expect_compound_columns_to_be_unique":
+        broken = _compound_duplicate(kwargs["column_list"])
+    else:
+        column = F.col(f"`{kwargs['column']}`")
+        if kind == "expect_column_values_to_not_be_null":
+            broken = column.isNull()
+        elif kind == "expect_column_values_to_be_null":
+            broken = column.isNotNull()
+        elif kind == "expect_column_values_to_be_in_set":
+            broken = column.isNotNull() & ~column.isin(list(kwargs["value_set"]))
+        elif kind == "expect_column_values_to_be_between":
+            broken = column.isNotNull() & _between(column, kwargs)
+        elif kind == "expect_column_value_lengths_to_be_between":
+            broken = column.isNotNull() & _between(F.length(column), kwargs)
+        elif kind == "expect_column_values_to_match_regex":
+            broken = column.isNotNull() & ~column.rlike(kwargs["regex"])
+        else:
+            raise ConfigError(f"{kind} cannot be used as a row rule (no Spark translation)")
+    if "row_condition" in kwargs:
+        if kwargs.get("condition_parser") != "spark":
+            raise ConfigError(f"{kind}: row_condition needs condition_parser 'spark'")
+        broken = F.expr(kwargs["row_condition"]) & broken
+    return F.coalesce(broken, F.lit(False))
+
+
+def without_unique_checks_that_hold(events: DataFrame, expectations: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """Drop compound-uniqueness checks that cannot fail on ``events``, found by a cheap hash count.
+
+    The exact check sorts every row (a window); counting 64-bit hashes of the key
+    columns is one narrow aggregation. No repeated hash means no duplicate; a
+    repeated hash (a duplicate, or rarely a collision) keeps the exact check.
+    """
+    kept = []
+    for expectation in expectations:
+        if expectation["type"] == "expect_compound_columns_to_be_unique":
+            key = F.xxhash64(*[F.col(c) for c in expectation["kwargs"]["column_list"]])
+            repeated = events.groupBy(key.alias("key")).count().where(F.col("count") > 1).limit(1).count()
+            if not repeated:
+                continue
+        kept.append(dict(expectation))
+    return kept
+
+
+def row_rules(expectations: Sequence[Mapping[str, Any]]) -> dict[str, Column]:
+    """Rule name (``meta.rule``) -> a column true where a row breaks any of its expectations."""
+    by_rule: dict[str, list[Column]] = {}
+    for expectation in expectations:
+        by_rule.setdefault(expectation["meta"]["rule"], []).append(unexpected(expectation))
+    return {rule: reduce(lambda a, b: a | b, columns) for rule, columns in by_rule.items()}
+
+
+# ---------------------------------------------------------------- Great Expectations runs
+
+
+class GxValidator:
+    """One ephemeral GX context per validate run, with a Data Docs site in ``docs_dir``."""
+
+    SITE = "reclake"
+
+    def __init__(self, docs_dir: str | None) -> None:
+        import great_expectations as gx  # heavy: imported only when a validation runs
+
+        self._gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = {"globally": False}
+        self.docs_dir = docs_dir
+        if docs_dir is not None:
+            self.context.add_data_docs_site(
+                site_name=self.SITE,
+                site_config={
+                    "class_name": "SiteBuilder",
+                    "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+                    "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": docs_dir},
+                },
+            )
+        self.batches = self.context.data_sources.add_spark(name="reclake").add_dataframe_asset(name="events")
+
+    def validate(self, df: DataFrame, suite_name: str, expectations: Sequence[Mapping[str, Any]]) -> Any:
+        """Run ``expectations`` on the whole ``df`` (no pandas); return GX's validation result."""
+        from great_expectations.checkpoint import UpdateDataDocsAction
+        from great_expectations.core.expectation_suite import ExpectationSuite
+
+        gx = self._gx
+        suite = self.context.suites.add(
+            ExpectationSuite(name=suite_name, expectations=[dict(e) for e in expectations])
+        )
+        batch = self.batches.add_batch_definition_whole_dataframe(suite_name)
+        definition = self.context.validation_definitions.add(
+            gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
+        )
+        actions = [UpdateDataDocsAction(name="data_docs", site_names=[self.SITE])] if self.docs_dir else []
+        checkpoint = self.context.checkpoints.add(
+            gx.Checkpoint(
+                name=suite_name, validation_definitions=[definition], actions=actions, result_format="SUMMARY"
+            )
+        )
+        result = checkpoint.run(batch_parameters={"dataframe": df})
+        return next(iter(result.run_results.values()))
+
+    @property
+    def index_html(self) -> str | None:
+        return None if self.docs_dir is None else str(Path(self.docs_dir) / "index.html")
+
+
+def failure(rule: str, description: str, observed: Any, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A failed batch rule, as reported (the same shape for GX results and the job's own checks)."""
+    return {"rule": rule, "expectation": "", "description": description, "expected": dict(expected or {}),
+            "observed": observed, "details": None}
+
+
+def failed_rules(result: Any) -> list[dict[str, Any]]:
+    """The failed expectations of a GX result as plain dicts: rule, what was expected and seen."""
+    failures = []
+    for outcome in result.results:
+        if outcome.success:
+            continue
+        config = outcome.expectation_config
+        kwargs = {k: v for k, v in config.kwargs.items() if k != "batch_id"}
+        observed = outcome.result.get("observed_value")
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            observed = outcome.exception_info.get("exception_message")
+        failed = failure(config.meta.get("rule", config.type), config.meta.get("description", ""), observed, kwargs)
+        failures.append({**failed, "expectation": config.type, "details": outcome.result.get("details")})
+    return failures
+
+
+def describe(failure: Mapping[str, Any]) -> str:
+    """One line naming the rule and the figures, for the error message."""
+    text = f"{failure['rule']}: {failure['description'] or failure['expectation']}; observed {failure['observed']!s}"
+    expected = failure["expected"]
+    bounds = {k: expected[k] for k in ("min_value", "max_value", "column_set", "type_") if k in expected}
+    if bounds:
+        text += ", expected " + ", ".join(f"{k}={v!s}" for k, v in bounds.items())
+    if failure.get("details"):
+        text += f" {json.dumps(failure['details'], default=str, sort_keys=True)}"
+    return text

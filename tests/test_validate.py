@@ -1,0 +1,258 @@
+"""The validation gate: every kind of bad input, alone and mixed, on real Spark, Delta and Great Expectations.
+
+Expected counts are worked out by hand from the tiny inputs written here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
+
+from jobs import generate, run, validate
+from jobs.config import Config, load_config
+from jobs.expectations import GxValidator, load_suite, resolve, row_rules, unexpected
+from jobs.storage import read_raw, to_events
+
+HEADER = "user_id,item_id,event_type,value,timestamp"
+T = "2026-11-22T10:00:00Z"  # a valid time: the day before the run date
+NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
+RUN_DATE = "2026-11-23"
+
+
+def good_rows(n: int, *, prefix: str = "u", when: str = T) -> list[str]:
+    return [f"{prefix}{i},i{i % 7},view,,{when}" for i in range(n)]
+
+
+def write_csv(folder: Path, lines: list[str], *, header: str | None = HEADER, name: str = "events.csv") -> str:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text("".join(f"{line}\n" for line in ([header] if header else []) + lines))
+    return str(path)
+
+
+def row_suite(config: Config) -> list[dict]:
+    params, groups = validate.row_parameters(config.events.types, config.validation, NOW)
+    return resolve(load_suite(validate.ROW_SUITE), params, groups)
+
+
+def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[str]]]:
+    """The row-rule split as validate runs it: counts per rule, and each row's reasons."""
+    config = load_config(None, [f"input.path={path}", *overrides])
+    raw = read_raw(spark, config.input, path)
+    rules = row_rules(row_suite(config))
+    flagged = validate.flag_rows(to_events(raw, config.input, keep_raw=True), rules).cache()
+    counts = validate.reason_counts(flagged, list(rules))
+    reasons = [sorted(r[0]) for r in flagged.select(validate.REASONS).collect()]  # tiny inputs only
+    flagged.unpersist()
+    return counts, reasons
+
+
+def broken(counts: dict[str, int]) -> dict[str, int]:
+    return {key.removeprefix("rule."): n for key, n in counts.items() if key.startswith("rule.") and n}
+
+
+MALFORMED = [f"m1,i1,view,,{T},extra", "m2,i2"]
+WRONG_TYPES = [f"w1,i1,purchase,three,{T}", f"w2,i1,rating,4 stars,{T}"]
+NULLS = [f",i1,view,,{T}", f"n2,,view,,{T}", f"n3,i1,,,{T}", f"  ,i1,view,,{T}"]
+UNKNOWN_TYPES = [f"k1,i1,click,,{T}", f"k2,i1,Views,,{T}"]
+OUT_OF_RANGE = [
+    f"r1,i1,purchase,0,{T}",
+    f"r2,i1,purchase,1001,{T}",
+    f"r3,i1,rating,5.5,{T}",
+    f"r4,i1,rating,,{T}",  # a rating needs a value
+    f"r5,i1,rating,0.5,{T}",  # valid: the bound itself
+]
+# NOW is 12:00 and the tolerance 5 minutes: 12:06 is in the future, 12:04 is not.
+FUTURE = ["f1,i1,view,,2999-01-01T00:00:00Z", "f2,i1,view,,2026-11-23T12:06:00Z", "f3,i1,view,,2026-11-23T12:04:00Z"]
+UNPARSEABLE = ["p1,i1,view,,yesterday", "p2,i1,view,,2026-13-45T00:00:00Z", "p3,i1,view,,"]
+DUPLICATES = [
+    *[f"d1,i1,purchase,2,{T}"] * 3,
+    *[f"d2,i1,view,,{T}"] * 2,
+    f"d1,i1,purchase,3,{T}",  # same but the value: not a duplicate
+]
+LONG_IDS = ["u" * 129 + f",i1,view,,{T}", "l2," + "i" * 129 + f",view,,{T}", "u" * 128 + f",i1,view,,{T}"]
+NON_ASCII = [f"ü9,i1,view,,{T}", f"用户,商品,view,,{T}", f"c\x07,i1,view,,{T}"]
+
+# name -> (bad lines, quarantined rows, rows broken per rule), by hand.
+MATRIX = {
+    "malformed_lines": (MALFORMED, 2, {"malformed_line": 2, "event_type_unknown": 1, "timestamp_unparseable": 1}),
+    "wrong_types": (WRONG_TYPES, 2, {"value_not_numeric": 2, "value_missing": 1}),
+    "nulls": (NULLS, 4, {"user_id_missing": 2, "item_id_missing": 1, "event_type_unknown": 1}),
+    "unknown_event_types": (UNKNOWN_TYPES, 2, {"event_type_unknown": 2}),  # "Views" is lower-cased: still unknown
+    "out_of_range": (OUT_OF_RANGE, 4, {"value_out_of_range": 3, "value_missing": 1}),
+    "future_timestamps": (FUTURE, 2, {"timestamp_in_future": 2}),
+    "unparseable_timestamps": (UNPARSEABLE, 3, {"timestamp_unparseable": 3}),
+    "duplicates": (DUPLICATES, 3, {"duplicate": 3}),
+    "long_ids": (LONG_IDS, 2, {"user_id_invalid": 1, "item_id_invalid": 1}),
+    "non_ascii_and_control_ids": (NON_ASCII, 1, {"user_id_invalid": 1}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MATRIX))
+def test_each_kind_of_bad_row_is_quarantined_with_its_reason(spark, tmp_path, case):
+    lines, quarantined, rules = MATRIX[case]
+    path = write_csv(tmp_path, good_rows(5) + lines)
+    counts, reasons = split(spark, path)
+    assert broken(counts) == rules
+    assert counts["raw_rows"] == 5 + len(lines)
+    assert counts["raw_rows"] - counts["valid_rows"] == quarantined
+    assert sum(1 for r in reasons if r) == quarantined
+
+
+def test_all_kinds_mixed_add_up(spark, tmp_path):
+    bad = [line for lines, _, _ in MATRIX.values() for line in lines]
+    path = write_csv(tmp_path, good_rows(20) + bad)
+    counts, _ = split(spark, path)
+    expected = Counter()
+    for _, _, rules in MATRIX.values():
+        expected.update(rules)
+    assert broken(counts) == dict(expected)
+    assert counts["raw_rows"] == 20 + len(bad)
+    assert counts["raw_rows"] - counts["valid_rows"] == sum(q for _, q, _ in MATRIX.values())
+
+
+def test_ascii_only_ids_and_a_shorter_limit_are_configurable(spark, tmp_path):
+    path = write_csv(tmp_path, NON_ASCII + ["abcdef,i1,view,,2026-11-22T10:00:00Z"])
+    counts, _ = split(spark, path, "validation.id_charset=ascii", "validation.id_max_length=5")
+    assert broken(counts) == {"user_id_invalid": 4, "item_id_invalid": 1}
+
+
+def test_spark_translation_finds_the_rows_great_expectations_finds(spark, tmp_path):
+    """The row suite run by GX itself is the oracle for the one-pass Spark translation."""
+    bad = [line for lines, _, _ in MATRIX.values() for line in lines]
+    path = write_csv(tmp_path, good_rows(10) + bad)
+    config = load_config(None, [f"input.path={path}"])
+    events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True).cache()
+    suite = row_suite(config)
+    result = GxValidator(None).validate(events, "rows-oracle", suite)
+    assert len(result.results) == len(suite)
+    for expectation, outcome in zip(suite, result.results):
+        ours = events.withColumn("_broken", unexpected(expectation)).where("_broken").count()
+        theirs = outcome.result["unexpected_count"]
+        if expectation["type"] == "expect_compound_columns_to_be_unique":
+            # GX counts every copy; we keep the first copy of each group: 5 copies in 2 groups.
+            assert (theirs, ours) == (5, 3)
+        else:
+            assert ours == theirs, expectation
+    events.unpersist()
+
+
+# ---------------------------------------------------------------- whole runs
+
+
+def validate_run(run_cli, lakehouse: Path, path: str, *sets: str):
+    args = ["--input", path, "--lakehouse", str(lakehouse), "--run-date", RUN_DATE]
+    for item in sets:
+        args += ["--set", item]
+    return run_cli(validate.main, *args)
+
+
+def delta_version(spark, uri: str) -> int:
+    return DeltaTable.forPath(spark, uri).history(1).first()["version"]
+
+
+def test_generated_bad_rows_are_quarantined_in_exact_numbers(spark, run_cli, tmp_path, lakehouse):
+    bad = {"malformed_line": 3, "wrong_type": 2, "null_id": 2, "unknown_event_type": 2, "out_of_range": 2,
+           "future_timestamp": 1, "unparseable_timestamp": 2, "duplicate": 2, "long_id": 1, "control_char_id": 1}
+    sets = ["generate.users=40", "generate.items=30", "generate.partitions=2", f"run.run_date={RUN_DATE}"]
+    sets += [f"generate.bad_rows.{kind}={n}" for kind, n in bad.items()]
+    args = [item for s in sets for item in ("--set", s)]
+    status, summary = run_cli(generate.main, "--lakehouse", str(lakehouse), *args)
+    assert status == 0, summary
+    status, summary = run_cli(validate.main, "--lakehouse", str(lakehouse), *args)
+    assert status == 0, summary
+    counts = summary["counts"]["validate"]
+    expected = Counter()
+    for kind, n in bad.items():
+        expected[generate.BAD_ROW_RULES[kind]] += n
+    assert broken(counts) == dict(expected)
+    assert counts["quarantined_rows"] == sum(bad.values())
+    assert counts["raw_rows"] == counts["valid_rows"] + counts["quarantined_rows"]
+
+    quarantine = spark.read.format("delta").load(summary["tables"]["quarantine"])
+    events = spark.read.format("delta").load(summary["tables"]["events"])
+    assert quarantine.count() == sum(bad.values())
+    assert events.count() == counts["valid_rows"]
+    assert quarantine.where(F.col("run_id") == summary["run_id"]).count() == sum(bad.values())
+    malformed = [r.raw_record for r in quarantine.where(F.array_contains("reasons", "malformed_line")).collect()]
+    assert len(malformed) == 3 and all(line.endswith(",extra field") for line in malformed)  # the line as read
+    assert events.where(F.col("user_id").startswith("bad-") & (F.col("user_id") != "bad-duplicate")).count() == 0
+
+    report = json.loads(Path(summary["validation"]["report"]).read_text())
+    assert report["status"] == "succeeded" and report["counts"] == counts
+    assert set(report["great_expectations"]) == {"events.source", "events.batch"}
+    assert Path(summary["validation"]["data_docs"]).is_file()
+    runs = spark.read.format("delta").load(summary["tables"]["validation_runs"]).collect()
+    assert [(r.status, r.raw_rows, r.valid_rows) for r in runs] == [
+        ("succeeded", counts["raw_rows"], counts["valid_rows"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "header", "rule"),
+    [
+        ([], None, "empty_input"),  # an empty file
+        ([], HEADER, "empty_input"),  # a header and no rows
+        (["u1,i1,view,,"], "user_id,item_id,event_type,value,when", "missing_columns"),
+        (good_rows(10) + UNKNOWN_TYPES, HEADER, "quarantine_share"),  # 2 of 12 > 5%
+        (good_rows(10, when="2026-11-19T10:00:00Z"), HEADER, "stale_input"),  # newest 110 h before the date's end
+    ],
+)
+def test_a_bad_batch_stops_with_the_rule_and_writes_no_events(spark, run_cli, tmp_path, lakehouse, lines, header, rule):
+    path = write_csv(tmp_path / "in", lines, header=header)
+    status, summary = validate_run(run_cli, lakehouse, path)
+    assert status == 2 and summary["status"] == "failed"
+    assert summary["error"].startswith("ValidationFailed: ") and f"{rule}:" in summary["error"]
+    assert not DeltaTable.isDeltaTable(spark, str(lakehouse / "events"))
+    runs = spark.read.format("delta").load(str(lakehouse / "validation_runs")).collect()
+    assert [r.status for r in runs] == ["failed"]
+
+
+def test_volume_and_schema_are_compared_with_the_last_successful_run(spark, run_cli, tmp_path, lakehouse):
+    first = write_csv(tmp_path / "a", good_rows(20))
+    assert validate_run(run_cli, lakehouse, first)[0] == 0
+    events = str(lakehouse / "events")
+    version = delta_version(spark, events)
+
+    bigger = write_csv(tmp_path / "b", good_rows(41))  # above 2.0 x 20
+    status, summary = validate_run(run_cli, lakehouse, bigger)
+    assert status == 2 and "volume_change:" in summary["error"] and "observed 41" in summary["error"]
+    assert "max_value=40" in summary["error"]
+
+    extra = write_csv(tmp_path / "c", [f"{line},web" for line in good_rows(20)], header=HEADER + ",channel")
+    status, summary = validate_run(run_cli, lakehouse, extra)
+    assert status == 2 and "schema_drift:" in summary["error"] and "channel" in summary["error"]
+
+    renamed = write_csv(tmp_path / "d", good_rows(20), header=HEADER.replace("value", "amount"))
+    status, summary = validate_run(run_cli, lakehouse, renamed, "input.columns.value=amount")
+    assert status == 2 and "schema_drift:" in summary["error"] and "amount" in summary["error"]
+
+    assert delta_version(spark, events) == version  # no rejected batch reached the events table
+    smaller = write_csv(tmp_path / "e", good_rows(12))  # within 0.5 x 20 .. 2.0 x 20
+    assert validate_run(run_cli, lakehouse, smaller)[0] == 0
+    assert spark.read.format("delta").load(events).count() == 12
+
+
+def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark, run_cli, tmp_path, lakehouse):
+    tiny = ["generate.users=60", "generate.items=25", "generate.partitions=2", "als.rank=4", "als.max_iter=2",
+            "recommend.top_n=3", "input.generate_if_missing=true"]
+    args = ["--lakehouse", str(lakehouse), "--run-date", RUN_DATE]
+    args += [item for s in tiny for item in ("--set", s)]
+    status, summary = run_cli(run.main, *args)
+    assert status == 0, summary
+    published = summary["tables"]["recommendations"]
+    before_version = delta_version(spark, published)
+    before_rows = sorted(spark.read.format("delta").load(published).collect())
+
+    bad = write_csv(tmp_path / "bad", good_rows(30) + UNKNOWN_TYPES * 3)  # 6 of 36 quarantined: over 5%
+    status, summary = run_cli(run.main, *args, "--input", bad)
+    assert status == 2 and "quarantine_share:" in summary["error"]
+    assert "prepare" not in summary["timings_s"]  # stopped at the gate
+    assert delta_version(spark, published) == before_version
+    assert sorted(spark.read.format("delta").load(published).collect()) == before_rows
