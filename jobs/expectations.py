@@ -18,6 +18,7 @@ the same rows, so the file stays the one source of truth.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping, Sequence
 from functools import reduce
 from pathlib import Path
@@ -28,17 +29,23 @@ from pyspark.sql import functions as F
 
 from jobs.errors import ConfigError
 
-SUITES_DIR = Path(__file__).resolve().parents[1] / "schemas" / "expectations"
+# Beside the package: in the checkout, and in the --py-files zip that scripts/package.sh builds.
+SUITES_DIR = Path(__file__).parents[1] / "schemas" / "expectations"
 PARAMETER = "$PARAMETER"
 
 
 def load_suite(name: str, suites_dir: Path = SUITES_DIR) -> dict[str, Any]:
-    """The suite file ``<suites_dir>/<name>.json`` as a dict."""
+    """The suite file ``<suites_dir>/<name>.json`` as a dict.
+
+    Read through the package's own loader, so it works from a zip on sys.path
+    (spark-submit --py-files) as well as from a folder.
+    """
     path = suites_dir / f"{name}.json"
+    loader = sys.modules[__name__].__spec__.loader
     try:
-        return json.loads(path.read_text())
+        return json.loads(loader.get_data(str(path)))
     except OSError as exc:
-        raise ConfigError(f"cannot read expectation suite {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read expectation suite {path}: {exc.strerror or exc}") from None
 
 
 def _substitute(value: Any, params: Mapping[str, Any], item: Mapping[str, Any]) -> tuple[Any, bool]:

@@ -17,7 +17,9 @@ from pathlib import Path
 
 out = Path(sys.argv[1])
 version = re.search(r'^__version__ = "([^"]+)"', Path("jobs/__init__.py").read_text(), re.M)[1]
+# The package, plus the expectation suites it reads from beside itself (jobs/expectations.py).
 files = sorted(p for p in Path("jobs").rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+files += sorted(Path("schemas/expectations").glob("*.json"))
 out.mkdir(parents=True, exist_ok=True)
 artefact = out / f"reclake-{version}.zip"
 tmp = artefact.with_suffix(".zip.tmp")
