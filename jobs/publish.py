@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
+from jobs import registry
 from jobs.config import Config
 from jobs.constants import MODEL_VERSION, RUN_DATE, USER_ID
 from jobs.runtime import RunContext, Stage, StageResult, run_job
@@ -40,6 +41,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             "rows": stats["rows"],
         },
     )
+    for version in versions:
+        registry.mark_published(spark, root, version)
     return StageResult(
         counts={"rows": stats["rows"], "users": stats["users"], "written_rows": last_commit_rows(spark, uri)},
         tables={"recommendations": uri},

@@ -45,7 +45,7 @@ from jobs.storage import (
     table_uri,
     write_delta,
 )
-from jobs.train import latest_model_version, model_uri
+from jobs.registry import latest_approved_version, model_uri
 
 SEEN = "seen"
 TOP_N_SCHEMA = f"{USER_IDX} int, {RANK} int, {ITEM_IDX} int, {SCORE} float"
@@ -140,7 +140,7 @@ def with_original_ids(top: DataFrame, users: DataFrame, items: DataFrame) -> Dat
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root = config.lakehouse.root
-    version = latest_model_version(spark, root)
+    version = latest_approved_version(spark, root)  # the newest model the quality gate let through
     model = ALSModel.load(model_uri(root, version))
     seen = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare").select(USER_IDX, ITEM_IDX)
     top = top_n_for_users(
