@@ -92,7 +92,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     try:
         model_metrics = list_quality(model_lists, train, test, k)
         baseline_metrics = list_quality(baseline_lists, train, test, k)
-        previous = registry.latest_published(spark, root)
+        previous = registry.latest_published(spark, root, exclude=version)
         refusals = gate(model_metrics, baseline_metrics, previous_metrics(previous, k), settings)
         if not settings.gate and refusals:
             refusals = []  # gate off: record and report, never refuse
@@ -119,6 +119,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             },
         }
         status = registry.REJECTED if refusals else registry.APPROVED
+        if status == registry.APPROVED and entry["status"] == registry.PUBLISHED:
+            status = registry.PUBLISHED  # re-evaluating the live model must not demote it
         registry.set_status(spark, root, version, status, metrics)
         text, svgs = report.render(
             entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train)

@@ -129,13 +129,13 @@ def latest_entry(spark: SparkSession, lakehouse_root: str, statuses: tuple[str, 
     return _decode(row.asDict()) if row is not None else None
 
 
-def latest_published(spark: SparkSession, lakehouse_root: str) -> dict[str, Any] | None:
-    """The model published most recently (by publication time), or None before the first publish."""
+def latest_published(spark: SparkSession, lakehouse_root: str, exclude: str | None = None) -> dict[str, Any] | None:
+    """The model published most recently (by publication time), other than ``exclude``; None if none."""
     if not delta_exists(spark, table_uri(lakehouse_root, MODEL_REGISTRY)):
         return None
     row = (
         _registry(spark, lakehouse_root)
-        .where(F.col("status") == PUBLISHED)
+        .where((F.col("status") == PUBLISHED) & (F.col(MODEL_VERSION) != F.lit(exclude or "")))
         .orderBy(F.col("status_at").desc())
         .first()
     )
