@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
@@ -119,6 +120,7 @@ def main() -> None:
     parser.add_argument("--shipped", action="store_true", help="only step 2: the shipped config from outside")
     parser.add_argument("--data", type=Path, default=DATA, help=f"MovieLens 100k u.data (default: {DATA})")
     args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(message)s")
     if not args.data.exists():
         sys.exit(f"MovieLens 100k not found at {args.data} (pass --data)")
     with tempfile.TemporaryDirectory(prefix="reclake-bench-") as tmp:

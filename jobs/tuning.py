@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from jobs.config import AlsSection, TuneSection
+from jobs.metrics import RANKING_METRICS
 from jobs.scoring import list_quality, model_top_k
 from jobs.splitters import random_split
 from jobs.train import fit_als
@@ -61,7 +62,7 @@ def tune(train: DataFrame, base: AlsSection, settings: TuneSection, k: int) -> T
             als = base.model_copy(update=params)
             model = fit_als(fit_part, als)
             metrics = list_quality(model_top_k(model, fit_part, validation, k), fit_part, validation, k)
-            trials.append({**params, **{f"{name}@{k}": value for name, value in metrics.items()}})
+            trials.append({**params, **{f"{name}@{k}": metrics[name] for name in RANKING_METRICS}, "coverage": metrics["coverage"]})
             score = metrics[settings.metric]
             log.info("tuning trial %d: %s -> %s@%d = %.4f", len(trials), params, settings.metric, k, score)
             if best is None or score > best[0]:
