@@ -96,7 +96,12 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             "run_date": ctx.run_date,
             "model_uri": uri,
             "params": settings.model_dump(),
-            "data_snapshot": {"interactions_uri": interactions_uri, "interactions_version": snapshot, **stats.asDict()},
+            "data_snapshot": {
+                "input_path": config.input_path,
+                "interactions_uri": interactions_uri,
+                "interactions_version": snapshot,
+                **stats.asDict(),
+            },
             "tuning": tuning.summary() if tuning else None,
         },
     )
