@@ -30,7 +30,7 @@ from jobs.metrics import RANKING_METRICS
 from jobs.errors import MissingTableError, QualityGateFailed
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.scoring import list_quality, model_top_k, popularity_top_k
-from jobs.storage import INTERACTIONS, read_delta, table_uri
+from jobs.storage import INTERACTIONS, ITEM_IDS, read_delta, table_uri
 from jobs.train import fit_als, holdout
 
 
@@ -82,6 +82,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     version, k = entry["model_version"], settings.k
     spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
     interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
+    item_ids = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
     train, test = holdout(interactions, settings)
     # Each part feeds a fit, two list computations and several aggregations: materialise once.
     train = train.persist(StorageLevel.MEMORY_AND_DISK)
@@ -123,7 +124,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             status = registry.PUBLISHED  # re-evaluating the live model must not demote it
         registry.set_status(spark, root, version, status, metrics)
         text, svgs = report.render(
-            entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train)
+            entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train, item_ids)
         )
     finally:
         for frame in (train, test, model_lists, baseline_lists):

@@ -15,7 +15,7 @@ from typing import Any
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
-from jobs.constants import ITEM_IDX, SCORE, USER_IDX
+from jobs.constants import ITEM_ID, ITEM_IDX, SCORE, USER_IDX
 
 HISTORY_EDGES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f")
@@ -44,11 +44,12 @@ def popularity_decile_share(top_k: DataFrame, train: DataFrame) -> list[float]:
     return [counts.get(d, 0) / total for d in range(1, 11)]
 
 
-def most_recommended(top_k: DataFrame, n: int = 10) -> list[tuple[int, int, float]]:
-    """(item_idx, times recommended, share of users) for the ``n`` items recommended most often."""
+def most_recommended(top_k: DataFrame, item_ids: DataFrame, n: int = 10) -> list[tuple[str, int, float]]:
+    """(item_id, times recommended, share of users) for the ``n`` items recommended most often."""
     users = top_k.select(USER_IDX).distinct().count() or 1
-    rows = top_k.groupBy(ITEM_IDX).count().orderBy(F.col("count").desc(), ITEM_IDX).limit(n).collect()
-    return [(r[ITEM_IDX], r["count"], r["count"] / users) for r in rows]
+    counts = top_k.groupBy(ITEM_IDX).count().orderBy(F.col("count").desc(), ITEM_IDX).limit(n)
+    rows = counts.join(item_ids, ITEM_IDX).orderBy(F.col("count").desc(), ITEM_IDX).collect()
+    return [(r[ITEM_ID], r["count"], r["count"] / users) for r in rows]
 
 
 def history_lengths(train: DataFrame) -> list[tuple[str, int]]:
@@ -190,7 +191,7 @@ def render(
         "",
         "Items recommended most often (model):",
         "",
-        _table(["item_idx", "times recommended", "share of users"], figures["top_items"]),
+        _table(["item_id", "times recommended", "share of users"], figures["top_items"]),
         "",
         "## Users per history length",
         "",
@@ -200,13 +201,13 @@ def render(
     return "\n".join(lines), svgs
 
 
-def figures(model_lists: DataFrame, baseline_lists: DataFrame, train: DataFrame) -> dict[str, Any]:
+def figures(model_lists: DataFrame, baseline_lists: DataFrame, train: DataFrame, item_ids: DataFrame) -> dict[str, Any]:
     """Every figure the report draws, as small Python lists."""
     return {
         "scores": score_histogram(model_lists),
         "model_deciles": popularity_decile_share(model_lists, train),
         "baseline_deciles": popularity_decile_share(baseline_lists, train),
-        "top_items": most_recommended(model_lists),
+        "top_items": most_recommended(model_lists, item_ids),
         "history": history_lengths(train),
     }
 

@@ -62,6 +62,7 @@ def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, lakehouse, sp
     assert metadata["data_snapshot"]["rows"] > 0 and metadata["code_version"].startswith("0.")
     report = (models / good / "report.md").read_text()
     assert "APPROVED" in report and "popularity baseline" in report
+    assert "| i00" in report  # the most recommended items, by the ids apps know
     for svg in ("score_distribution.svg", "popularity_bias.svg", "history_lengths.svg"):
         assert (models / good / svg).read_text().startswith("<svg")
 
