@@ -26,8 +26,8 @@ from pyspark.sql import SparkSession
 
 from jobs import registry, report
 from jobs.config import AlsSection, Config, EvaluateSection
-from jobs.metrics import RANKING_METRICS
 from jobs.errors import MissingTableError, QualityGateFailed
+from jobs.metrics import RANKING_METRICS
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.scoring import list_quality, model_top_k, popularity_top_k
 from jobs.storage import INTERACTIONS, ITEM_IDS, read_delta, table_uri
