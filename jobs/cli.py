@@ -19,6 +19,9 @@ JOBS = {
     "evaluate": "score the newest model against a popularity baseline; gate it before publishing",
     "recommend": "top-N unseen items for every user",
     "publish": "publish the recommendations to the Delta table apps read",
+    "maintain": "compact and cluster the published tables, vacuum old versions",
+    "lookup": "print one user's recommendations (no Spark): reclake lookup USER",
+    "serve": "HTTP API over the published tables: GET /recommendations/{user_id}",
 }
 
 USAGE = "usage: reclake <job> [--config FILE] [--set SECTION.KEY=VALUE] [--input PATH] [--lakehouse DIR] [--json]"

@@ -213,13 +213,53 @@ class RecommendSection(Section):
     """Top-N for every user."""
 
     top_n: int = Field(DEFAULT_TOP_N, gt=0)
-    user_batch_size: int = Field(4096, gt=0)  # users scored per matrix product
+    user_batch_size: int = Field(4096, gt=0)  # most users scored per matrix product
+    broadcast_limit_mb: float = Field(256.0, gt=0)  # item factors up to this size are broadcast, else blocked
+    item_block_size: int = Field(16384, gt=0)  # items per block when item factors are not broadcast
+    exclude_seen_window_days: int | None = Field(None, gt=0)  # None: never recommend anything a user ever had
+    fallback_window_days: int | None = Field(30, gt=0)  # popularity window for users without factors; None: all
+    eligible_items: str | None = None  # Delta table (name under the lakehouse or path) of item_ids allowed
+    excluded_items: str | None = None  # Delta table of item_ids never recommended (e.g. out of stock)
+    similar_items_top_n: int = Field(20, ge=0)  # neighbours per item in staging/similar_items; 0: skip
+
+
+class BigQuerySection(Section):
+    """The BigQuery sink: Spark stages Parquet under ``staging_uri``, a load job replaces one partition.
+
+    Credentials come only from the environment (Application Default Credentials or
+    GOOGLE_APPLICATION_CREDENTIALS), never from this file.
+    """
+
+    project: str = Field(min_length=1)
+    dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024)
+    table: str = Field(pattern=r"^[\w-]+$", max_length=1024)
+    staging_uri: str = Field(min_length=1)  # gs://bucket/prefix both Spark and BigQuery can reach
+    location: str | None = None  # e.g. EU, US, europe-west4; None: the dataset's
+    timeout_s: float = Field(600.0, gt=0)  # how long to wait for the load job
+
+    def destination(self, run_date: dt.date) -> str:
+        """The one partition a run replaces: ``project.dataset.table$YYYYMMDD``."""
+        return f"{self.project}.{self.dataset}.{self.table}${run_date:%Y%m%d}"
 
 
 class PublishSection(Section):
-    """Where recommendations go."""
+    """Where recommendations go and how the published tables are laid out and kept."""
 
-    sink: Literal["delta"] = "delta"
+    sink: Literal["delta", "bigquery"] = "delta"
+    partition_by_run_date: bool = True  # replacing and expiring a run date are partition operations
+    retain_runs: int | None = Field(None, gt=0)  # keep the K newest run dates; None keeps every run
+    target_file_rows: int = Field(250_000, gt=0)  # rows per file, each file one contiguous user range
+    row_group_bytes: int = Field(256 * 1024, gt=0)  # Parquet row groups; small ones let a reader skip inside a file
+    vacuum_retention_hours: int = Field(168, ge=0)  # `maintain` deletes files older versions need after this
+    bigquery: BigQuerySection | None = None
+
+    @model_validator(mode="after")
+    def _sink_settings(self) -> PublishSection:
+        if self.sink == "bigquery" and self.bigquery is None:
+            raise ValueError("sink is bigquery, so publish.bigquery (project, dataset, table, staging_uri) is required")
+        if self.retain_runs is not None and not self.partition_by_run_date:
+            raise ValueError("retain_runs needs partition_by_run_date: true (old runs are dropped as partitions)")
+        return self
 
 
 class RunSection(Section):

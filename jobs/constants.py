@@ -24,6 +24,7 @@ SOURCE = "source"
 MODEL_VERSION = "model_version"
 RUN_DATE = "run_date"
 RUN_ID = "run_id"
+SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
 
 # Where a recommendation came from.
 SOURCE_ALS = "als"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from jobs.constants import MODEL_VERSION
 from jobs.errors import MissingTableError
 from jobs.storage import MODEL_REGISTRY, MODELS, delta_exists, read_delta, table_uri, write_delta
 
+log = logging.getLogger("reclake.registry")
 TRAINED, APPROVED, REJECTED, PUBLISHED = "trained", "approved", "rejected", "published"
 USABLE = (APPROVED, PUBLISHED)  # statuses recommend may serve
 PUBLISHED_POINTER = "PUBLISHED"
@@ -104,10 +106,19 @@ def set_status(
     write_metadata(spark, lakehouse_root, version)
 
 
-def mark_published(spark: SparkSession, lakehouse_root: str, version: str) -> None:
-    """Record that ``version``'s recommendations were published: status, and models/PUBLISHED."""
+def mark_published(spark: SparkSession, lakehouse_root: str, version: str) -> bool:
+    """Record that ``version``'s recommendations were published: status, and models/PUBLISHED.
+
+    Returns False (and records nothing) for a version the registry does not know,
+    e.g. recommendations staged by another system: publishing itself must not fail on that.
+    """
+    uri = table_uri(lakehouse_root, MODEL_REGISTRY)
+    if not delta_exists(spark, uri) or _registry(spark, lakehouse_root).where(F.col(MODEL_VERSION) == version).isEmpty():
+        log.warning("published model version %s is not in the model registry at %s; not recorded", version, uri)
+        return False
     set_status(spark, lakehouse_root, version, PUBLISHED)
     write_text(spark, table_uri(lakehouse_root, f"{MODELS}/{PUBLISHED_POINTER}"), version + "\n")
+    return True
 
 
 def model_entry(spark: SparkSession, lakehouse_root: str, version: str) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class RunContext:
 
     run_date: dt.date
     run_id: str
+    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @classmethod
     def from_config(cls, run: RunSection) -> RunContext:
@@ -54,12 +55,15 @@ class StageResult:
 
 
 StageFn = Callable[[SparkSession, Config, RunContext], StageResult]
+# Called once the job has finished, succeeded or failed, with its final summary.
+FinishFn = Callable[[SparkSession, Config, RunContext, dict[str, Any]], None]
 
 
 @dataclass(frozen=True)
 class Stage:
     name: str
     run: StageFn
+    on_finish: FinishFn | None = None  # e.g. publish records the run's outcome in the runs table
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +114,7 @@ def execute(stages: Sequence[Stage], config: Config, job: str) -> dict[str, Any]
         "tables": {},
     }
     started = time.perf_counter()
+    spark = None
     try:
         spark = build_spark_session(config.spark)
         for stage in stages:
@@ -130,7 +135,22 @@ def execute(stages: Sequence[Stage], config: Config, job: str) -> dict[str, Any]
         summary["error"] = f"{type(exc).__name__}: {exc}"
     finally:
         summary["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+    if spark is not None:
+        _finish(stages, spark, config, ctx, summary)
     return summary
+
+
+def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: RunContext, summary: dict) -> None:
+    """Run the stages' finish hooks; a hook failing after a failed run must not hide the first error."""
+    for stage in stages:
+        if stage.on_finish is None:
+            continue
+        try:
+            stage.on_finish(spark, config, ctx, summary)
+        except Exception:
+            if summary["status"] == "succeeded":
+                raise
+            log.exception("stage %s: could not record the failed run", stage.name)
 
 
 def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence[str] | None = None) -> int:

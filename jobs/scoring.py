@@ -2,9 +2,9 @@
 
 Both go through :func:`jobs.recommend.top_n_for_users`, so evaluation excludes
 already-seen items exactly as production recommendations do. The popularity
-baseline is a rank-1 "model" (every user vector is [1], every item vector is
-[its popularity]), which ranks unseen items by training popularity, ties by item
-index, without a users x items cross join.
+baseline is the same rank-1 "model" recommend falls back on (every user vector
+[1], every item vector [its training users]), which ranks unseen items by
+training popularity, ties by item index, without a users x items cross join.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pyspark.sql import functions as F
 
 from jobs.constants import FEATURES, ITEM_IDX, USER_IDX
 from jobs.metrics import item_popularity, list_metrics, ranking_metrics
-from jobs.recommend import top_n_for_users
+from jobs.recommend import popularity_factors, top_n_for_users
 
 MODEL, BASELINE = "model", "popularity"
 
@@ -33,9 +33,8 @@ def model_top_k(model: ALSModel, train: DataFrame, test: DataFrame, k: int) -> D
 
 def popularity_top_k(train: DataFrame, test: DataFrame, k: int) -> DataFrame:
     """(user_idx, rank, item_idx, score): the k items most popular in ``train`` each test user has not seen."""
-    unit = F.array(F.lit(1.0).cast("float")).alias(FEATURES)
-    users = _test_users(test).select(USER_IDX, unit)
-    items = item_popularity(train).select(ITEM_IDX, F.array(F.col("popularity").cast("float")).alias(FEATURES))
+    users = _test_users(test).select(USER_IDX, F.array(F.lit(1.0).cast("float")).alias(FEATURES))
+    items = popularity_factors(train.select(ITEM_IDX).distinct(), train)
     return top_n_for_users(users, items, train.select(USER_IDX, ITEM_IDX), k)
 
 

@@ -28,6 +28,9 @@ MODEL_REGISTRY = "model_registry"  # one row per trained model
 MODELS = "models"  # folder of saved ALS models, one per version
 STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before publishing
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
+STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
+SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
+RUNS = "runs"  # one row per published (or failed) run: status and figures
 
 # Raw rows are kept as read, as one JSON string, for the quarantine table.
 RAW_RECORD = "_raw_record"
