@@ -11,11 +11,12 @@ import sys
 from collections.abc import Sequence
 
 JOBS = {
-    "run": "the whole pipeline: validate, prepare, train, recommend, publish",
+    "run": "the whole pipeline: validate, prepare, train, evaluate, recommend, publish",
     "generate": "write synthetic interaction events to the input path",
     "validate": "check raw events; quarantine bad rows, stop bad batches",
     "prepare": "events -> one strength per user-item pair on stable integer ids",
     "train": "train ALS and register the model",
+    "evaluate": "score the newest model against a popularity baseline; gate it before publishing",
     "recommend": "top-N unseen items for every user",
     "publish": "publish the recommendations to the Delta table apps read",
     "maintain": "compact and cluster the published tables, vacuum old versions",

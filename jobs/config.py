@@ -201,6 +201,61 @@ class AlsSection(Section):
     seed: int = DEFAULT_SEED
 
 
+RankingMetric = Literal["precision", "recall", "ndcg", "map"]
+
+
+class EvaluateSection(Section):
+    """Offline evaluation on a held-out split, and the quality gate before publishing (jobs/evaluate.py).
+
+    The gate approves a model only if, on ``metric``@``k``, it beats the popularity
+    baseline by ``baseline_margin`` (relative: 0.05 = 5% better) and is at most
+    ``tolerance`` (relative) below the last published model's recorded value.
+    """
+
+    split: Literal["random", "time"] = "random"  # random: per user at random; time: each user's latest
+    test_ratio: float = Field(0.25, gt=0, lt=1)  # share of each user's interactions held out
+    seed: int = DEFAULT_SEED
+    k: int = Field(DEFAULT_TOP_N, gt=0)
+    metric: RankingMetric = "ndcg"
+    baseline_margin: float = Field(0.05, ge=0)
+    tolerance: float = Field(0.05, ge=0, le=1)
+    gate: bool = True  # False: evaluate and record, never refuse
+
+
+class TuneSection(Section):
+    """Hyper-parameter search over rank, reg_param and alpha (jobs/tuning.py), run by `train`.
+
+    Trials are scored on a validation split carved out of the evaluation's
+    training part only (never its test part); the winner is refit on all data.
+    """
+
+    enabled: bool = False
+    strategy: Literal["grid", "random"] = "random"  # grid: every combination; random: `budget` draws
+    budget: int = Field(12, gt=0)  # most ALS fits the search may make
+    rank: list[int] = Field(default_factory=lambda: [16, 32, 64])
+    reg_param: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
+    alpha: list[float] = Field(default_factory=lambda: [0.5, 1.0, 5.0])
+    validation_ratio: float = Field(0.25, gt=0, lt=1)
+    metric: RankingMetric = "ndcg"
+    seed: int = DEFAULT_SEED
+
+    @model_validator(mode="after")
+    def _space(self) -> TuneSection:
+        for key in ("rank", "reg_param", "alpha"):
+            values = getattr(self, key)
+            if not values:
+                raise ValueError(f"{key}: the search space needs at least one value")
+            if min(values) < 0 or (key == "rank" and min(values) < 1):
+                raise ValueError(f"{key}: values must be positive (got {values})")
+        combinations = len(self.rank) * len(self.reg_param) * len(self.alpha)
+        if self.strategy == "grid" and combinations > self.budget:
+            raise ValueError(
+                f"grid search needs {combinations} fits but budget is {self.budget}: "
+                "raise budget, shrink the lists or use strategy: random"
+            )
+        return self
+
+
 class RecommendSection(Section):
     """Top-N for every user."""
 
@@ -272,6 +327,8 @@ class Config(Section):
     validation: ValidationSection = Field(default_factory=ValidationSection)
     prepare: PrepareSection = Field(default_factory=PrepareSection)
     als: AlsSection = Field(default_factory=AlsSection)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
+    tune: TuneSection = Field(default_factory=TuneSection)
     recommend: RecommendSection = Field(default_factory=RecommendSection)
     publish: PublishSection = Field(default_factory=PublishSection)
     run: RunSection = Field(default_factory=RunSection)

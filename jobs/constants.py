@@ -13,6 +13,8 @@ USER_IDX = "user_idx"
 ITEM_IDX = "item_idx"
 # Per user-item strength: ALS's "rating" column (a confidence in implicit mode).
 STRENGTH = "strength"
+# Latest event time of a user-item pair: what the time-based evaluation split orders by.
+LAST_EVENT_TIME = "last_event_time"
 FEATURES = "features"
 
 # Output columns.

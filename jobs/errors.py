@@ -23,3 +23,7 @@ class ValidationFailed(ReclakeError):
 
 class MissingTableError(ReclakeError):
     """A stage needs a table an earlier stage has not written yet."""
+
+
+class QualityGateFailed(ReclakeError):
+    """A trained model is not good enough to publish (see `reclake evaluate`)."""

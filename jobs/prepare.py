@@ -19,19 +19,31 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from jobs.config import Config, EventType, PrepareSection
-from jobs.constants import EVENT_TYPE, ITEM_ID, ITEM_IDX, STRENGTH, USER_ID, USER_IDX, VALUE
+from jobs.constants import (
+    EVENT_TIME,
+    EVENT_TYPE,
+    ITEM_ID,
+    ITEM_IDX,
+    LAST_EVENT_TIME,
+    STRENGTH,
+    USER_ID,
+    USER_IDX,
+    VALUE,
+)
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS, delta_exists, read_delta, table_uri, write_delta
 
 
 def pair_strengths(events: DataFrame, event_types: Mapping[str, EventType], settings: PrepareSection) -> DataFrame:
-    """(user_id, item_id, strength): how strongly each user is drawn to each item they touched."""
+    """(user_id, item_id, strength, last_event_time): how strongly each user is drawn to each item, and when last."""
     weight = F.create_map(*chain.from_iterable((F.lit(n), F.lit(t.weight)) for n, t in event_types.items()))[
         F.col(EVENT_TYPE)
     ]
     uses_value = [name for name, spec in event_types.items() if spec.use_value]
     contribution = F.when(F.col(EVENT_TYPE).isin(uses_value), weight * F.col(VALUE)).otherwise(weight)
-    pairs = events.groupBy(USER_ID, ITEM_ID).agg(F.sum(contribution).alias(STRENGTH))
+    pairs = events.groupBy(USER_ID, ITEM_ID).agg(
+        F.sum(contribution).alias(STRENGTH), F.max(EVENT_TIME).alias(LAST_EVENT_TIME)
+    )
     if settings.log_scaling:
         pairs = pairs.withColumn(STRENGTH, F.log1p(F.col(STRENGTH) / settings.log_epsilon))
     return pairs
@@ -54,8 +66,8 @@ def new_id_mappings(ids: DataFrame, existing: DataFrame | None, id_col: str, idx
 
 
 def to_interactions(pairs: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
-    """Replace string ids by their integer indices: (user_idx, item_idx, strength)."""
-    return pairs.join(users, USER_ID).join(items, ITEM_ID).select(USER_IDX, ITEM_IDX, STRENGTH)
+    """Replace string ids by their integer indices: (user_idx, item_idx, strength, last_event_time)."""
+    return pairs.join(users, USER_ID).join(items, ITEM_ID).select(USER_IDX, ITEM_IDX, STRENGTH, LAST_EVENT_TIME)
 
 
 def update_id_table(spark: SparkSession, events: DataFrame, uri: str, id_col: str, idx_col: str) -> tuple[DataFrame, int]:

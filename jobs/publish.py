@@ -31,6 +31,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from jobs import registry
 from jobs.config import Config, PublishSection
 from jobs.constants import (
     ITEM_ID,
@@ -212,6 +213,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         uri = table_uri(root, RECOMMENDATIONS)
         counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
         tables["recommendations"] = uri
+    for version in filter(None, stats.model_version.split(",")):
+        registry.mark_published(spark, root, version)  # the registry records what apps now read
     return StageResult(counts=counts, tables=tables, details={"model_version": stats.model_version})
 
 

@@ -48,6 +48,7 @@ from jobs.constants import (
     USER_IDX,
 )
 from jobs.errors import InputError, MissingTableError
+from jobs.registry import latest_approved_version, model_uri
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import (
     EVENTS,
@@ -61,7 +62,6 @@ from jobs.storage import (
     table_uri,
     write_delta,
 )
-from jobs.train import latest_model_version, model_uri
 
 SEEN = "seen"
 BLOCK = "item_block"
@@ -395,7 +395,7 @@ def _options(settings: RecommendSection) -> dict[str, float]:
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root, settings = config.lakehouse.root, config.recommend
-    version = latest_model_version(spark, root)
+    version = latest_approved_version(spark, root)  # the newest model the quality gate let through
     model = ALSModel.load(model_uri(root, version))
     user_factors = model.userFactors.withColumnRenamed("id", USER_IDX)
     item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)

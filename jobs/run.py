@@ -1,7 +1,8 @@
-"""Run the whole pipeline in one Spark application: validate, prepare, train, recommend, publish.
+"""Run the whole pipeline in one Spark application: validate, prepare, train, evaluate, recommend, publish.
 
 With ``input.generate_if_missing`` (the embedded default) synthetic events are
-generated first when the input does not exist yet.
+generated first when the input does not exist yet. A model the quality gate in
+``evaluate`` rejects stops the run before anything is recommended or published.
 
     spark-submit jobs/run.py --config conf/local.yaml
     reclake run --config conf/movielens-100k.yaml --input ../shared/data/movielens-100k/u.data --json
@@ -14,12 +15,12 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from jobs import generate, prepare, publish, recommend, train, validate
+from jobs import evaluate, generate, prepare, publish, recommend, train, validate
 from jobs.config import Config
 from jobs.runtime import RunContext, Stage, StageResult, run_job
 from jobs.storage import path_exists
 
-PIPELINE = (validate.STAGE, prepare.STAGE, train.STAGE, recommend.STAGE, publish.STAGE)
+PIPELINE = (validate.STAGE, prepare.STAGE, train.STAGE, evaluate.STAGE, recommend.STAGE, publish.STAGE)
 
 
 def generate_if_missing(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:

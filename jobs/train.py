@@ -3,7 +3,10 @@
 Implicit feedback by default (strength is a confidence, Hu et al. 2008);
 explicit ratings with ``als.implicit_prefs: false``. Each model is saved under
 ``<lakehouse>/models/<version>`` and gets a row in the ``model_registry`` table
-with its settings, the data it saw and the code that trained it.
+with its settings, the data it saw and the code that trained it (jobs/registry.py).
+With ``tune.enabled`` rank, reg_param and alpha are first searched on a
+validation split of the evaluation's training part (jobs/tuning.py) and the
+winner is fit on all interactions.
 
     spark-submit jobs/train.py --config conf/local.yaml --set als.rank=64
 """
@@ -11,7 +14,6 @@ with its settings, the data it saw and the code that trained it.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sys
 import uuid
 from collections.abc import Sequence
@@ -20,11 +22,13 @@ from pyspark.ml.recommendation import ALS, ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-import jobs
-from jobs.config import AlsSection, Config
+from jobs import registry
+from jobs.config import AlsSection, Config, EvaluateSection
 from jobs.constants import ITEM_IDX, STRENGTH, USER_IDX
+from jobs.registry import model_uri
 from jobs.runtime import RunContext, Stage, StageResult, run_job
-from jobs.storage import INTERACTIONS, MODEL_REGISTRY, MODELS, read_delta, table_uri, write_delta
+from jobs.splitters import split
+from jobs.storage import INTERACTIONS, MODEL_REGISTRY, read_delta, table_uri
 
 
 def build_als(settings: AlsSection) -> ALS:
@@ -48,7 +52,7 @@ def build_als(settings: AlsSection) -> ALS:
 
 
 def fit_als(interactions: DataFrame, settings: AlsSection) -> ALSModel:
-    return build_als(settings).fit(interactions)
+    return build_als(settings).fit(interactions.select(USER_IDX, ITEM_IDX, STRENGTH))
 
 
 def new_model_version(now: dt.datetime | None = None) -> str:
@@ -57,14 +61,9 @@ def new_model_version(now: dt.datetime | None = None) -> str:
     return f"m{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
 
 
-def model_uri(lakehouse_root: str, version: str) -> str:
-    return table_uri(lakehouse_root, f"{MODELS}/{version}")
-
-
-def latest_model_version(spark: SparkSession, lakehouse_root: str) -> str:
-    """The newest registered model."""
-    registry = read_delta(spark, table_uri(lakehouse_root, MODEL_REGISTRY), produced_by="train")
-    return registry.orderBy(F.col("created_at").desc()).select("model_version").first()[0]
+def holdout(interactions: DataFrame, settings: EvaluateSection) -> tuple[DataFrame, DataFrame]:
+    """The evaluation split (train, test) every stage agrees on: deterministic for a given config."""
+    return split(interactions, settings.split, settings.test_ratio, settings.seed)
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
@@ -72,34 +71,44 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     interactions_uri = table_uri(root, INTERACTIONS)
     interactions = read_delta(spark, interactions_uri, produced_by="prepare")
     spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
-    model = fit_als(interactions, config.als)
+    settings, tuning = config.als, None
+    if config.tune.enabled:
+        from jobs.tuning import tune  # tuning builds on this module's fit_als
+
+        # Tuning sees only the evaluation's training part, so `evaluate`'s test part stays unseen.
+        tuning = tune(holdout(interactions, config.evaluate)[0], config.als, config.tune, config.evaluate.k)
+        settings = tuning.best
+    model = fit_als(interactions, settings)
     version = new_model_version()
     uri = model_uri(root, version)
     model.write().overwrite().save(uri)
 
     snapshot = spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version").first()[0]
-    registry_row = spark.createDataFrame(
-        [
-            (
-                version,
-                dt.datetime.now(dt.timezone.utc),
-                ctx.run_id,
-                ctx.run_date,
-                uri,
-                json.dumps(config.als.model_dump(), sort_keys=True),
-                json.dumps({"interactions_uri": interactions_uri, "interactions_version": snapshot}),
-                jobs.__version__,
-            )
-        ],
-        "model_version string, created_at timestamp, run_id string, run_date date, model_uri string, "
-        "params string, data_snapshot string, code_version string",
+    stats = interactions.agg(
+        F.count(F.lit(1)).alias("rows"), F.countDistinct(USER_IDX).alias("users"), F.countDistinct(ITEM_IDX).alias("items")
+    ).first()
+    registry.register(
+        spark,
+        root,
+        {
+            "model_version": version,
+            "run_id": ctx.run_id,
+            "run_date": ctx.run_date,
+            "model_uri": uri,
+            "params": settings.model_dump(),
+            "data_snapshot": {
+                "input_path": config.input_path,
+                "interactions_uri": interactions_uri,
+                "interactions_version": snapshot,
+                **stats.asDict(),
+            },
+            "tuning": tuning.summary() if tuning else None,
+        },
     )
-    registry_uri = table_uri(root, MODEL_REGISTRY)
-    write_delta(registry_row, registry_uri, mode="append")
     return StageResult(
-        counts={"users": model.userFactors.count(), "items": model.itemFactors.count()},
-        tables={"model_registry": registry_uri, "model": uri},
-        details={"model_version": version},
+        counts={"users": model.userFactors.count(), "items": model.itemFactors.count(), "interactions": stats["rows"]},
+        tables={"model_registry": table_uri(root, MODEL_REGISTRY), "model": uri},
+        details={"model_version": version, **({"tuning": tuning.summary()} if tuning else {})},
     )
 
 

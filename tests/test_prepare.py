@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 
 import pytest
@@ -21,12 +22,14 @@ TYPES = {
 @pytest.fixture
 def events(spark):
     rows = [
-        ("u1", "i1", "view", None),
-        ("u1", "i1", "purchase", 2.0),  # weight only: purchase does not use its value
-        ("u1", "i2", "rating", 4.0),  # weight x value
-        ("u2", "i1", "add_to_cart", None),
+        ("u1", "i1", "view", None, dt.datetime(2026, 1, 1)),
+        ("u1", "i1", "purchase", 2.0, dt.datetime(2026, 1, 3)),  # weight only: purchase does not use its value
+        ("u1", "i2", "rating", 4.0, dt.datetime(2026, 1, 2)),  # weight x value
+        ("u2", "i1", "add_to_cart", None, dt.datetime(2026, 1, 1)),
     ]
-    return spark.createDataFrame(rows, "user_id string, item_id string, event_type string, value double")
+    return spark.createDataFrame(
+        rows, "user_id string, item_id string, event_type string, value double, event_time timestamp"
+    )
 
 
 def strengths(df):
@@ -36,6 +39,15 @@ def strengths(df):
 def test_weights_and_values_sum_per_pair(events):
     result = pair_strengths(events, TYPES, PrepareSection(log_scaling=False))
     assert strengths(result) == {("u1", "i1"): 6.0, ("u1", "i2"): 4.0, ("u2", "i1"): 3.0}
+
+
+def test_each_pair_keeps_its_latest_event_time(events):
+    result = pair_strengths(events, TYPES, PrepareSection(log_scaling=False))
+    assert {(r.user_id, r.item_id): r.last_event_time.day for r in result.collect()} == {
+        ("u1", "i1"): 3,
+        ("u1", "i2"): 2,
+        ("u2", "i1"): 1,
+    }
 
 
 def test_log_scaling(events):

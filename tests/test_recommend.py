@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import recommend, run, train
+from jobs import evaluate, recommend, run
 from jobs.config import load_config
 from jobs.constants import FEATURES, ITEM_ID, ITEM_IDX, RANK, SCORE, SOURCE, SOURCE_ALS, SOURCE_POPULAR, USER_ID, USER_IDX
 from jobs.errors import ConfigError
@@ -94,17 +94,19 @@ def test_scores_are_the_dot_products(random_model) -> None:
 
 @pytest.fixture(scope="module")
 def lakehouse_with_model(spark, tmp_path_factory):
-    """A small generated lakehouse through train, plus one user who arrived after training."""
+    """A small generated lakehouse through train and evaluate, plus one user who arrived after training."""
     root = tmp_path_factory.mktemp("rec") / "lakehouse"
-    through_train = [*run.STAGES[: run.STAGES.index(train.STAGE) + 1]]
+    # recommend serves approved models: evaluate approves this one (its gate is off, the data is tiny).
+    through_evaluate = [*run.STAGES[: run.STAGES.index(evaluate.STAGE) + 1]]
     status = run_job(
         "test",
         "",
-        through_train,
+        through_evaluate,
         [
             "--lakehouse", str(root), "--run-date", RUN_DATE.isoformat(), "--set", "input.generate_if_missing=true",
             "--set", "generate.users=120", "--set", "generate.items=400", "--set", "als.rank=6", "--set", "als.max_iter=3",
             "--set", "recommend.top_n=5", "--set", "spark.shuffle_partitions=2", "--set", "spark.app_name=reclake-tests",
+            "--set", "evaluate.gate=false",
         ]
     )  # fmt: skip
     assert status == 0

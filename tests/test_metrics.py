@@ -1,0 +1,93 @@
+"""Ranking metrics against values worked out by hand (k = 3, binary relevance)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from jobs.metrics import ideal_dcg, item_popularity, list_metrics, per_user_ranking_metrics, ranking_metrics
+
+L2, L3 = 1 / math.log2(3), 1 / math.log2(4)  # discounts of positions 2 and 3
+
+# user -> (recommended items best first, relevant items)
+CASES = {
+    1: ([10, 11, 12], {11, 13}),  # one hit at position 2
+    2: ([10, 11, 12], {10}),  # fewer relevant items than k
+    3: ([14, 10], {10, 11, 12, 13, 14}),  # a list shorter than k, more relevant items than k
+    4: ([], {10}),  # relevant items but no recommendations at all
+    5: ([10, 11, 12], set()),  # no relevant items: not evaluated
+}
+EXPECTED = {  # worked out by hand from the definitions in jobs/metrics.py
+    1: {"precision": 1 / 3, "recall": 1 / 2, "ndcg": L2 / (1 + L2), "map": (1 / 2) / 2},
+    2: {"precision": 1 / 3, "recall": 1.0, "ndcg": 1.0, "map": 1.0},
+    3: {"precision": 2 / 3, "recall": 2 / 5, "ndcg": (1 + L2) / (1 + L2 + L3), "map": (1 + 1) / 3},
+    4: {"precision": 0.0, "recall": 0.0, "ndcg": 0.0, "map": 0.0},
+}
+
+
+@pytest.fixture
+def frames(spark):
+    recs = [(u, rank, item) for u, (items, _) in CASES.items() for rank, item in enumerate(items, start=1)]
+    rel = [(u, item) for u, (_, items) in CASES.items() for item in items]
+    recommended = spark.createDataFrame(recs, "user_idx int, rank int, item_idx int")
+    relevant = spark.createDataFrame(rel, "user_idx int, item_idx int")
+    return recommended, relevant
+
+
+def test_ideal_dcg_is_cumulative_discount():
+    assert ideal_dcg(3) == pytest.approx([1.0, 1 + L2, 1 + L2 + L3])
+
+
+def test_per_user_values_match_hand_computed(frames):
+    rows = {r["user_idx"]: r.asDict() for r in per_user_ranking_metrics(*frames, k=3).collect()}
+    assert set(rows) == {1, 2, 3, 4}  # user 5 has no relevant items
+    for user, expected in EXPECTED.items():
+        for name, value in expected.items():
+            assert rows[user][name] == pytest.approx(value), (user, name)
+
+
+def test_means_over_users_with_relevant_items(frames):
+    result = ranking_metrics(*frames, k=3)
+    assert result["users"] == 4
+    for name in ("precision", "recall", "ndcg", "map"):
+        assert result[name] == pytest.approx(sum(e[name] for e in EXPECTED.values()) / 4), name
+    # For the record, the same means written out: precision (1/3+1/3+2/3+0)/4, recall (.5+1+.4+0)/4.
+    assert result["precision"] == pytest.approx(1 / 3)
+    assert result["recall"] == pytest.approx(0.475)
+
+
+def test_only_the_first_k_positions_count_and_rank_gaps_do_not_matter(spark):
+    recommended = spark.createDataFrame([(1, 1, 7), (1, 5, 8), (1, 9, 9), (1, 12, 6)], "user_idx int, rank int, item_idx int")
+    relevant = spark.createDataFrame([(1, 9), (1, 6)], "user_idx int, item_idx int")
+    result = ranking_metrics(recommended, relevant, k=3)
+    # Item 9 is third (hit), item 6 fourth (beyond k): precision 1/3, recall 1/2,
+    # NDCG (1/log2 4) / (1 + 1/log2 3), MAP (1/3) / min(3, 2).
+    assert result["precision"] == pytest.approx(1 / 3)
+    assert result["recall"] == pytest.approx(1 / 2)
+    assert result["ndcg"] == pytest.approx(L3 / (1 + L2))
+    assert result["map"] == pytest.approx((1 / 3) / 2)
+
+
+def test_perfect_lists_score_one(spark):
+    recommended = spark.createDataFrame([(1, 1, 3), (1, 2, 4), (2, 1, 5)], "user_idx int, rank int, item_idx int")
+    relevant = spark.createDataFrame([(1, 3), (1, 4), (2, 5)], "user_idx int, item_idx int")
+    result = ranking_metrics(recommended, relevant, k=2)
+    assert result["recall"] == result["ndcg"] == result["map"] == pytest.approx(1.0)
+    assert result["precision"] == pytest.approx((2 / 2 + 1 / 2) / 2)  # user 2's list is one short of k
+
+
+def test_coverage_and_average_popularity(spark):
+    # Training data: 4 users; item 1 touched by all, item 2 by two, items 3 and 4 by one each.
+    train = spark.createDataFrame(
+        [(1, 1), (2, 1), (3, 1), (4, 1), (1, 2), (2, 2), (3, 3), (4, 4)], "user_idx int, item_idx int"
+    )
+    popularity = item_popularity(train)
+    assert {r["item_idx"]: r["popularity"] for r in popularity.collect()} == {1: 1.0, 2: 0.5, 3: 0.25, 4: 0.25}
+    recommended = spark.createDataFrame(
+        [(1, 1, 1), (1, 2, 3), (1, 3, 4), (2, 1, 1), (2, 2, 3)], "user_idx int, rank int, item_idx int"
+    )
+    result = list_metrics(recommended, popularity, k=2)
+    # Top-2 slots: items 1, 3, 1, 3 -> 2 of 4 catalogue items; popularity (1 + .25 + 1 + .25) / 4.
+    assert result["coverage"] == pytest.approx(2 / 4)
+    assert result["avg_popularity"] == pytest.approx(0.625)

@@ -1,0 +1,55 @@
+"""The search space, its config validation, and a tiny search that must prefer the better rank."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from pyspark.sql import functions as F
+
+from jobs.config import AlsSection, GenerateSection, TuneSection, load_config
+from jobs.errors import ConfigError
+from jobs.generate import generate_events
+from jobs.tuning import candidates, tune
+
+
+def test_grid_tries_every_combination_in_order():
+    space = TuneSection(strategy="grid", budget=4, rank=[1, 2], reg_param=[0.1], alpha=[1.0, 2.0])
+    assert candidates(space) == [
+        {"rank": 1, "reg_param": 0.1, "alpha": 1.0},
+        {"rank": 1, "reg_param": 0.1, "alpha": 2.0},
+        {"rank": 2, "reg_param": 0.1, "alpha": 1.0},
+        {"rank": 2, "reg_param": 0.1, "alpha": 2.0},
+    ]
+
+
+def test_random_draws_budget_distinct_combinations_reproducibly():
+    space = TuneSection(strategy="random", budget=5, rank=[1, 2, 3], reg_param=[0.1, 1.0], alpha=[1.0, 2.0])
+    drawn = candidates(space)
+    assert len(drawn) == 5 and len({tuple(d.values()) for d in drawn}) == 5
+    assert drawn == candidates(space)
+    assert candidates(space.model_copy(update={"budget": 50})).__len__() == 12  # never more than the space
+
+
+def test_grid_larger_than_budget_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"tune: .*grid search needs 8 fits but budget is 4"):
+        load_config(None, ["tune.strategy=grid", "tune.budget=4", "tune.rank=[1,2]", "tune.reg_param=[0.1,1]", "tune.alpha=[1,2]"])
+    with pytest.raises(ConfigError, match=r"tune.*rank: the search space needs at least one value"):
+        load_config(None, ["tune.rank=[]"])
+
+
+@pytest.mark.slow
+def test_search_prefers_the_rank_that_recovers_the_clusters(spark):
+    settings = GenerateSection(users=300, items=80, clusters=4, mean_items_per_user=12, partitions=2)
+    events = generate_events(spark, settings, dt.date(2026, 11, 23)).where(F.col("event_type") == "view")
+    interactions = events.select(
+        F.regexp_replace("user_id", "u", "").cast("int").alias("user_idx"),
+        F.regexp_replace("item_id", "i", "").cast("int").alias("item_idx"),
+        F.lit(1.0).alias("strength"),
+    ).distinct()
+    space = TuneSection(strategy="grid", budget=2, rank=[1, 4], reg_param=[0.1], alpha=[5.0], metric="ndcg")
+    result = tune(interactions, AlsSection(max_iter=5, num_user_blocks=2, num_item_blocks=2), space, k=5)
+    assert [t["rank"] for t in result.trials] == [1, 4]
+    assert result.trials[1]["ndcg@5"] > result.trials[0]["ndcg@5"]
+    assert result.best.rank == 4 and result.best.max_iter == 5  # unsearched settings kept from the base
+    assert result.summary()["best"] == {"rank": 4, "reg_param": 0.1, "alpha": 5.0}
