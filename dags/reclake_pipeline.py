@@ -60,6 +60,7 @@ RECOMMENDATIONS = Asset(name="reclake_recommendations", uri="reclake://lakehouse
 # retrain is due (daily) or always (weekly); the job after it runs either way.
 TRAINING = (
     "train",
+    "evaluate",  # the quality gate: a rejected model fails here and nothing is published
 )  # fmt: skip
 DAILY = (
     "validate",
@@ -67,6 +68,7 @@ DAILY = (
     *TRAINING,
     "recommend",
     "publish",
+    "maintain",
 )  # fmt: skip
 PUBLISHES = {"publish": [RECOMMENDATIONS]}  # job -> the Assets it updates
 
@@ -142,21 +144,27 @@ def run_config(params: dict[str, Any]) -> Config:
 
 
 def latest_model_date(lakehouse_root: str) -> dt.date | None:
-    """The run date of the newest registered model, read with delta-rs (no Spark); None if none yet."""
+    """The run date of the newest usable (approved or published) model, read with delta-rs (no Spark).
+
+    None if there is none yet: a rejected model does not count, so the next run retrains.
+    """
+    import pyarrow as pa
     import pyarrow.compute as pc
     from deltalake import DeltaTable
     from deltalake.exceptions import TableNotFoundError
 
+    from jobs.registry import APPROVED, PUBLISHED
     from jobs.storage import MODEL_REGISTRY, table_uri
 
     uri = table_uri(lakehouse_root, MODEL_REGISTRY)
     # delta-rs names S3 s3://; Spark's Hadoop connector names it s3a://.
     uri = "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri
     try:
-        dates = DeltaTable(uri).to_pyarrow_table(columns=["run_date"]).column("run_date")
+        models = DeltaTable(uri).to_pyarrow_table(columns=["run_date", "status"])
     except TableNotFoundError:
         return None
-    return pc.max(dates).as_py()
+    usable = models.filter(pc.is_in(models.column("status"), value_set=pa.array([APPROVED, PUBLISHED])))
+    return pc.max(usable.column("run_date")).as_py()
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
