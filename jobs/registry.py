@@ -113,10 +113,14 @@ def mark_published(spark: SparkSession, lakehouse_root: str, version: str) -> bo
     e.g. recommendations staged by another system: publishing itself must not fail on that.
     """
     uri = table_uri(lakehouse_root, MODEL_REGISTRY)
-    if not delta_exists(spark, uri) or _registry(spark, lakehouse_root).where(F.col(MODEL_VERSION) == version).isEmpty():
+    entry = None
+    if delta_exists(spark, uri):
+        entry = _registry(spark, lakehouse_root).where(F.col(MODEL_VERSION) == version).select("status").first()
+    if entry is None:
         log.warning("published model version %s is not in the model registry at %s; not recorded", version, uri)
         return False
-    set_status(spark, lakehouse_root, version, PUBLISHED)
+    if entry["status"] != PUBLISHED:  # re-publishing a date converges: the registry row stays as it was
+        set_status(spark, lakehouse_root, version, PUBLISHED)
     write_text(spark, table_uri(lakehouse_root, f"{MODELS}/{PUBLISHED_POINTER}"), version + "\n")
     return True
 
