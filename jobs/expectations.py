@@ -8,6 +8,8 @@ expectation configs for one run. Then:
 * row suites are translated by :func:`row_rules` into Spark column expressions,
   one per rule, evaluated in a single pass (a full GX run of eight row
   expectations costs about three times a plain read-and-write; see bench/);
+  uniqueness expectations by :func:`repeated_keys` (a hash count) and
+  :func:`later_copies` (only the repeated keys sorted);
 * batch suites run in Great Expectations itself (:class:`GxValidator`), whose
   result is saved as JSON and rendered as Data Docs.
 
@@ -32,6 +34,8 @@ from jobs.errors import ConfigError
 # Beside the package: in the checkout, and in the --py-files zip that scripts/package.sh builds.
 SUITES_DIR = Path(__file__).parents[1] / "schemas" / "expectations"
 PARAMETER = "$PARAMETER"
+UNIQUE = "expect_compound_columns_to_be_unique"
+KEY_HASH = "_key_hash"
 
 
 def load_suite(name: str, suites_dir: Path = SUITES_DIR) -> dict[str, Any]:
@@ -110,12 +114,6 @@ def _between(column: Column, kwargs: Mapping[str, Any]) -> Column:
     return outside
 
 
-def _compound_duplicate(columns: Sequence[str]) -> Column:
-    """True for every copy of a row after the first (GX flags all copies; we keep one)."""
-    keys = [F.col(c) for c in columns]
-    return F.row_number().over(Window.partitionBy(*keys).orderBy(*keys)) > 1
-
-
 def unexpected(expectation: Mapping[str, Any]) -> Column:
     """A never-null column, true where a row breaks this column-map expectation.
 
@@ -125,24 +123,23 @@ def unexpected(expectation: Mapping[str, Any]) -> Column:
     kind, kwargs = expectation["type"], expectation["kwargs"]
     if "mostly" in kwargs:
         raise ConfigError(f"{kind}: row rules are absolute, `mostly` is not supported")
-    if kind == "expect_compound_columns_to_be_unique":
-        broken = _compound_duplicate(kwargs["column_list"])
+    if kind == UNIQUE:
+        raise ConfigError(f"{kind} compares rows with each other: see later_copies")
+    column = F.col(f"`{kwargs['column']}`")
+    if kind == "expect_column_values_to_not_be_null":
+        broken = column.isNull()
+    elif kind == "expect_column_values_to_be_null":
+        broken = column.isNotNull()
+    elif kind == "expect_column_values_to_be_in_set":
+        broken = column.isNotNull() & ~column.isin(list(kwargs["value_set"]))
+    elif kind == "expect_column_values_to_be_between":
+        broken = column.isNotNull() & _between(column, kwargs)
+    elif kind == "expect_column_value_lengths_to_be_between":
+        broken = column.isNotNull() & _between(F.length(column), kwargs)
+    elif kind == "expect_column_values_to_match_regex":
+        broken = column.isNotNull() & ~column.rlike(kwargs["regex"])
     else:
-        column = F.col(f"`{kwargs['column']}`")
-        if kind == "expect_column_values_to_not_be_null":
-            broken = column.isNull()
-        elif kind == "expect_column_values_to_be_null":
-            broken = column.isNotNull()
-        elif kind == "expect_column_values_to_be_in_set":
-            broken = column.isNotNull() & ~column.isin(list(kwargs["value_set"]))
-        elif kind == "expect_column_values_to_be_between":
-            broken = column.isNotNull() & _between(column, kwargs)
-        elif kind == "expect_column_value_lengths_to_be_between":
-            broken = column.isNotNull() & _between(F.length(column), kwargs)
-        elif kind == "expect_column_values_to_match_regex":
-            broken = column.isNotNull() & ~column.rlike(kwargs["regex"])
-        else:
-            raise ConfigError(f"{kind} cannot be used as a row rule (no Spark translation)")
+        raise ConfigError(f"{kind} cannot be used as a row rule (no Spark translation)")
     if "row_condition" in kwargs:
         if kwargs.get("condition_parser") != "spark":
             raise ConfigError(f"{kind}: row_condition needs condition_parser 'spark'")
@@ -150,30 +147,47 @@ def unexpected(expectation: Mapping[str, Any]) -> Column:
     return F.coalesce(broken, F.lit(False))
 
 
-def without_unique_checks_that_hold(events: DataFrame, expectations: Sequence[Mapping[str, Any]]) -> list[dict]:
-    """Drop compound-uniqueness checks that cannot fail on ``events``, found by a cheap hash count.
-
-    The exact check sorts every row (a window); counting 64-bit hashes of the key
-    columns is one narrow aggregation. No repeated hash means no duplicate; a
-    repeated hash (a duplicate, or rarely a collision) keeps the exact check.
-    """
-    kept = []
-    for expectation in expectations:
-        if expectation["type"] == "expect_compound_columns_to_be_unique":
-            key = F.xxhash64(*[F.col(c) for c in expectation["kwargs"]["column_list"]])
-            repeated = events.groupBy(key.alias("key")).count().where(F.col("count") > 1).limit(1).count()
-            if not repeated:
-                continue
-        kept.append(dict(expectation))
-    return kept
-
-
 def row_rules(expectations: Sequence[Mapping[str, Any]]) -> dict[str, Column]:
-    """Rule name (``meta.rule``) -> a column true where a row breaks any of its expectations."""
+    """Rule name (``meta.rule``) -> a column true where a row breaks any of its expectations.
+
+    Uniqueness expectations compare rows with each other and are left to
+    :func:`unique_keys` / :func:`later_copies`.
+    """
     by_rule: dict[str, list[Column]] = {}
     for expectation in expectations:
-        by_rule.setdefault(expectation["meta"]["rule"], []).append(unexpected(expectation))
+        if expectation["type"] != UNIQUE:
+            by_rule.setdefault(expectation["meta"]["rule"], []).append(unexpected(expectation))
     return {rule: reduce(lambda a, b: a | b, columns) for rule, columns in by_rule.items()}
+
+
+def unique_keys(expectations: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Rule name -> the key columns of each compound-uniqueness expectation."""
+    return {e["meta"]["rule"]: list(e["kwargs"]["column_list"]) for e in expectations if e["type"] == UNIQUE}
+
+
+def _hashed(rows: DataFrame, columns: Sequence[str]) -> DataFrame:
+    return rows.withColumn(KEY_HASH, F.xxhash64(*[F.col(f"`{c}`") for c in columns]))
+
+
+def repeated_keys(rows: DataFrame, columns: Sequence[str]) -> DataFrame:
+    """The 64-bit hashes of the key columns that occur more than once: copies, or rarely a collision.
+
+    Sorting every row by the key is what makes an exact uniqueness check
+    expensive; counting one long per row is a single aggregation.
+    """
+    return _hashed(rows, columns).groupBy(KEY_HASH).count().where(F.col("count") > 1).select(KEY_HASH)
+
+
+def later_copies(rows: DataFrame, columns: Sequence[str], order: str, repeated: DataFrame) -> DataFrame:
+    """The ``order`` value of every copy of a row after the first (GX flags all copies; we keep one).
+
+    Only the rows whose key hash is in ``repeated`` (:func:`repeated_keys`) are
+    sorted by the exact key (nulls equal) and numbered in ``order``.
+    """
+    keys = [F.col(f"`{c}`") for c in columns]
+    candidates = _hashed(rows.select(order, *keys), columns).join(repeated, KEY_HASH, "left_semi")
+    copy_number = F.row_number().over(Window.partitionBy(*keys).orderBy(order))
+    return candidates.select(order, copy_number.alias("_copy")).where(F.col("_copy") > 1).select(order)
 
 
 # ---------------------------------------------------------------- Great Expectations runs

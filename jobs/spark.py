@@ -45,6 +45,9 @@ def build_spark_session(settings: SparkSection | None = None) -> SparkSession:
         "spark.ui.showConsoleProgress": "false",
         # Small local runs: Delta's own state reconstruction need not use 50 partitions.
         "spark.databricks.delta.snapshotPartitions": "2",
+        # A persisted frame lives for one stage: compressing its columns cost more than it saved
+        # (validate's 4.8M-row split: 12.5 s to fill compressed, 7.6 s not; 186 vs 209 MB).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }
     if not submitted:
         conf["spark.jars.packages"] = DELTA_PACKAGE

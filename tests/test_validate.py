@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs import generate, run, validate
 from jobs.config import Config, load_config
-from jobs.expectations import GxValidator, load_suite, resolve, row_rules, unexpected
+from jobs.expectations import UNIQUE, GxValidator, later_copies, load_suite, repeated_keys, resolve, unexpected
 from jobs.storage import read_raw, to_events
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
@@ -45,12 +45,13 @@ def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[
     """The row-rule split as validate runs it: counts per rule, and each row's reasons."""
     config = load_config(None, [f"input.path={path}", *overrides])
     raw = read_raw(spark, config.input, path)
-    rules = row_rules(row_suite(config))
-    flagged = validate.flag_rows(to_events(raw, config.input, keep_raw=True), rules).cache()
-    counts = validate.reason_counts(flagged, list(rules))
-    reasons = [sorted(r[0]) for r in flagged.select(validate.REASONS).collect()]  # tiny inputs only
-    flagged.unpersist()
-    return counts, reasons
+    checks = row_suite(config)
+    rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in checks))
+    with validate.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
+        counts = validate.reason_counts(flagged, rule_names)
+        rows = flagged.select(validate.VALID, validate.REASONS).collect()  # tiny inputs only
+    assert all(valid == (reasons is None) for valid, reasons in rows)  # reasons exactly for the rows rejected
+    return counts, [sorted(reasons or []) for _, reasons in rows]
 
 
 def broken(counts: dict[str, int]) -> dict[str, int]:
@@ -117,6 +118,22 @@ def test_all_kinds_mixed_add_up(spark, tmp_path):
     assert counts["raw_rows"] - counts["valid_rows"] == sum(q for _, q, _ in MATRIX.values())
 
 
+@pytest.mark.parametrize("broadcast_limit", [validate.BROADCAST_ROWS, 0], ids=["broadcast", "shuffle"])
+def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
+    spark, tmp_path, monkeypatch, broadcast_limit
+):
+    """Copies are equal once parsed ("2" and "2.0"); the quarantine keeps each later copy as it was read."""
+    monkeypatch.setattr(validate, "BROADCAST_ROWS", broadcast_limit)  # both ways of joining copies back
+    path = write_csv(tmp_path, [f"d1,i1,purchase,2,{T}", f"d1,i1,purchase,2.0,{T}", f"d1,i1,purchase, 2 ,{T}"])
+    config = load_config(None, [f"input.path={path}"])
+    events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
+    with validate.split_batch(events, row_suite(config)) as flagged:
+        rows = flagged.orderBy(validate.ROW_ORDER).select(validate.VALID, validate.REASONS).collect()
+        kept = [json.loads(r["raw_record"])["value"] for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
+    assert rows == [(True, None), (False, ["duplicate"]), (False, ["duplicate"])]
+    assert sorted(kept) == [" 2 ", "2.0"]
+
+
 def test_ascii_only_ids_and_a_shorter_limit_are_configurable(spark, tmp_path):
     path = write_csv(tmp_path, NON_ASCII + ["abcdef,i1,view,,2026-11-22T10:00:00Z"])
     counts, _ = split(spark, path, "validation.id_charset=ascii", "validation.id_max_length=5")
@@ -131,14 +148,17 @@ def test_spark_translation_finds_the_rows_great_expectations_finds(spark, tmp_pa
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True).cache()
     suite = row_suite(config)
     result = GxValidator(None).validate(events, "rows-oracle", suite)
+    numbered = events.withColumn("_n", F.monotonically_increasing_id())
     assert len(result.results) == len(suite)
     for expectation, outcome in zip(suite, result.results):
-        ours = events.withColumn("_broken", unexpected(expectation)).where("_broken").count()
         theirs = outcome.result["unexpected_count"]
-        if expectation["type"] == "expect_compound_columns_to_be_unique":
+        if expectation["type"] == UNIQUE:
             # GX counts every copy; we keep the first copy of each group: 5 copies in 2 groups.
+            key = expectation["kwargs"]["column_list"]
+            ours = later_copies(numbered, key, "_n", repeated_keys(numbered, key)).count()
             assert (theirs, ours) == (5, 3)
         else:
+            ours = events.withColumn("_broken", unexpected(expectation)).where("_broken").count()
             assert ours == theirs, expectation
     events.unpersist()
 
