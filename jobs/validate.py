@@ -48,7 +48,7 @@ from jobs.expectations import (
     failure,
     load_suite,
     later_copies,
-    repeated_keys,
+    repeated_key_rows,
     resolve,
     row_rules,
     unique_keys,
@@ -73,7 +73,7 @@ REASONS = "reasons"
 VALID = "_valid"  # false if the row broke any row rule
 ROW_ORDER = "_row_order"  # position as read: the first copy of a duplicate stays valid
 LATER_COPY = "_later_copy"
-# Repeated keys and later copies are joined by broadcast up to this many rows (8 bytes each).
+# Rows with a repeated key hash, and later copies, are joined by broadcast up to this many rows (8 bytes each).
 BROADCAST_ROWS = 2_000_000
 QUARANTINED_AT = "quarantined_at"
 QUARANTINED = "_quarantined"  # batch suite column: 1 if the row broke a row rule
@@ -152,9 +152,10 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
 
     One pass evaluates the per-row rules and persists the rows (they feed the
     counts, the batch suite and two writes). Copies of a row are then found on
-    the persisted rows: key hashes counted, only the repeated keys sorted, the
-    later copies joined back by position. Each intermediate is kept and joined
-    by broadcast while small; a batch that is mostly copies is joined by shuffle.
+    the persisted rows: the rows whose key hash repeats are picked out, only
+    those are sorted by the exact key, and the later copies are joined back by
+    position. Each intermediate is kept and joined by broadcast while small; a
+    batch that is mostly copies is joined by shuffle.
     """
     held: list[DataFrame] = []
 
@@ -169,10 +170,10 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
     try:
         flagged = keep(flag_rows(events, row_rules(checks)))
         for rule, columns in unique_keys(checks).items():
-            repeated, keys = small(repeated_keys(flagged, columns))  # the first action: it fills `flagged`
+            repeated, candidates = small(repeated_key_rows(flagged, columns, ROW_ORDER))  # fills `flagged`
             if not repeated:
                 continue
-            found, copies = small(later_copies(flagged, columns, ROW_ORDER, keys))
+            found, copies = small(later_copies(flagged, columns, ROW_ORDER, candidates))
             flagged = flag_later_copies(flagged, copies, rule)
             if found > BROADCAST_ROWS:  # joined by shuffle: do it once
                 flagged = keep(flagged)

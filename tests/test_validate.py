@@ -16,7 +16,7 @@ from pyspark.sql import functions as F
 
 from jobs import generate, run, validate
 from jobs.config import Config, load_config
-from jobs.expectations import UNIQUE, GxValidator, later_copies, load_suite, repeated_keys, resolve, unexpected
+from jobs.expectations import UNIQUE, GxValidator, later_copies, load_suite, repeated_key_rows, resolve, unexpected
 from jobs.storage import read_raw, to_events
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
@@ -134,6 +134,19 @@ def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     assert sorted(kept) == [" 2 ", "2.0"]
 
 
+def test_rows_that_only_share_a_key_hash_are_not_copies(spark):
+    """A hash collision makes rows candidates, never copies: the exact key decides."""
+    rows = spark.createDataFrame(
+        [(0, "u1", "i1"), (1, "u1", "i2"), (2, "u2", "i1"), (3, "u1", "i1"), (4, None, "i1"), (5, None, "i1")],
+        "n long, user_id string, item_id string",
+    )
+    key = ["user_id", "item_id"]
+    every_row_collides = rows.select("n")
+    copies = later_copies(rows, key, "n", every_row_collides)
+    assert sorted(r["n"] for r in copies.collect()) == [3, 5]  # nulls are equal, as in GX
+    assert sorted(r["n"] for r in repeated_key_rows(rows, key, "n").collect()) == [0, 3, 4, 5]
+
+
 def test_ascii_only_ids_and_a_shorter_limit_are_configurable(spark, tmp_path):
     path = write_csv(tmp_path, NON_ASCII + ["abcdef,i1,view,,2026-11-22T10:00:00Z"])
     counts, _ = split(spark, path, "validation.id_charset=ascii", "validation.id_max_length=5")
@@ -155,7 +168,7 @@ def test_spark_translation_finds_the_rows_great_expectations_finds(spark, tmp_pa
         if expectation["type"] == UNIQUE:
             # GX counts every copy; we keep the first copy of each group: 5 copies in 2 groups.
             key = expectation["kwargs"]["column_list"]
-            ours = later_copies(numbered, key, "_n", repeated_keys(numbered, key)).count()
+            ours = later_copies(numbered, key, "_n", repeated_key_rows(numbered, key, "_n")).count()
             assert (theirs, ours) == (5, 3)
         else:
             ours = events.withColumn("_broken", unexpected(expectation)).where("_broken").count()
