@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
 from jobs.config import Config, EventType, InputSection, ValidationSection, join_uri
@@ -183,14 +183,22 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
             frame.unpersist()
 
 
-def reason_counts(flagged: DataFrame, rule_names: Sequence[str]) -> dict[str, int]:
-    """Rows in total, valid, quarantined and per broken rule, in one aggregation."""
-    row = flagged.agg(
+def reason_tally(rule_names: Sequence[str]) -> list[Column]:
+    """Aggregates for the rows in total, valid and per broken rule.
+
+    validate observes them on the quarantine write, which scans every row
+    anyway, instead of spending a pass of its own on them.
+    """
+    return [
         F.count(F.lit(1)).alias("raw_rows"),
         F.sum(F.col(VALID).cast("long")).alias("valid_rows"),
         *[F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rule_names],
-    ).first()
-    counts = {key: int(value or 0) for key, value in row.asDict().items()}
+    ]
+
+
+def reason_counts(tally: Mapping[str, Any]) -> dict[str, int]:
+    """The :func:`reason_tally` values as counts (none for no rows), plus ``quarantined_rows``."""
+    counts = {key: int(value or 0) for key, value in tally.items()}
     return {**counts, "quarantined_rows": counts["raw_rows"] - counts["valid_rows"]}
 
 
@@ -325,25 +333,26 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
     rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in row_checks))
     with split_batch(to_events(raw, config.input, keep_raw=True), row_checks) as flagged:
-        counts = reason_counts(flagged, rule_names)
-
         # 3. Batch rules in Great Expectations, before anything downstream is written.
         previous_rows = previous["raw_rows"] if previous else None
         batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
         failures = gate.check(batch_view(flagged), BATCH_SUITE, batch_checks)
-        if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
-            failures = [f for f in failures if f["rule"] == "empty_input"]
 
         root = config.lakehouse.root
         events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
         commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
+        # Its scan of every row also counts them by rule.
+        tally = Observation("reason_tally")
         write_delta(
-            quarantine_rows(flagged, ctx.run_id, ctx.run_date),
+            quarantine_rows(flagged.observe(tally, *reason_tally(rule_names)), ctx.run_id, ctx.run_date),
             quarantine_uri,
             replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
             metadata=commit,
         )
+        counts = reason_counts(tally.get)
+        if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
+            failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:
             gate.finish("failed", counts, failures)
         write_delta(flagged.where(F.col(VALID)).select(*EVENT_COLUMNS), events_uri, metadata=commit)

@@ -48,7 +48,7 @@ def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[
     checks = row_suite(config)
     rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in checks))
     with validate.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
-        counts = validate.reason_counts(flagged, rule_names)
+        counts = validate.reason_counts(flagged.agg(*validate.reason_tally(rule_names)).first().asDict())
         rows = flagged.select(validate.VALID, validate.REASONS).collect()  # tiny inputs only
     assert all(valid == (reasons is None) for valid, reasons in rows)  # reasons exactly for the rows rejected
     return counts, [sorted(reasons or []) for _, reasons in rows]
