@@ -151,7 +151,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
     """Every row of ``events`` flagged by the row suite, persisted while the caller uses it.
 
     One pass evaluates the per-row rules and persists the rows (they feed the
-    counts, the batch suite and two writes). Copies of a row are then found on
+    duplicate check, the batch suite and two writes). Copies of a row are then found on
     the persisted rows: the rows whose key hash repeats are picked out, only
     those are sorted by the exact key, and the later copies are joined back by
     position. Each intermediate is kept and joined by broadcast while small; a
