@@ -41,7 +41,9 @@ def main() -> None:
     parser.add_argument("--workdir", default="/tmp/reclake-bench-validate")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each, alternating")
     parser.add_argument(
-        "--no-duplicates", action="store_true", help="inject no exact duplicates: validate skips the duplicate sort"
+        "--no-duplicates",
+        action="store_true",
+        help="inject no exact duplicates: no key hash repeats, so validate compares no rows by the exact key",
     )
     args = parser.parse_args()
 

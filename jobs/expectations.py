@@ -159,6 +159,11 @@ def row_rules(expectations: Sequence[Mapping[str, Any]]) -> dict[str, Column]:
     return {rule: reduce(lambda a, b: a | b, columns) for rule, columns in by_rule.items()}
 
 
+def rule_names(expectations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """The rule names (``meta.rule``) of a suite, each once, in suite order."""
+    return list(dict.fromkeys(e["meta"]["rule"] for e in expectations))
+
+
 def unique_keys(expectations: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Rule name -> the key columns of each compound-uniqueness expectation."""
     return {e["meta"]["rule"]: list(e["kwargs"]["column_list"]) for e in expectations if e["type"] == UNIQUE}

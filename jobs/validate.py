@@ -51,6 +51,7 @@ from jobs.expectations import (
     repeated_key_rows,
     resolve,
     row_rules,
+    rule_names,
     unique_keys,
 )
 from jobs.runtime import RunContext, Stage, StageResult, run_job
@@ -151,11 +152,11 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
     """Every row of ``events`` flagged by the row suite, persisted while the caller uses it.
 
     One pass evaluates the per-row rules and persists the rows (they feed the
-    duplicate check, the batch suite and two writes). Copies of a row are then found on
-    the persisted rows: the rows whose key hash repeats are picked out, only
-    those are sorted by the exact key, and the later copies are joined back by
-    position. Each intermediate is kept and joined by broadcast while small; a
-    batch that is mostly copies is joined by shuffle.
+    duplicate check, the batch suite and two writes). Copies of a row are then
+    found on the persisted rows: the rows whose key hash repeats are picked out,
+    only those are sorted by the exact key, and the later copies are joined back
+    by position. Each intermediate is kept and joined by broadcast while small;
+    a batch that is mostly copies is joined by shuffle.
     """
     held: list[DataFrame] = []
 
@@ -183,7 +184,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
             frame.unpersist()
 
 
-def reason_tally(rule_names: Sequence[str]) -> list[Column]:
+def reason_tally(rules: Sequence[str]) -> list[Column]:
     """Aggregates for the rows in total, valid and per broken rule.
 
     validate observes them on the quarantine write, which scans every row
@@ -192,7 +193,7 @@ def reason_tally(rule_names: Sequence[str]) -> list[Column]:
     return [
         F.count(F.lit(1)).alias("raw_rows"),
         F.sum(F.col(VALID).cast("long")).alias("valid_rows"),
-        *[F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rule_names],
+        *[F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rules],
     ]
 
 
@@ -331,7 +332,6 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     # 2. Row rules, translated from the row suite: one pass, persisted (see split_batch).
     now = dt.datetime.now(dt.timezone.utc)
     row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
-    rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in row_checks))
     with split_batch(to_events(raw, config.input, keep_raw=True), row_checks) as flagged:
         # 3. Batch rules in Great Expectations, before anything downstream is written.
         previous_rows = previous["raw_rows"] if previous else None
@@ -344,8 +344,9 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
         # Its scan of every row also counts them by rule.
         tally = Observation("reason_tally")
+        counted = flagged.observe(tally, *reason_tally(rule_names(row_checks)))
         write_delta(
-            quarantine_rows(flagged.observe(tally, *reason_tally(rule_names)), ctx.run_id, ctx.run_date),
+            quarantine_rows(counted, ctx.run_id, ctx.run_date),
             quarantine_uri,
             replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
             metadata=commit,

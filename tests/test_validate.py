@@ -16,7 +16,16 @@ from pyspark.sql import functions as F
 
 from jobs import generate, run, validate
 from jobs.config import Config, load_config
-from jobs.expectations import UNIQUE, GxValidator, later_copies, load_suite, repeated_key_rows, resolve, unexpected
+from jobs.expectations import (
+    UNIQUE,
+    GxValidator,
+    later_copies,
+    load_suite,
+    repeated_key_rows,
+    resolve,
+    rule_names,
+    unexpected,
+)
 from jobs.storage import read_raw, to_events
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
@@ -46,9 +55,8 @@ def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[
     config = load_config(None, [f"input.path={path}", *overrides])
     raw = read_raw(spark, config.input, path)
     checks = row_suite(config)
-    rule_names = list(dict.fromkeys(check["meta"]["rule"] for check in checks))
     with validate.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
-        counts = validate.reason_counts(flagged.agg(*validate.reason_tally(rule_names)).first().asDict())
+        counts = validate.reason_counts(flagged.agg(*validate.reason_tally(rule_names(checks))).first().asDict())
         rows = flagged.select(validate.VALID, validate.REASONS).collect()  # tiny inputs only
     assert all(valid == (reasons is None) for valid, reasons in rows)  # reasons exactly for the rows rejected
     return counts, [sorted(reasons or []) for _, reasons in rows]
