@@ -26,11 +26,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import operator
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +41,7 @@ from jobs.constants import EVENT_COLUMNS, EVENT_TIME, RUN_DATE, RUN_ID
 from jobs.errors import ConfigError, ValidationFailed
 from jobs.expectations import (
     GxValidator,
+    any_rule_broken,
     describe,
     failed_rules,
     failure,
@@ -118,7 +117,7 @@ def batch_parameters(settings: ValidationSection, previous_rows: int | None, run
     }
 
 
-def flag_rows(events: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
+def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFrame:
     """The event columns, the row as read and its position, plus ``_valid`` and ``reasons``.
 
     ``reasons`` names the rules a row breaks and is built for those rows only
@@ -126,7 +125,7 @@ def flag_rows(events: DataFrame, rules: Mapping[str, Column]) -> DataFrame:
     every rule (measured on 5 million rows). ``_row_order`` numbers rows in input
     order, so "the first copy" of a duplicate is the first one read.
     """
-    broken = reduce(operator.or_, rules.values(), F.lit(False))
+    rules, broken = row_rules(checks), any_rule_broken(checks)
     reasons = F.array_compact(F.array(*[F.when(rule, F.lit(name)) for name, rule in rules.items()]))
     return events.select(
         *EVENT_COLUMNS,
@@ -169,7 +168,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
         return rows, F.broadcast(frame) if rows <= BROADCAST_ROWS else frame
 
     try:
-        flagged = keep(flag_rows(events, row_rules(checks)))
+        flagged = keep(flag_rows(events, checks))
         for rule, columns in unique_keys(checks).items():
             repeated, candidates = small(repeated_key_rows(flagged, columns, ROW_ORDER))  # fills `flagged`
             if not repeated:

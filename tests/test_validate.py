@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 from collections import Counter
+from functools import reduce
 from pathlib import Path
 
 import pytest
@@ -19,10 +21,12 @@ from jobs.config import Config, load_config
 from jobs.expectations import (
     UNIQUE,
     GxValidator,
+    any_rule_broken,
     later_copies,
     load_suite,
     repeated_key_rows,
     resolve,
+    row_rules,
     rule_names,
     unexpected,
 )
@@ -182,6 +186,20 @@ def test_spark_translation_finds_the_rows_great_expectations_finds(spark, tmp_pa
             ours = events.withColumn("_broken", unexpected(expectation)).where("_broken").count()
             assert ours == theirs, expectation
     events.unpersist()
+
+
+@pytest.mark.parametrize("charset", ["printable", "ascii"])
+def test_the_one_pass_validity_check_breaks_exactly_the_rows_some_rule_breaks(spark, tmp_path, charset):
+    """any_rule_broken joins the id character checks into one regex call; it must agree row by row."""
+    bad = [line for lines, _, _ in MATRIX.values() for line in lines]
+    path = write_csv(tmp_path, good_rows(10) + bad + [f"ok,c\x07,view,,{T}", f"ü,,view,,{T}"])
+    config = load_config(None, [f"input.path={path}", f"validation.id_charset={charset}"])
+    events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
+    suite = row_suite(config)
+    any_rule = reduce(operator.or_, row_rules(suite).values())
+    checked = events.select(any_rule_broken(suite).alias("fast"), any_rule.alias("each")).collect()
+    assert [r.fast for r in checked] == [r.each for r in checked]
+    assert sum(r.fast for r in checked) == {"printable": 24, "ascii": 26}[charset]
 
 
 # ---------------------------------------------------------------- whole runs
