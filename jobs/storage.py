@@ -33,8 +33,10 @@ SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
 RUNS = "runs"  # one row per published (or failed) run: status and figures
 VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 
-# Raw rows are kept as read (a struct of the source fields), for the quarantine table.
-RAW_RECORD = "_raw_record"
+# Raw rows are kept as read for the quarantine table: source field `f` as column `_raw:f`.
+RAW_PREFIX = "_raw:"
+# Metadata key of a `_raw:f` column kept only where parsing changed the text: names the parsed column.
+SAME_AS = "same_as_when_null"
 # A CSV line the parser could not split into the expected fields, as read (else null).
 CORRUPT_RECORD = "_corrupt_record"
 # The value field as read, so validation can tell "not a number" from "absent".
@@ -106,8 +108,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     Ids become strings (integers or strings in the source), ``value`` a double and
     ``event_time`` a UTC timestamp. Values that do not parse become null, for
     validation to reject with a reason; a mapped column that does not exist is an
-    input error naming it. With ``keep_raw`` the row as read is kept too: its
-    fields as a struct (``_raw_record``, see :func:`raw_record_text`),
+    input error naming it. With ``keep_raw`` the row as read is kept too (see
+    :func:`raw_record_text`): each source field ``f`` as ``_raw:f``, plus
     ``_corrupt_record`` and ``_raw_value``.
     """
     mapping = settings.columns
@@ -126,27 +128,54 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
 
     event_type = source(EVENT_TYPE).cast("string") if EVENT_TYPE in wanted else F.lit(settings.default_event_type)
     value = source(VALUE).try_cast("double") if VALUE in wanted else F.lit(None).cast("double")
-    columns = [
-        F.trim(source(USER_ID).cast("string")).alias(USER_ID),
-        F.trim(source(ITEM_ID).cast("string")).alias(ITEM_ID),
-        F.lower(F.trim(event_type)).alias(EVENT_TYPE),
-        value.alias(VALUE),
-        _timestamp(source(EVENT_TIME), settings.timestamp_format).alias(EVENT_TIME),
-    ]
+    parsed = {
+        USER_ID: F.trim(source(USER_ID).cast("string")),
+        ITEM_ID: F.trim(source(ITEM_ID).cast("string")),
+        EVENT_TYPE: F.lower(F.trim(event_type)),
+        VALUE: value,
+        EVENT_TIME: _timestamp(source(EVENT_TIME), settings.timestamp_format),
+    }
+    columns = [parsed[field].alias(field) for field in (USER_ID, ITEM_ID, EVENT_TYPE, VALUE, EVENT_TIME)]
     if keep_raw:
         corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
         raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
+        text_fields = {f.name for f in raw.schema.fields if isinstance(f.dataType, T.StringType)}
+        # Text fields that parsing only trims or lower-cases: usually unchanged, so kept only where changed.
+        twins = {wanted[f]: f for f in (EVENT_TYPE, ITEM_ID, USER_ID) if wanted.get(f) in text_fields}
+
+        def as_read(name: str) -> Column:
+            column, kept = F.col(f"`{name}`"), RAW_PREFIX + name
+            if name not in twins:
+                return column.alias(kept)
+            twin = twins[name]
+            return F.when(column != parsed[twin], column).alias(kept, metadata={SAME_AS: twin})
+
         columns += [
-            F.struct(*[F.col(f"`{c}`") for c in raw.columns if c != CORRUPT_RECORD]).alias(RAW_RECORD),
+            *[as_read(c) for c in raw.columns if c != CORRUPT_RECORD],
             corrupt.alias(CORRUPT_RECORD),
             raw_value.alias(RAW_VALUE),
         ]
     return raw.select(*columns)
 
 
+def raw_columns(events: DataFrame) -> list[str]:
+    """The ``_raw:f`` columns :func:`to_events` keeps, in source order."""
+    return [f.name for f in events.schema.fields if f.name.startswith(RAW_PREFIX)]
+
+
 def raw_record_text(events: DataFrame) -> Column:
-    """The row as read, as text: a malformed CSV line as it was, any other row as JSON."""
-    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.col(RAW_RECORD)))
+    """The row as read, as text: a malformed CSV line as it was, any other row as JSON of its fields.
+
+    A field kept only where parsing changed it (metadata ``same_as_when_null``)
+    is, where null, the text of its parsed column.
+    """
+    fields = []
+    for field in events.schema.fields:
+        if field.name.startswith(RAW_PREFIX):
+            kept = F.col(f"`{field.name}`")
+            twin = field.metadata.get(SAME_AS)
+            fields.append((F.coalesce(kept, F.col(twin)) if twin else kept).alias(field.name.removeprefix(RAW_PREFIX)))
+    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
 
 
 # ---------------------------------------------------------------- Delta

@@ -58,10 +58,10 @@ from jobs.storage import (
     CORRUPT_RECORD,
     EVENTS,
     QUARANTINE,
-    RAW_RECORD,
     VALIDATION_RUNS,
     delta_exists,
     last_commit_rows,
+    raw_columns,
     raw_record_text,
     read_raw,
     table_uri,
@@ -130,7 +130,7 @@ def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFra
     return events.select(
         *EVENT_COLUMNS,
         F.monotonically_increasing_id().alias(ROW_ORDER),
-        RAW_RECORD,
+        *[F.col(f"`{c}`") for c in raw_columns(events)],
         CORRUPT_RECORD,
         (~broken).alias(VALID),
         F.when(broken, reasons).alias(REASONS),  # not F.filter: a lambda defeats codegen
@@ -143,7 +143,7 @@ def flag_later_copies(flagged: DataFrame, copies: DataFrame, rule: str) -> DataF
     reasons = F.array_append(F.coalesce(F.col(REASONS), F.array().cast("array<string>")), F.lit(rule))
     updated = {VALID: F.col(VALID) & ~is_copy, REASONS: F.when(is_copy, reasons).otherwise(F.col(REASONS))}
     marked = flagged.join(copies.withColumn(LATER_COPY, F.lit(True)), ROW_ORDER, "left")
-    return marked.select(*[updated.get(c, F.col(c)).alias(c) for c in flagged.columns])
+    return marked.select(*[updated.get(c, F.col(f"`{c}`")).alias(c) for c in flagged.columns])
 
 
 @contextmanager

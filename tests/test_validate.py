@@ -146,6 +146,19 @@ def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     assert sorted(kept) == [" 2 ", "2.0"]
 
 
+def test_the_quarantine_keeps_text_fields_as_read_where_parsing_changed_them(spark, tmp_path):
+    """Ids and event types are kept only where trimming or lower-casing changed them; the text is exact either way."""
+    lines = [f"  ,i1,view,,{T}", f" u9 ,i1,Click,,{T}", f"k1,i1,click,,{T}"]
+    path = write_csv(tmp_path, lines)
+    config = load_config(None, [f"input.path={path}"])
+    events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
+    with validate.split_batch(events, row_suite(config)) as flagged:
+        kept = validate.quarantine_rows(flagged, "r", NOW.date()).select("raw_record").collect()
+    assert sorted(json.loads(r.raw_record)["user_id"] for r in kept) == ["  ", " u9 ", "k1"]
+    assert sorted(json.loads(r.raw_record)["event_type"] for r in kept) == ["Click", "click", "view"]
+    assert all(json.loads(r.raw_record)["timestamp"] == T for r in kept)
+
+
 def test_rows_that_only_share_a_key_hash_are_not_copies(spark):
     """A hash collision makes rows candidates, never copies: the exact key decides."""
     rows = spark.createDataFrame(
