@@ -76,8 +76,7 @@ LATER_COPY = "_later_copy"
 # Rows with a repeated key hash, and later copies, are joined by broadcast up to this many rows (8 bytes each).
 BROADCAST_ROWS = 2_000_000
 QUARANTINED_AT = "quarantined_at"
-QUARANTINED = "_quarantined"  # batch suite column: 1 if the row broke a row rule
-VALID_EVENT_TIME = "_valid_event_time"  # batch suite column: event_time of valid rows only
+NEWEST_VALID_EVENT = "newest_valid_event_time"  # batch suite column: the latest event_time of a valid row
 ROW_SUITE, SOURCE_SUITE, BATCH_SUITE = "events.rows", "events.source", "events.batch"
 ID_PATTERNS = {
     # Any character but control characters and line/paragraph separators: non-ASCII letters are fine.
@@ -183,8 +182,8 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
             frame.unpersist()
 
 
-def reason_tally(rules: Sequence[str]) -> list[Column]:
-    """Aggregates for the rows in total, valid and per broken rule.
+def batch_tally(rules: Sequence[str]) -> list[Column]:
+    """Aggregates for the batch rules and the report: rows in total, valid, per broken rule, newest valid event.
 
     validate observes them on the quarantine write, which scans every row
     anyway, instead of spending a pass of its own on them.
@@ -193,21 +192,29 @@ def reason_tally(rules: Sequence[str]) -> list[Column]:
         F.count(F.lit(1)).alias("raw_rows"),
         F.sum(F.col(VALID).cast("long")).alias("valid_rows"),
         *[F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rules],
+        F.max(F.when(F.col(VALID), F.col(EVENT_TIME))).alias(NEWEST_VALID_EVENT),
     ]
 
 
 def reason_counts(tally: Mapping[str, Any]) -> dict[str, int]:
-    """The :func:`reason_tally` values as counts (none for no rows), plus ``quarantined_rows``."""
-    counts = {key: int(value or 0) for key, value in tally.items()}
+    """The counts of a :func:`batch_tally` (none for no rows), plus ``quarantined_rows``."""
+    counts = {key: int(value or 0) for key, value in tally.items() if key != NEWEST_VALID_EVENT}
     return {**counts, "quarantined_rows": counts["raw_rows"] - counts["valid_rows"]}
 
 
-def batch_view(flagged: DataFrame) -> DataFrame:
-    """The columns the batch suite checks, one row per raw row."""
-    valid = F.col(VALID)
-    return flagged.select(
-        (~valid).cast("int").alias(QUARANTINED),
-        F.when(valid, F.col(EVENT_TIME)).alias(VALID_EVENT_TIME),
+def batch_summary(spark: SparkSession, tally: Mapping[str, Any]) -> DataFrame:
+    """The batch as one row of figures, for the batch suite: rows, quarantined share, newest valid event.
+
+    Great Expectations checks these figures rather than scanning the batch
+    again: they were counted on the quarantine write.
+    """
+    counts = reason_counts(tally)
+    rows = counts["raw_rows"]
+    share = counts["quarantined_rows"] / rows if rows else None
+    return spark.range(1).select(
+        F.lit(rows).cast("long").alias("raw_rows"),
+        F.lit(share).cast("double").alias("quarantined_share"),
+        F.lit(tally[NEWEST_VALID_EVENT]).cast("timestamp").alias(NEWEST_VALID_EVENT),
     )
 
 
@@ -332,18 +339,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     now = dt.datetime.now(dt.timezone.utc)
     row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
     with split_batch(to_events(raw, config.input, keep_raw=True), row_checks) as flagged:
-        # 3. Batch rules in Great Expectations, before anything downstream is written.
-        previous_rows = previous["raw_rows"] if previous else None
-        batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
-        failures = gate.check(batch_view(flagged), BATCH_SUITE, batch_checks)
-
         root = config.lakehouse.root
         events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
         commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
-        # Its scan of every row also counts them by rule.
-        tally = Observation("reason_tally")
-        counted = flagged.observe(tally, *reason_tally(rule_names(row_checks)))
+        # Its scan of every row also counts what the batch rules and the report need.
+        tally = Observation("batch_tally")
+        counted = flagged.observe(tally, *batch_tally(rule_names(row_checks)))
         write_delta(
             quarantine_rows(counted, ctx.run_id, ctx.run_date),
             quarantine_uri,
@@ -351,6 +353,11 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             metadata=commit,
         )
         counts = reason_counts(tally.get)
+
+        # 3. Batch rules in Great Expectations, on those figures, before anything downstream is written.
+        previous_rows = previous["raw_rows"] if previous else None
+        batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
+        failures = gate.check(batch_summary(spark, tally.get), BATCH_SUITE, batch_checks)
         if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
             failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:
