@@ -182,22 +182,22 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
             frame.unpersist()
 
 
-def batch_tally(rules: Sequence[str]) -> list[Column]:
-    """Aggregates for the batch rules and the report: rows in total, valid, per broken rule, newest valid event.
-
-    validate observes them on the quarantine write, which scans every row
-    anyway, instead of spending a pass of its own on them.
-    """
+def batch_totals() -> list[Column]:
+    """Aggregates over every row for the batch rules and the report: rows, valid rows, newest valid event."""
     return [
         F.count(F.lit(1)).alias("raw_rows"),
         F.sum(F.col(VALID).cast("long")).alias("valid_rows"),
-        *[F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rules],
         F.max(F.when(F.col(VALID), F.col(EVENT_TIME))).alias(NEWEST_VALID_EVENT),
     ]
 
 
+def rule_counts(rules: Sequence[str]) -> list[Column]:
+    """Rows per broken rule; only rows with ``reasons`` count, so they need only the quarantined rows."""
+    return [F.sum(F.array_contains(REASONS, name).cast("long")).alias(f"rule.{name}") for name in rules]
+
+
 def reason_counts(tally: Mapping[str, Any]) -> dict[str, int]:
-    """The counts of a :func:`batch_tally` (none for no rows), plus ``quarantined_rows``."""
+    """The counts of :func:`batch_totals` and :func:`rule_counts` (none for no rows), plus ``quarantined_rows``."""
     counts = {key: int(value or 0) for key, value in tally.items() if key != NEWEST_VALID_EVENT}
     return {**counts, "quarantined_rows": counts["raw_rows"] - counts["valid_rows"]}
 
@@ -343,21 +343,22 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
         commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
-        # Its scan of every row also counts what the batch rules and the report need.
-        tally = Observation("batch_tally")
-        counted = flagged.observe(tally, *batch_tally(rule_names(row_checks)))
+        # Its scan of every row also counts what the batch rules and the report need (rules: on its rows only).
+        totals, per_rule = Observation("batch_totals"), Observation("rule_counts")
+        quarantined = quarantine_rows(flagged.observe(totals, *batch_totals()), ctx.run_id, ctx.run_date)
         write_delta(
-            quarantine_rows(counted, ctx.run_id, ctx.run_date),
+            quarantined.observe(per_rule, *rule_counts(rule_names(row_checks))),
             quarantine_uri,
             replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
             metadata=commit,
         )
-        counts = reason_counts(tally.get)
+        tally = {**totals.get, **per_rule.get}
+        counts = reason_counts(tally)
 
         # 3. Batch rules in Great Expectations, on those figures, before anything downstream is written.
         previous_rows = previous["raw_rows"] if previous else None
         batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
-        failures = gate.check(batch_summary(spark, tally.get), BATCH_SUITE, batch_checks)
+        failures = gate.check(batch_summary(spark, tally), BATCH_SUITE, batch_checks)
         if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
             failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:

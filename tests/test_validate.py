@@ -60,7 +60,8 @@ def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[
     raw = read_raw(spark, config.input, path)
     checks = row_suite(config)
     with validate.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
-        counts = validate.reason_counts(flagged.agg(*validate.batch_tally(rule_names(checks))).first().asDict())
+        tally = flagged.agg(*validate.batch_totals(), *validate.rule_counts(rule_names(checks))).first().asDict()
+        counts = validate.reason_counts(tally)
         rows = flagged.select(validate.VALID, validate.REASONS).collect()  # tiny inputs only
     assert all(valid == (reasons is None) for valid, reasons in rows)  # reasons exactly for the rows rejected
     return counts, [sorted(reasons or []) for _, reasons in rows]
