@@ -200,14 +200,21 @@ def write_delta(
     replace_where: str | None = None,
     partition_by: list[str] | None = None,
     metadata: dict[str, Any] | None = None,
+    properties: dict[str, str] | None = None,
 ) -> None:
     """Write ``df`` as one atomic Delta commit.
 
     ``replace_where`` overwrites only the rows matching the predicate (idempotent
     re-runs of one date); ``metadata`` is stored in the commit (``userMetadata``)
-    so ``DESCRIBE HISTORY`` tells which run wrote which version.
+    so ``DESCRIBE HISTORY`` tells which run wrote which version. ``properties``
+    are Delta table properties: set when the write creates the table, and
+    beforehand on an existing table that lacks them (overwrites keep them).
     """
     writer = df.write.format("delta").mode(mode)
+    if properties:
+        set_missing_properties(df.sparkSession, uri, properties)
+        for key, value in properties.items():
+            writer = writer.option(key, value)
     if replace_where is not None:
         writer = writer.option("replaceWhere", replace_where)
     elif mode == "overwrite":
@@ -217,6 +224,17 @@ def write_delta(
     if metadata:
         writer = writer.option("userMetadata", json.dumps(metadata, sort_keys=True, default=str))
     writer.save(uri)
+
+
+def set_missing_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> None:
+    """Give an existing Delta table the ``properties`` it lacks (one metadata commit, only when needed)."""
+    if not delta_exists(spark, uri):
+        return
+    current = DeltaTable.forPath(spark, uri).detail().first()["properties"]
+    missing = {key: value for key, value in properties.items() if current.get(key) != value}
+    if missing:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in missing.items())
+        spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
 
 
 def last_commit_rows(spark: SparkSession, uri: str) -> int:

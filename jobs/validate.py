@@ -77,6 +77,9 @@ LATER_COPY = "_later_copy"
 BROADCAST_ROWS = 2_000_000
 QUARANTINED_AT = "quarantined_at"
 NEWEST_VALID_EVENT = "newest_valid_event_time"  # batch suite column: the latest event_time of a valid row
+# Readers filter events by event_time only (recommend's seen window): file statistics on the ids and
+# types would cost a quarter of the write (4.8M rows: 2.6 s with them, 1.7-2.1 s without) for nothing.
+EVENTS_PROPERTIES = {"delta.dataSkippingStatsColumns": EVENT_TIME}
 ROW_SUITE, SOURCE_SUITE, BATCH_SUITE = "events.rows", "events.source", "events.batch"
 ID_PATTERNS = {
     # Any character but control characters and line/paragraph separators: non-ASCII letters are fine.
@@ -365,7 +368,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:
             gate.finish("failed", counts, failures)
-        write_delta(flagged.where(F.col(VALID)).select(*EVENT_COLUMNS), events_uri, metadata=commit)
+        valid_events = flagged.where(F.col(VALID)).select(*EVENT_COLUMNS)
+        write_delta(valid_events, events_uri, metadata=commit, properties=EVENTS_PROPERTIES)
 
     written = last_commit_rows(spark, events_uri) + last_commit_rows(spark, quarantine_uri)
     if written != counts["raw_rows"]:

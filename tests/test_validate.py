@@ -312,6 +312,22 @@ def test_volume_and_schema_are_compared_with_the_last_successful_run(spark, run_
     assert spark.read.format("delta").load(events).count() == 12
 
 
+def test_events_keep_file_statistics_on_event_time_only_even_in_a_table_made_before(
+    spark, run_cli, tmp_path, lakehouse
+):
+    events = str(lakehouse / "events")
+    schema = "user_id string, item_id string, event_type string, value double, event_time timestamp"
+    older = spark.createDataFrame([("u", "i", "view", None, NOW)], schema)  # made before the property existed
+    older.write.format("delta").save(events)
+    assert validate_run(run_cli, lakehouse, write_csv(tmp_path, good_rows(20)))[0] == 0
+    table = DeltaTable.forPath(spark, events)
+    assert table.detail().first()["properties"]["delta.dataSkippingStatsColumns"] == "event_time"
+    log = sorted((lakehouse / "events" / "_delta_log").glob("*.json"))[-1]
+    added = [json.loads(line)["add"] for line in log.read_text().splitlines() if '"add"' in line]
+    assert added and all(set(json.loads(a["stats"])["minValues"]) == {"event_time"} for a in added)
+    assert table.toDF().count() == 20
+
+
 def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark, run_cli, tmp_path, lakehouse):
     tiny = ["generate.users=60", "generate.items=25", "generate.partitions=2", "als.rank=4", "als.max_iter=2",
             "recommend.top_n=3", "input.generate_if_missing=true"]
