@@ -128,14 +128,17 @@ def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFra
     order, so "the first copy" of a duplicate is the first one read.
     """
     rules, broken = row_rules(checks), any_rule_broken(checks)
-    reasons = F.array_compact(F.array(*[F.when(rule, F.lit(name)) for name, rule in rules.items()]))
+    # [name] or [] per rule, flattened: array_compact and filter take a lambda, which defeats codegen.
+    no_rule = F.array().cast("array<string>")
+    per_rule = [F.when(rule, F.array(F.lit(name))).otherwise(no_rule) for name, rule in rules.items()]
+    reasons = F.flatten(F.array(*per_rule))
     return events.select(
         *EVENT_COLUMNS,
         F.monotonically_increasing_id().alias(ROW_ORDER),
         *[F.col(f"`{c}`") for c in raw_columns(events)],
         CORRUPT_RECORD,
         (~broken).alias(VALID),
-        F.when(broken, reasons).alias(REASONS),  # not F.filter: a lambda defeats codegen
+        F.when(broken, reasons).alias(REASONS),
     )
 
 
