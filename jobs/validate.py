@@ -9,8 +9,9 @@ The rules live in Great Expectations suites under schemas/expectations/:
   table with the row as read (a malformed CSV line as its text), every rule it
   broke, the run id and the time.
 * ``events.batch``: empty input, quarantined share, volume against the last
-  successful run, freshness -- run in GX before ``events`` is written; a
-  failure raises ValidationFailed naming the rules and the figures.
+  successful run, freshness -- run in GX on the batch's figures (counted on the
+  quarantine write) before ``events`` is written; a failure raises
+  ValidationFailed naming the rules and the figures.
 
 Nothing is dropped silently: the job checks, from Delta's own commit metrics,
 that raw rows = valid + quarantined. Every run saves a JSON result
@@ -156,7 +157,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
     """Every row of ``events`` flagged by the row suite, persisted while the caller uses it.
 
     One pass evaluates the per-row rules and persists the rows (they feed the
-    duplicate check, the batch suite and two writes). Copies of a row are then
+    duplicate check and both writes). Copies of a row are then
     found on the persisted rows: the rows whose key hash repeats are picked out,
     only those are sorted by the exact key, and the later copies are joined back
     by position. Each intermediate is kept and joined by broadcast while small;
