@@ -109,8 +109,9 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     ``event_time`` a UTC timestamp. Values that do not parse become null, for
     validation to reject with a reason; a mapped column that does not exist is an
     input error naming it. With ``keep_raw`` the row as read is kept too (see
-    :func:`raw_record_text`): each source field ``f`` as ``_raw:f``, plus
-    ``_corrupt_record`` and ``_raw_value``.
+    :func:`raw_record_text`): each source field ``f`` as ``_raw:f`` (the text
+    fields behind the ids and the event type only where parsing changed them),
+    plus ``_corrupt_record`` and ``_raw_value``.
     """
     mapping = settings.columns
     wanted = {USER_ID: mapping.user_id, ITEM_ID: mapping.item_id, EVENT_TIME: mapping.timestamp}
@@ -139,7 +140,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
     if keep_raw:
         corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
         raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
-        text_fields = {f.name for f in raw.schema.fields if isinstance(f.dataType, T.StringType)}
+        # Plain (binary-collated) strings only: under a collation "Click" may equal "click".
+        text_fields = {f.name for f in raw.schema.fields if f.dataType == T.StringType()}
         # Text fields that parsing only trims or lower-cases: usually unchanged, so kept only where changed.
         twins = {wanted[f]: f for f in (EVENT_TYPE, ITEM_ID, USER_ID) if wanted.get(f) in text_fields}
 
@@ -202,17 +204,18 @@ def write_delta(
     metadata: dict[str, Any] | None = None,
     properties: dict[str, str] | None = None,
 ) -> None:
-    """Write ``df`` as one atomic Delta commit.
+    """Write ``df`` as one atomic Delta commit (plus, once, one for new ``properties``).
 
     ``replace_where`` overwrites only the rows matching the predicate (idempotent
     re-runs of one date); ``metadata`` is stored in the commit (``userMetadata``)
     so ``DESCRIBE HISTORY`` tells which run wrote which version. ``properties``
-    are Delta table properties: set when the write creates the table, and
-    beforehand on an existing table that lacks them (overwrites keep them).
+    are Delta table properties (trusted constants, not user input): set when the
+    write creates the table, and beforehand on an existing table that lacks them
+    or has other values (overwrites keep them).
     """
     writer = df.write.format("delta").mode(mode)
     if properties:
-        set_missing_properties(df.sparkSession, uri, properties)
+        ensure_properties(df.sparkSession, uri, properties)
         for key, value in properties.items():
             writer = writer.option(key, value)
     if replace_where is not None:
@@ -226,14 +229,14 @@ def write_delta(
     writer.save(uri)
 
 
-def set_missing_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> None:
-    """Give an existing Delta table the ``properties`` it lacks (one metadata commit, only when needed)."""
+def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> None:
+    """Give an existing Delta table these ``properties`` values (one metadata commit, only when needed)."""
     if not delta_exists(spark, uri):
         return
     current = DeltaTable.forPath(spark, uri).detail().first()["properties"]
-    missing = {key: value for key, value in properties.items() if current.get(key) != value}
-    if missing:
-        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in missing.items())
+    differing = {key: value for key, value in properties.items() if current.get(key) != value}
+    if differing:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in differing.items())
         spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
 
 

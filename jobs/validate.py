@@ -84,8 +84,9 @@ EVENTS_PROPERTIES = {"delta.dataSkippingStatsColumns": EVENT_TIME}
 ROW_SUITE, SOURCE_SUITE, BATCH_SUITE = "events.rows", "events.source", "events.batch"
 ID_PATTERNS = {
     # Any character but control characters and line/paragraph separators: non-ASCII letters are fine.
-    "printable": r"^[^\p{Cc}\p{Zl}\p{Zp}]*$",
-    "ascii": r"^[\x20-\x7E]*$",
+    # \z, not $: Java's $ also matches before a final line break, which would let "u1\n" through.
+    "printable": r"^[^\p{Cc}\p{Zl}\p{Zp}]*\z",
+    "ascii": r"^[\x20-\x7E]*\z",
 }
 
 
@@ -110,13 +111,15 @@ def batch_parameters(settings: ValidationSection, previous_rows: int | None, run
     """Parameters for the batch suite; the volume band is unset on a first run (no previous rows)."""
     end_of_run_date = dt.datetime.combine(run_date + dt.timedelta(days=1), dt.time(), tzinfo=dt.timezone.utc)
     hours = settings.max_event_age_hours
+    oldest_fresh = None if hours is None else end_of_run_date - dt.timedelta(hours=hours)
+    # Naive local time: that is how PySpark, and so GX, hands timestamps to Python.
+    fresh_after = None if oldest_fresh is None else oldest_fresh.astimezone().replace(tzinfo=None)
     low, high = settings.min_volume_ratio, settings.max_volume_ratio
     return {
         "max_quarantine_share": settings.max_quarantine_share,
         "min_rows": math.floor(previous_rows * low) if previous_rows is not None and low is not None else None,
         "max_rows": math.ceil(previous_rows * high) if previous_rows is not None and high is not None else None,
-        # Naive UTC: Spark hands timestamps to Python naive, in the session time zone (UTC).
-        "fresh_after": None if hours is None else (end_of_run_date - dt.timedelta(hours=hours)).replace(tzinfo=None),
+        "fresh_after": fresh_after,
     }
 
 
@@ -132,7 +135,7 @@ def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFra
     # [name] or [] per rule, flattened: array_compact and filter take a lambda, which defeats codegen.
     no_rule = F.array().cast("array<string>")
     per_rule = [F.when(rule, F.array(F.lit(name))).otherwise(no_rule) for name, rule in rules.items()]
-    reasons = F.flatten(F.array(*per_rule))
+    reasons = F.flatten(F.array(*per_rule)) if per_rule else no_rule
     return events.select(
         *EVENT_COLUMNS,
         F.monotonically_increasing_id().alias(ROW_ORDER),
@@ -196,7 +199,7 @@ def batch_totals() -> list[Column]:
     return [
         F.count(F.lit(1)).alias("raw_rows"),
         F.sum(F.col(VALID).cast("long")).alias("valid_rows"),
-        F.max(F.when(F.col(VALID), F.col(EVENT_TIME))).alias(NEWEST_VALID_EVENT),
+        F.unix_micros(F.max(F.when(F.col(VALID), F.col(EVENT_TIME)))).alias(NEWEST_VALID_EVENT),  # no time zone
     ]
 
 
@@ -211,19 +214,18 @@ def reason_counts(tally: Mapping[str, Any]) -> dict[str, int]:
     return {**counts, "quarantined_rows": counts["raw_rows"] - counts["valid_rows"]}
 
 
-def batch_summary(spark: SparkSession, tally: Mapping[str, Any]) -> DataFrame:
+def batch_summary(spark: SparkSession, counts: Mapping[str, int], newest_micros: int | None) -> DataFrame:
     """The batch as one row of figures, for the batch suite: rows, quarantined share, newest valid event.
 
     Great Expectations checks these figures rather than scanning the batch
     again: they were counted on the quarantine write.
     """
-    counts = reason_counts(tally)
     rows = counts["raw_rows"]
     share = counts["quarantined_rows"] / rows if rows else None
     return spark.range(1).select(
         F.lit(rows).cast("long").alias("raw_rows"),
         F.lit(share).cast("double").alias("quarantined_share"),
-        F.lit(tally[NEWEST_VALID_EVENT]).cast("timestamp").alias(NEWEST_VALID_EVENT),
+        F.timestamp_micros(F.lit(newest_micros).cast("long")).alias(NEWEST_VALID_EVENT),
     )
 
 
@@ -367,7 +369,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         # 3. Batch rules in Great Expectations, on those figures, before anything downstream is written.
         previous_rows = previous["raw_rows"] if previous else None
         batch_checks = resolve(load_suite(BATCH_SUITE), batch_parameters(settings, previous_rows, ctx.run_date))
-        failures = gate.check(batch_summary(spark, tally), BATCH_SUITE, batch_checks)
+        failures = gate.check(batch_summary(spark, counts, tally[NEWEST_VALID_EVENT]), BATCH_SUITE, batch_checks)
         if counts["raw_rows"] == 0:  # every other batch rule fails on nothing: name the cause only
             failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:

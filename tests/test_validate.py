@@ -135,16 +135,21 @@ def test_all_kinds_mixed_add_up(spark, tmp_path):
 def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     spark, tmp_path, monkeypatch, broadcast_limit
 ):
-    """Copies are equal once parsed ("2" and "2.0"); the quarantine keeps each later copy as it was read."""
+    """Copies are equal once parsed ("2" and "2.0", " d1" and "d1"); the quarantine keeps each later copy as read."""
     monkeypatch.setattr(validate, "BROADCAST_ROWS", broadcast_limit)  # both ways of joining copies back
-    path = write_csv(tmp_path, [f"d1,i1,purchase,2,{T}", f"d1,i1,purchase,2.0,{T}", f"d1,i1,purchase, 2 ,{T}"])
+    lines = [f"d1,i1,purchase,2,{T}", f"d1,i1,purchase,2.0,{T}", f"d1,i1,purchase, 2 ,{T}", f" d1,i1,Purchase,2,{T}"]
+    path = write_csv(tmp_path, lines)
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
     with validate.split_batch(events, row_suite(config)) as flagged:
         rows = flagged.orderBy(validate.ROW_ORDER).select(validate.VALID, validate.REASONS).collect()
-        kept = [json.loads(r["raw_record"])["value"] for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
-    assert rows == [(True, None), (False, ["duplicate"]), (False, ["duplicate"])]
-    assert sorted(kept) == [" 2 ", "2.0"]
+        kept = [json.loads(r["raw_record"]) for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
+    assert rows == [(True, None), *[(False, ["duplicate"])] * 3]
+    assert sorted((r["user_id"], r["event_type"], r["value"]) for r in kept) == [
+        (" d1", "Purchase", "2"),
+        ("d1", "purchase", " 2 "),
+        ("d1", "purchase", "2.0"),
+    ]
 
 
 def test_the_quarantine_keeps_text_fields_as_read_where_parsing_changed_them(spark, tmp_path):
@@ -214,6 +219,21 @@ def test_the_one_pass_validity_check_breaks_exactly_the_rows_some_rule_breaks(sp
     checked = events.select(any_rule_broken(suite).alias("fast"), any_rule.alias("each")).collect()
     assert [r.fast for r in checked] == [r.each for r in checked]
     assert sum(r.fast for r in checked) == {"printable": 24, "ascii": 26}[charset]
+
+
+def test_ids_ending_in_a_line_break_are_invalid_alone_and_joined(spark):
+    """Line breaks in ids break the character rule wherever they are (Java's $ would let a final one pass)."""
+    ids = ["u1", "u1\n", "u1\r\n", "\n", "u1\u2028", "u\n1", "ü", ""]
+    rows = [(u, i, "view", None, NOW.replace(tzinfo=None), None, None) for u in ids for i in ("i1", "i1\n")]
+    schema = "user_id string, item_id string, event_type string, value double, event_time timestamp, "
+    events = spark.createDataFrame(rows, schema + "_corrupt_record string, _raw_value string")
+    suite = row_suite(load_config(None, []))
+    rules = row_rules(suite)
+    checked = events.select(
+        "user_id", "item_id", any_rule_broken(suite).alias("fast"), rules["user_id_invalid"].alias("user_invalid")
+    ).collect()
+    assert [r.fast for r in checked] == [r.user_invalid or "\n" in r.item_id or r.user_id == "" for r in checked]
+    assert {r.user_id for r in checked if r.user_invalid} == {"u1\n", "u1\r\n", "\n", "u1\u2028", "u\n1"}
 
 
 # ---------------------------------------------------------------- whole runs
