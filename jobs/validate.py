@@ -123,6 +123,11 @@ def batch_parameters(settings: ValidationSection, previous_rows: int | None, run
     }
 
 
+def no_reasons() -> Column:
+    """An empty ``reasons`` array (typed, so it unions with the rule names)."""
+    return F.array().cast("array<string>")
+
+
 def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFrame:
     """The event columns, the row as read and its position, plus ``_valid`` and ``reasons``.
 
@@ -133,9 +138,8 @@ def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFra
     """
     rules, broken = row_rules(checks), any_rule_broken(checks)
     # [name] or [] per rule, flattened: array_compact and filter take a lambda, which defeats codegen.
-    no_rule = F.array().cast("array<string>")
-    per_rule = [F.when(rule, F.array(F.lit(name))).otherwise(no_rule) for name, rule in rules.items()]
-    reasons = F.flatten(F.array(*per_rule)) if per_rule else no_rule
+    per_rule = [F.when(rule, F.array(F.lit(name))).otherwise(no_reasons()) for name, rule in rules.items()]
+    reasons = F.flatten(F.array(*per_rule)) if per_rule else no_reasons()
     return events.select(
         *EVENT_COLUMNS,
         F.monotonically_increasing_id().alias(ROW_ORDER),
@@ -149,7 +153,7 @@ def flag_rows(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> DataFra
 def flag_later_copies(flagged: DataFrame, copies: DataFrame, rule: str) -> DataFrame:
     """Mark the rows whose ``_row_order`` is in ``copies`` as breaking ``rule``."""
     is_copy = F.col(LATER_COPY).isNotNull()
-    reasons = F.array_append(F.coalesce(F.col(REASONS), F.array().cast("array<string>")), F.lit(rule))
+    reasons = F.array_append(F.coalesce(F.col(REASONS), no_reasons()), F.lit(rule))
     updated = {VALID: F.col(VALID) & ~is_copy, REASONS: F.when(is_copy, reasons).otherwise(F.col(REASONS))}
     marked = flagged.join(copies.withColumn(LATER_COPY, F.lit(True)), ROW_ORDER, "left")
     return marked.select(*[updated.get(c, F.col(f"`{c}`")).alias(c) for c in flagged.columns])
@@ -160,10 +164,9 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
     """Every row of ``events`` flagged by the row suite, persisted while the caller uses it.
 
     One pass evaluates the per-row rules and persists the rows (they feed the
-    duplicate check and both writes). Copies of a row are then
-    found on the persisted rows: the rows whose key hash repeats are picked out,
-    only those are sorted by the exact key, and the later copies are joined back
-    by position. Each intermediate is kept and joined by broadcast while small;
+    duplicate check and both writes). Copies of a row are then found on the
+    persisted rows: the rows whose key hash repeats are picked out, only those
+    are sorted by the exact key, and the later copies are joined back by position. Each intermediate is kept and joined by broadcast while small;
     a batch that is mostly copies is joined by shuffle.
     """
     held: list[DataFrame] = []
