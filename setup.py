@@ -3,21 +3,29 @@
 Pins are exact where the pieces must agree with each other (Spark, the Delta
 connector and its jars) and ranges where any compatible release will do.
 """
+import re
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+# One place for the version: reclake/__init__.py.
+VERSION = re.search(r'^__version__ = "([^"]+)"', Path(__file__).with_name("reclake").joinpath("__init__.py").read_text(), re.M)[1]
 
 # pyspark 4.2 needs delta-spark 4.4.x; delta-spark 4.4.1 is on PyPI but its
 # jars (io.delta:delta-spark_4.2_2.13:4.4.1) are not on Maven Central, so the
 # connector is pinned to 4.4.0, whose jars are. Keep both pins in step with
-# jobs/spark.py's DELTA_PACKAGE.
+# reclake/__init__.py's DELTA_PACKAGE.
 SPARK = ["pyspark==4.2.0", "delta-spark==4.4.0"]
 
 setup(
     name="reclake",
-    version="0.1.0",
+    version=VERSION,
     description="Batch recommendations on Spark: validate, train ALS, recommend top-N, publish to Delta Lake.",
     python_requires=">=3.10",
-    packages=find_packages(include=["jobs", "jobs.*"]),
-    package_data={"jobs": ["py.typed"]},
+    # Only the library: jobs/ holds spark-submit scripts, not an importable package.
+    packages=find_packages(include=["reclake", "reclake.*"]),
+    # The expectation suites are read at run time with importlib.resources.
+    package_data={"reclake": ["py.typed"], "reclake.quality": ["suites/*.json"]},
     install_requires=SPARK
     + [
         # PySpark 4.x warns on pandas 3 and its Arrow conversions are only tested on 2.x.
@@ -31,7 +39,7 @@ setup(
         "deltalake>=1.0,<2",
     ],
     extras_require={
-        "dev": ["pytest>=8", "polars>=1.0"],
+        "dev": ["pytest>=8", "polars>=1.0", "ruff>=0.8", "mypy>=1.13", "pandas-stubs", "types-PyYAML", "build>=1.2"],
         "airflow": [
             "apache-airflow>=3.1,<4",
             "apache-airflow-providers-apache-spark>=5",
@@ -39,5 +47,5 @@ setup(
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
     },
-    entry_points={"console_scripts": ["reclake=jobs.cli:main"]},
+    entry_points={"console_scripts": ["reclake=reclake.cli:main"]},
 )

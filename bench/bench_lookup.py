@@ -1,6 +1,6 @@
 """Lookup latency on a published table of 1 million users x 20 recommendations.
 
-Builds the table once with delta-spark through ``jobs.publish.publish_table`` (the
+Builds the table once with delta-spark through ``reclake.io.layout.publish_table`` (the
 real layout: run-date partition, files of contiguous user ranges), then, in one
 process and side by side:
 
@@ -29,7 +29,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 RUN_DATE = dt.date(2026, 11, 23)
 
@@ -45,10 +44,10 @@ def build(root: Path, users: int, recs: int, target_file_rows: int) -> None:
     os.environ["PYTHONPATH"] = str(REPO)
     from pyspark.sql import functions as F
 
-    from jobs.config import PublishSection, SparkSection
-    from jobs.publish import RECOMMENDATION_COLUMNS, publish_table, run_stats
-    from jobs.runtime import RunContext
-    from jobs.spark import build_spark_session
+    from reclake.config import PublishSection, SparkSection
+    from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats
+    from reclake.runtime import RunContext
+    from reclake.spark import build_spark_session
 
     spark = build_spark_session(
         SparkSection(master="local[2]", app_name="reclake-bench-lookup", shuffle_partitions=8, driver_memory="3g")
@@ -107,7 +106,7 @@ def bench_http(client, pick, requests: int, threads: int, seconds: float) -> tup
     import httpx
     import uvicorn
 
-    from jobs.serve import create_app
+    from reclake.serving.api import create_app
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -173,7 +172,7 @@ def main() -> int:
 
     from deltalake import DeltaTable
 
-    from jobs.lookup import LookupClient
+    from reclake.serving.lookup import LookupClient
 
     uri = str(root / "recommendations")
     files = len(DeltaTable(uri).file_uris())

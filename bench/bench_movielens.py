@@ -1,6 +1,6 @@
 """MovieLens 100k offline benchmark: tuned implicit ALS against a popularity baseline.
 
-Protocol: per-user random 75/25 split of u.data with seed 42 (jobs/splitters.py),
+Protocol: per-user random 75/25 split of u.data with seed 42 (reclake/model/splitters.py),
 every held-out interaction relevant, k = 10, already-seen items excluded.
 
 1. tuned: validate + prepare u.data, then ``train`` with ``tune.enabled`` (the
@@ -29,19 +29,38 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from pyspark.sql import functions as F  # noqa: E402
+from pyspark.sql import functions as F
 
-from jobs import evaluate, prepare, train, validate  # noqa: E402
-from jobs import run as pipeline  # noqa: E402
-from jobs.config import load_config  # noqa: E402
-from jobs.constants import EVENT_TIME, ITEM_ID, ITEM_IDX, RANK, USER_ID, USER_IDX, VALUE  # noqa: E402
-from jobs.metrics import RANKING_METRICS, item_popularity, list_metrics, ranking_metrics  # noqa: E402
-from jobs.runtime import execute  # noqa: E402
-from jobs.spark import build_spark_session  # noqa: E402
-from jobs.storage import EVENTS, INTERACTIONS, ITEM_IDS, RECOMMENDATIONS, USER_IDS, table_uri  # noqa: E402
-from jobs.train import holdout  # noqa: E402
+from reclake import pipeline
+from reclake.config import load_config
+from reclake.constants import (
+    EVENT_TIME,
+    ITEM_ID,
+    ITEM_IDX,
+    RANK,
+    USER_ID,
+    USER_IDX,
+    VALUE,
+)
+from reclake.io.tables import (
+    EVENTS,
+    INTERACTIONS,
+    ITEM_IDS,
+    RECOMMENDATIONS,
+    USER_IDS,
+    table_uri,
+)
+from reclake.model.metrics import (
+    RANKING_METRICS,
+    item_popularity,
+    list_metrics,
+    ranking_metrics,
+)
+from reclake.model.splitters import holdout
+from reclake.runtime import execute
+from reclake.spark import build_spark_session
+from reclake.stages import evaluate, prepare, train, validate
 
 DATA = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
 CONFIG = REPO / "conf" / "movielens-100k.yaml"

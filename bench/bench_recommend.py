@@ -4,7 +4,7 @@ All three run in this one script on the same synthetic factors (seeded):
 
 * ``numpy``: the users x items float32 product alone, in user blocks, one
   process with every core (no top-k, no exclusion): a lower bound.
-* ``reclake``: :func:`jobs.recommend.top_n_for_users`, exact top N with each
+* ``reclake``: :func:`reclake.recommend.topn.top_n_for_users`, exact top N with each
   user's seen items excluded, broadcast path (or blocked with ``--blocked``).
 * ``als``: ``ALSModel.recommendForAllUsers(N)`` on the same factors, loaded as
   a saved ALS model (it does not exclude seen items).
@@ -20,6 +20,7 @@ Peak memory is the largest resident set of this process and all its children
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import shutil
@@ -35,7 +36,6 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
 
 
@@ -117,13 +117,13 @@ def main() -> int:
     users = (rng.standard_normal((args.users, args.rank), dtype=np.float32) / np.sqrt(args.rank)).astype(np.float32)
     items = rng.standard_normal((args.items, args.rank), dtype=np.float32)
     results: dict = {"args": vars(args), "cores": os.cpu_count(), "load_avg_at_start": os.getloadavg()}
-    timed("numpy", lambda: numpy_bound(users, items), results)
+    timed("numpy", functools.partial(numpy_bound, users, items), results)
 
     from pyspark.ml.recommendation import ALSModel
 
-    from jobs.config import SparkSection
-    from jobs.recommend import top_n_for_users
-    from jobs.spark import build_spark_session
+    from reclake.config import SparkSection
+    from reclake.recommend.topn import top_n_for_users
+    from reclake.spark import build_spark_session
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_recommend_"))
     try:

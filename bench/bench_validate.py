@@ -4,7 +4,7 @@ Generates ~5 million synthetic events once (CSV, the default input format, with
 a few hundred bad rows of every kind), then times, alternately:
 
   plain     read the CSV (every field as text) and write it to a Delta table
-  validate  jobs.validate.run: GX source suite, row rules in one pass, GX batch
+  validate  reclake.stages.validate.run: GX source suite, row rules in one pass, GX batch
             suite, events + quarantine + validation_runs writes, JSON report, Data Docs
 
 and prints the ratio validate / plain (target <= 3x, aim < 1.5x).
@@ -18,21 +18,19 @@ import argparse
 import datetime as dt
 import shutil
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pyspark.sql import types as T
 
-from pyspark.sql import types as T  # noqa: E402
-
-from jobs import generate, validate  # noqa: E402
-from jobs.config import SparkSection, load_config  # noqa: E402
-from jobs.runtime import RunContext  # noqa: E402
-from jobs.spark import build_spark_session  # noqa: E402
+from reclake import synthetic
+from reclake.config import SparkSection, load_config
+from reclake.runtime import RunContext
+from reclake.spark import build_spark_session
+from reclake.stages import generate, validate
 
 EVENTS_PER_USER = 12 * 1.45  # mean items per user x (view + 0.3 cart + 0.15 purchase)
-BAD_ROWS = {kind: 100 for kind in generate.BAD_ROW_RULES}  # exact duplicates included: the sort runs
+BAD_ROWS = {kind: 100 for kind in synthetic.BAD_ROW_RULES}  # exact duplicates included: the sort runs
 
 
 def main() -> None:

@@ -38,8 +38,10 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Asset, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
+from reclake import DELTA_PACKAGE
+
 if TYPE_CHECKING:
-    from jobs.config import Config
+    from reclake.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -134,37 +136,13 @@ def retrain_is_due(policy: str, latest_model: dt.date | None, run_date: dt.date,
 
 def run_config(params: dict[str, Any]) -> Config:
     """The config the jobs of this run load: the file, then the overrides; fails fast when invalid."""
-    from jobs.config import load_config
-    from jobs.errors import ConfigError
+    from reclake.config import load_config
+    from reclake.errors import ConfigError
 
     try:
         return load_config(params["config"], params["overrides"])
     except ConfigError as exc:
         raise AirflowFailException(f"{exc} (DAG params config/overrides)") from None  # a retry cannot fix it
-
-
-def latest_model_date(lakehouse_root: str) -> dt.date | None:
-    """The run date of the newest usable (approved or published) model, read with delta-rs (no Spark).
-
-    None if there is none yet: a rejected model does not count, so the next run retrains.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    from deltalake import DeltaTable
-    from deltalake.exceptions import TableNotFoundError
-
-    from jobs.registry import APPROVED, PUBLISHED
-    from jobs.storage import MODEL_REGISTRY, table_uri
-
-    uri = table_uri(lakehouse_root, MODEL_REGISTRY)
-    # delta-rs names S3 s3://; Spark's Hadoop connector names it s3a://.
-    uri = "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri
-    try:
-        models = DeltaTable(uri).to_pyarrow_table(columns=["run_date", "status"])
-    except TableNotFoundError:
-        return None
-    usable = models.filter(pc.is_in(models.column("status"), value_set=pa.array([APPROVED, PUBLISHED])))
-    return pc.max(usable.column("run_date")).as_py()
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
@@ -209,8 +187,6 @@ class ReclakeJob(SparkSubmitOperator):
         )
 
     def execute(self, context: Any) -> None:
-        from jobs.spark import DELTA_PACKAGE  # imports pyspark: at run time only
-
         params = context["params"]
         self.packages = self.packages or DELTA_PACKAGE
         self.conf = {**(self.conf or {}), **params["spark_conf"]}
@@ -231,6 +207,8 @@ def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> 
     """False skips the training jobs; the next job then reuses the latest model."""
     latest = None
     if params["retrain"] == "auto":
+        from reclake.serving.registry import latest_model_date  # delta-rs, no Spark
+
         latest = latest_model_date(run_config(params).lakehouse.root)
     due = retrain_is_due(params["retrain"], latest, dt.date.fromisoformat(ds), params["max_model_age_days"])
     log.info("retrain=%s, newest model trained for %s: %s", params["retrain"], latest, "training" if due else "reusing it")

@@ -1,41 +1,11 @@
-"""Run the whole pipeline in one Spark application: validate, prepare, train, evaluate, recommend, publish.
+"""spark-submit entry point for `reclake run`; the job itself is reclake.pipeline.
 
-With ``input.generate_if_missing`` (the embedded default) synthetic events are
-generated first when the input does not exist yet. A model the quality gate in
-``evaluate`` rejects stops the run before anything is recommended or published.
-
-    spark-submit jobs/run.py --config conf/local.yaml
-    reclake run --config conf/movielens-100k.yaml --input ../shared/data/movielens-100k/u.data --json
+    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/run.py --config conf/local.yaml
 """
 
-from __future__ import annotations
-
 import sys
-from collections.abc import Sequence
 
-from pyspark.sql import SparkSession
-
-from jobs import evaluate, generate, prepare, publish, recommend, train, validate
-from jobs.config import Config
-from jobs.runtime import RunContext, Stage, StageResult, run_job
-from jobs.storage import path_exists
-
-PIPELINE = (validate.STAGE, prepare.STAGE, train.STAGE, evaluate.STAGE, recommend.STAGE, publish.STAGE)
-
-
-def generate_if_missing(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
-    """Generate sample input on first use, when the config asks for it."""
-    if config.input.generate_if_missing and not path_exists(spark, config.input_path):
-        return generate.run(spark, config, ctx)
-    return StageResult()
-
-
-STAGES = (Stage("generate", generate_if_missing), *PIPELINE)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    return run_job("reclake run", __doc__.splitlines()[0], STAGES, argv)
-
+from reclake.pipeline import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -38,4 +38,4 @@ fi
 
 # Resolve the Delta Lake connector jars from Maven Central once, so that the
 # first job or test does not pay for (or fail on) the download.
-.venv/bin/python -m jobs.spark --warm-jar-cache
+.venv/bin/python -m reclake.spark --warm-jar-cache

@@ -59,7 +59,7 @@ start() {
     # Loopback only: nothing listens on a public interface. Executors run the same Python as the jobs.
     export SPARK_LOCAL_IP=$host SPARK_MASTER_HOST=$host SPARK_HOME="$spark_home"
     export PYSPARK_PYTHON="${PYSPARK_PYTHON:-$(command -v "$python")}"
-    # Workers must get `jobs` from the artefact spark-submit ships (--py-files), not from a checkout.
+    # Workers must get `reclake` from the artefact spark-submit ships (--py-files), not from a checkout.
     unset PYTHONPATH
     daemon master org.apache.spark.deploy.master.Master --host $host --port "$port" --webui-port "$ui_port"
     for i in $(seq 1 "$workers"); do

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from jobs.config import SparkSection
+from reclake.config import SparkSection
 
 REPO = Path(__file__).resolve().parents[1]
 MOVIELENS = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
-
-# Spark's Python workers must import this checkout's `jobs` too, not another installed copy.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
 
 # Same settings the jobs get when tests call their main(): getOrCreate returns this session.
 TEST_SPARK = SparkSection(master="local[2]", app_name="reclake-tests", shuffle_partitions=2, driver_memory="2g")
@@ -24,7 +20,7 @@ TEST_SPARK = SparkSection(master="local[2]", app_name="reclake-tests", shuffle_p
 
 @pytest.fixture(scope="session")
 def spark():
-    from jobs.spark import build_spark_session
+    from reclake.spark import build_spark_session
 
     session = build_spark_session(TEST_SPARK)
     yield session

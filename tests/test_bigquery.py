@@ -18,13 +18,20 @@ from google.api_core.exceptions import BadRequest, Forbidden
 from google.cloud import bigquery
 from pyspark.sql import types as T
 
-from jobs import publish
-from jobs.bigquery import SinkError, bigquery_schema, label_value, load_job_config, publish_to_bigquery
-from jobs.config import load_config
-from jobs.errors import ConfigError
-from jobs.publish import RECOMMENDATION_COLUMNS
-from jobs.runtime import RunContext
-from jobs.storage import STAGED_RECOMMENDATIONS, table_uri, write_delta
+from reclake.config import load_config
+from reclake.errors import ConfigError
+from reclake.io.lakehouse import write_delta
+from reclake.io.layout import RECOMMENDATION_COLUMNS
+from reclake.io.tables import STAGED_RECOMMENDATIONS, table_uri
+from reclake.runtime import RunContext
+from reclake.sinks.bigquery import (
+    SinkError,
+    bigquery_schema,
+    label_value,
+    load_job_config,
+    publish_to_bigquery,
+)
+from reclake.stages import publish
 
 D = dt.date(2026, 11, 23)
 ROWS = [(f"u{u:02d}", r, f"i{u}.{r}", 1.0 / r, "als", "m1", D) for u in range(12) for r in (1, 2)]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from jobs.config import Config, load_config, parse_override
-from jobs.errors import ConfigError
+from reclake.config import Config, load_config, parse_override
+from reclake.errors import ConfigError
 
 from .conftest import REPO
 

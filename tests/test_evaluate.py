@@ -11,9 +11,10 @@ import json
 
 import pytest
 
-from jobs import evaluate, recommend, run, train
-from jobs.config import EvaluateSection
-from jobs.evaluate import gate
+from reclake import pipeline
+from reclake.config import EvaluateSection
+from reclake.model.gate import gate
+from reclake.stages import evaluate, recommend, train
 
 SMALL_DATA = [
     "--set", "generate.users=400",
@@ -49,7 +50,7 @@ def test_gate_tolerance_is_relative_to_the_last_published_value():
 @pytest.mark.slow
 def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, lakehouse, spark):
     common = ["--config", "conf/local.yaml", "--lakehouse", str(lakehouse), "--run-date", "2026-11-23"]
-    status, summary = run_cli(run.main, *common, *SMALL_DATA, *GOOD_ALS)
+    status, summary = run_cli(pipeline.main, *common, *SMALL_DATA, *GOOD_ALS)
     assert status == 0, summary.get("error")
     good = summary["model_version"]
     evaluated = summary["metrics"]["evaluate"]

@@ -8,10 +8,11 @@ import json
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.config import load_config
-from jobs.constants import EVENT_TIME
-from jobs.errors import InputError
-from jobs.storage import read_raw, to_events, write_delta
+from reclake.config import load_config
+from reclake.constants import EVENT_TIME
+from reclake.errors import InputError
+from reclake.io.lakehouse import write_delta
+from reclake.io.raw import read_raw, to_events
 
 UTC = dt.timezone.utc
 T1 = dt.datetime(2026, 11, 20, 8, 30, tzinfo=UTC)

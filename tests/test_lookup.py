@@ -12,12 +12,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from jobs.config import PublishSection
-from jobs.errors import MissingTableError
-from jobs.lookup import LookupClient, NotFound
-from jobs.publish import RECOMMENDATION_COLUMNS, SIMILAR_ITEM_COLUMNS, publish_table, run_stats
-from jobs.runtime import RunContext
-from jobs.serve import create_app
+from reclake.config import PublishSection
+from reclake.errors import MissingTableError
+from reclake.io.layout import (
+    RECOMMENDATION_COLUMNS,
+    SIMILAR_ITEM_COLUMNS,
+    publish_table,
+    run_stats,
+)
+from reclake.runtime import RunContext
+from reclake.serving.api import create_app
+from reclake.serving.lookup import LookupClient, NotFound
 
 REPO = Path(__file__).resolve().parents[1]
 D2, D3 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -109,9 +114,9 @@ def test_service_serves_a_newly_published_version_without_restart(spark, lakehou
 
 def test_reclake_lookup_prints_json_without_starting_spark(published):
     script = (
-        "import sys, jobs.cli\n"
-        "status = jobs.cli.main(sys.argv[1:])\n"
-        "assert 'jobs.spark' not in sys.modules, 'lookup imported the Spark session builder'\n"
+        "import sys, reclake.cli\n"
+        "status = reclake.cli.main(sys.argv[1:])\n"
+        "assert 'reclake.spark' not in sys.modules, 'lookup imported the Spark session builder'\n"
         "sys.exit(status)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -6,7 +6,13 @@ import math
 
 import pytest
 
-from jobs.metrics import ideal_dcg, item_popularity, list_metrics, per_user_ranking_metrics, ranking_metrics
+from reclake.model.metrics import (
+    ideal_dcg,
+    item_popularity,
+    list_metrics,
+    per_user_ranking_metrics,
+    ranking_metrics,
+)
 
 L2, L3 = 1 / math.log2(3), 1 / math.log2(4)  # discounts of positions 2 and 3
 
@@ -18,7 +24,7 @@ CASES = {
     4: ([], {10}),  # relevant items but no recommendations at all
     5: ([10, 11, 12], set()),  # no relevant items: not evaluated
 }
-EXPECTED = {  # worked out by hand from the definitions in jobs/metrics.py
+EXPECTED = {  # worked out by hand from the definitions in reclake/model/metrics.py
     1: {"precision": 1 / 3, "recall": 1 / 2, "ndcg": L2 / (1 + L2), "map": (1 / 2) / 2},
     2: {"precision": 1 / 3, "recall": 1.0, "ndcg": 1.0, "map": 1.0},
     3: {"precision": 2 / 3, "recall": 2 / 5, "ndcg": (1 + L2) / (1 + L2 + L3), "map": (1 + 1) / 3},

@@ -7,9 +7,10 @@ import math
 
 import pytest
 
-from jobs.config import EventType, PrepareSection
-from jobs.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
-from jobs.prepare import new_id_mappings, pair_strengths, update_id_table
+from reclake.config import EventType, PrepareSection
+from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
+from reclake.interactions import new_id_mappings, pair_strengths
+from reclake.stages.prepare import update_id_table
 
 TYPES = {
     "view": EventType(weight=1.0),

@@ -10,13 +10,19 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from jobs import maintain, publish
-from jobs.config import PublishSection, load_config
-from jobs.errors import ConfigError
-from jobs.maintain import FileStats, needs_clustering
-from jobs.publish import RECOMMENDATION_COLUMNS, expired_before, replace_predicate
-from jobs.runtime import RunContext
-from jobs.storage import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri, write_delta
+from reclake.config import PublishSection, load_config
+from reclake.errors import ConfigError
+from reclake.io.lakehouse import write_delta
+from reclake.io.layout import (
+    RECOMMENDATION_COLUMNS,
+    SIMILAR_ITEM_COLUMNS,
+    expired_before,
+    replace_predicate,
+)
+from reclake.io.maintenance import FileStats, needs_clustering
+from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
+from reclake.runtime import RunContext
+from reclake.stages import maintain, publish
 
 REPO = Path(__file__).resolve().parents[1]
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -181,11 +187,11 @@ def test_failed_publish_is_recorded_in_runs_and_leaves_the_table_alone(spark, ru
 def test_similar_items_are_published_when_staged(spark, run_cli, lakehouse):
     stage(spark, lakehouse, staged_rows(D3, "m1", users=2))
     similar = [("i1", 1, "i2", 0.9, "m1", D3), ("i1", 2, "i3", 0.5, "m1", D3), ("i2", 1, "i1", 0.9, "m1", D3)]
-    stage(spark, lakehouse, similar, STAGED_SIMILAR_ITEMS, publish.SIMILAR_ITEM_COLUMNS)
+    stage(spark, lakehouse, similar, STAGED_SIMILAR_ITEMS, SIMILAR_ITEM_COLUMNS)
     status, summary = publish_cli(run_cli, lakehouse, D3, "run-1")
     assert status == 0 and summary["counts"]["publish"]["similar_rows"] == 3
     table = DeltaTable(str(lakehouse / "similar_items")).to_pyarrow_table()
-    assert sorted(tuple(r[c] for c in publish.SIMILAR_ITEM_COLUMNS) for r in table.to_pylist()) == sorted(similar)
+    assert sorted(tuple(r[c] for c in SIMILAR_ITEM_COLUMNS) for r in table.to_pylist()) == sorted(similar)
 
 
 def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, lakehouse):

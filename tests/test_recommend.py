@@ -8,13 +8,33 @@ import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from jobs import evaluate, recommend, run
-from jobs.config import load_config
-from jobs.constants import FEATURES, ITEM_ID, ITEM_IDX, RANK, SCORE, SOURCE, SOURCE_ALS, SOURCE_POPULAR, USER_ID, USER_IDX
-from jobs.errors import ConfigError
-from jobs.recommend import top_k_entries, top_n_for_users
-from jobs.runtime import run_job
-from jobs.storage import EVENTS, INTERACTIONS, ITEM_IDS, STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, USER_IDS
+from reclake import pipeline
+from reclake.config import load_config
+from reclake.constants import (
+    FEATURES,
+    ITEM_ID,
+    ITEM_IDX,
+    RANK,
+    SCORE,
+    SOURCE,
+    SOURCE_ALS,
+    SOURCE_POPULAR,
+    USER_ID,
+    USER_IDX,
+)
+from reclake.errors import ConfigError
+from reclake.io.tables import (
+    EVENTS,
+    INTERACTIONS,
+    ITEM_IDS,
+    STAGED_RECOMMENDATIONS,
+    STAGED_SIMILAR_ITEMS,
+    USER_IDS,
+)
+from reclake.recommend.kernel import top_k_entries
+from reclake.recommend.topn import top_n_for_users
+from reclake.runtime import run_job
+from reclake.stages import evaluate, recommend
 
 RUN_DATE = dt.date(2026, 11, 20)
 
@@ -97,7 +117,7 @@ def lakehouse_with_model(spark, tmp_path_factory):
     """A small generated lakehouse through train and evaluate, plus one user who arrived after training."""
     root = tmp_path_factory.mktemp("rec") / "lakehouse"
     # recommend serves approved models: evaluate approves this one (its gate is off, the data is tiny).
-    through_evaluate = [*run.STAGES[: run.STAGES.index(evaluate.STAGE) + 1]]
+    through_evaluate = [*pipeline.STAGES[: pipeline.STAGES.index(evaluate.STAGE) + 1]]
     status = run_job(
         "test",
         "",

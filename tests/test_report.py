@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from jobs.report import history_lengths, popularity_decile_share, score_histogram, svg_bars
+from reclake.model.report import (
+    history_lengths,
+    popularity_decile_share,
+    score_histogram,
+    svg_bars,
+)
 
 
 def test_history_lengths_bucket_users_by_training_interactions(spark):

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from jobs.splitters import random_split, split, time_split
+from reclake.model.splitters import random_split, split, time_split
 
 T0 = dt.datetime(2026, 1, 1)
 

@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 from pyspark.sql import functions as F
 
-from jobs.config import AlsSection, GenerateSection, TuneSection, load_config
-from jobs.errors import ConfigError
-from jobs.generate import generate_events
-from jobs.tuning import candidates, tune
+from reclake.config import AlsSection, GenerateSection, TuneSection, load_config
+from reclake.errors import ConfigError
+from reclake.model.tuning import candidates, tune
+from reclake.synthetic import generate_events
 
 
 def test_grid_tries_every_combination_in_order():

@@ -16,21 +16,21 @@ import pytest
 from delta.tables import DeltaTable
 from pyspark.sql import functions as F
 
-from jobs import generate, run, validate
-from jobs.config import Config, load_config
-from jobs.expectations import (
+from reclake import pipeline, synthetic
+from reclake.config import Config, load_config
+from reclake.io.raw import read_raw, to_events
+from reclake.quality import batch
+from reclake.quality.gx import GxValidator
+from reclake.quality.rules import (
     UNIQUE,
-    GxValidator,
     any_rule_broken,
     later_copies,
-    load_suite,
     repeated_key_rows,
-    resolve,
     row_rules,
-    rule_names,
     unexpected,
 )
-from jobs.storage import read_raw, to_events
+from reclake.quality.suites import ROW_SUITE, load_suite, resolve, rule_names
+from reclake.stages import generate, validate
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
 T = "2026-11-22T10:00:00Z"  # a valid time: the day before the run date
@@ -50,8 +50,8 @@ def write_csv(folder: Path, lines: list[str], *, header: str | None = HEADER, na
 
 
 def row_suite(config: Config) -> list[dict]:
-    params, groups = validate.row_parameters(config.events.types, config.validation, NOW)
-    return resolve(load_suite(validate.ROW_SUITE), params, groups)
+    params, groups = batch.row_parameters(config.events.types, config.validation, NOW)
+    return resolve(load_suite(ROW_SUITE), params, groups)
 
 
 def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[str]]]:
@@ -59,10 +59,10 @@ def split(spark, path: str, *overrides: str) -> tuple[dict[str, int], list[list[
     config = load_config(None, [f"input.path={path}", *overrides])
     raw = read_raw(spark, config.input, path)
     checks = row_suite(config)
-    with validate.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
-        tally = flagged.agg(*validate.batch_totals(), *validate.rule_counts(rule_names(checks))).first().asDict()
-        counts = validate.reason_counts(tally)
-        rows = flagged.select(validate.VALID, validate.REASONS).collect()  # tiny inputs only
+    with batch.split_batch(to_events(raw, config.input, keep_raw=True), checks) as flagged:
+        tally = flagged.agg(*batch.batch_totals(), *batch.rule_counts(rule_names(checks))).first().asDict()
+        counts = batch.reason_counts(tally)
+        rows = flagged.select(batch.VALID, batch.REASONS).collect()  # tiny inputs only
     assert all(valid == (reasons is None) for valid, reasons in rows)  # reasons exactly for the rows rejected
     return counts, [sorted(reasons or []) for _, reasons in rows]
 
@@ -131,7 +131,7 @@ def test_all_kinds_mixed_add_up(spark, tmp_path):
     assert counts["raw_rows"] - counts["valid_rows"] == sum(q for _, q, _ in MATRIX.values())
 
 
-@pytest.mark.parametrize("broadcast_limit", [validate.BROADCAST_ROWS, 0], ids=["broadcast", "shuffle"])
+@pytest.mark.parametrize("broadcast_limit", [batch.BROADCAST_ROWS, 0], ids=["broadcast", "shuffle"])
 def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     spark, tmp_path, monkeypatch, broadcast_limit
 ):
@@ -141,8 +141,8 @@ def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     path = write_csv(tmp_path, lines)
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
-    with validate.split_batch(events, row_suite(config)) as flagged:
-        rows = flagged.orderBy(validate.ROW_ORDER).select(validate.VALID, validate.REASONS).collect()
+    with batch.split_batch(events, row_suite(config)) as flagged:
+        rows = flagged.orderBy(batch.ROW_ORDER).select(batch.VALID, batch.REASONS).collect()
         kept = [json.loads(r["raw_record"]) for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
     assert rows == [(True, None), *[(False, ["duplicate"])] * 3]
     assert sorted((r["user_id"], r["event_type"], r["value"]) for r in kept) == [
@@ -158,7 +158,7 @@ def test_the_quarantine_keeps_text_fields_as_read_where_parsing_changed_them(spa
     path = write_csv(tmp_path, lines)
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
-    with validate.split_batch(events, row_suite(config)) as flagged:
+    with batch.split_batch(events, row_suite(config)) as flagged:
         kept = validate.quarantine_rows(flagged, "r", NOW.date()).select("raw_record").collect()
     assert sorted(json.loads(r.raw_record)["user_id"] for r in kept) == ["  ", " u9 ", "k1"]
     assert sorted(json.loads(r.raw_record)["event_type"] for r in kept) == ["Click", "click", "view"]
@@ -263,7 +263,7 @@ def test_generated_bad_rows_are_quarantined_in_exact_numbers(spark, run_cli, tmp
     counts = summary["counts"]["validate"]
     expected = Counter()
     for kind, n in bad.items():
-        expected[generate.BAD_ROW_RULES[kind]] += n
+        expected[synthetic.BAD_ROW_RULES[kind]] += n
     assert broken(counts) == dict(expected)
     assert counts["quarantined_rows"] == sum(bad.values())
     assert counts["raw_rows"] == counts["valid_rows"] + counts["quarantined_rows"]
@@ -353,14 +353,14 @@ def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark
             "recommend.top_n=3", "input.generate_if_missing=true"]
     args = ["--lakehouse", str(lakehouse), "--run-date", RUN_DATE]
     args += [item for s in tiny for item in ("--set", s)]
-    status, summary = run_cli(run.main, *args)
+    status, summary = run_cli(pipeline.main, *args)
     assert status == 0, summary
     published = summary["tables"]["recommendations"]
     before_version = delta_version(spark, published)
     before_rows = sorted(spark.read.format("delta").load(published).collect())
 
     bad = write_csv(tmp_path / "bad", good_rows(30) + UNKNOWN_TYPES * 3)  # 6 of 36 quarantined: over 5%
-    status, summary = run_cli(run.main, *args, "--input", bad)
+    status, summary = run_cli(pipeline.main, *args, "--input", bad)
     assert status == 2 and "quarantine_share:" in summary["error"]
     assert "prepare" not in summary["timings_s"]  # stopped at the gate
     assert delta_version(spark, published) == before_version

@@ -73,7 +73,7 @@ def artefact(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def synthetic_input(spark, tmp_path_factory) -> Path:
     """Raw events from the real `generate` job (200 users, 60 items), shared by every DAG run."""
-    from jobs import generate
+    from reclake.stages import generate
 
     root = tmp_path_factory.mktemp("generated")
     args = ["--lakehouse", str(root), "--run-date", RUN_DATE.isoformat()]

@@ -1,0 +1,14 @@
+"""reclake: batch recommendations on Spark, published to Delta Lake.
+
+The library is laid out by concern (see docs/architecture.md): ``config``,
+``runtime`` and ``spark`` are shared by every job; ``io`` knows where data
+lives; ``quality``, ``interactions``, ``model`` and ``recommend`` hold the
+transforms; ``stages`` wires them to the lakehouse, one module per job;
+``serving`` reads the published tables without Spark; ``sinks`` publishes
+elsewhere. Importing this package imports nothing heavy.
+"""
+
+__version__ = "0.2.0"
+
+# The Delta Lake connector's Maven coordinates: keep in step with the delta-spark pin in setup.py.
+DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"

@@ -1,0 +1,59 @@
+"""The ``reclake`` command: ``reclake <job> [options]``, one subcommand per job.
+
+Each subcommand hands its arguments to that module's ``main()``, the same
+function ``spark-submit jobs/<job>.py`` runs, so both behave identically.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+
+JOBS = {
+    "run": "the whole pipeline: validate, prepare, train, evaluate, recommend, publish",
+    "generate": "write synthetic interaction events to the input path",
+    "validate": "check raw events; quarantine bad rows, stop bad batches",
+    "prepare": "events -> one strength per user-item pair on stable integer ids",
+    "train": "train ALS and register the model",
+    "evaluate": "score the newest model against a popularity baseline; gate it before publishing",
+    "recommend": "top-N unseen items for every user",
+    "publish": "publish the recommendations to the Delta table apps read",
+    "maintain": "compact and cluster the published tables, vacuum old versions",
+    "lookup": "print one user's recommendations (no Spark): reclake lookup USER",
+    "serve": "HTTP API over the published tables: GET /recommendations/{user_id}",
+}
+
+# The module whose main() runs each job: the stages, the whole pipeline, and the Spark-free readers.
+MODULES = {
+    **{job: f"reclake.stages.{job}" for job in JOBS if job not in ("run", "lookup", "serve")},
+    "run": "reclake.pipeline",
+    "lookup": "reclake.serving.lookup",
+    "serve": "reclake.serving.api",
+}
+
+USAGE = "usage: reclake <job> [--config FILE] [--set SECTION.KEY=VALUE] [--input PATH] [--lakehouse DIR] [--json]"
+
+
+def _help() -> str:
+    lines = [USAGE, "", "Batch recommendations on Spark, published to Delta Lake.", "", "jobs:"]
+    lines += [f"  {name:<10} {text}" for name, text in JOBS.items()]
+    lines += ["", "`reclake <job> --help` lists a job's options."]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(_help())
+        return 0 if args else 2
+    job, rest = args[0], args[1:]
+    if job not in JOBS:
+        print(f"reclake: unknown job {job!r}; choose one of: {', '.join(JOBS)}", file=sys.stderr)
+        return 2
+    # Import only the job asked for: `reclake --help`, `lookup` and `serve` must not import pyspark.
+    return importlib.import_module(MODULES[job]).main(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

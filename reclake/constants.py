@@ -1,0 +1,38 @@
+"""Column names and defaults shared by every stage, so signatures can default to them."""
+
+# Canonical event columns: what every input format is mapped to when read.
+USER_ID = "user_id"
+ITEM_ID = "item_id"
+EVENT_TYPE = "event_type"
+VALUE = "value"
+EVENT_TIME = "event_time"
+EVENT_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, VALUE, EVENT_TIME)
+
+# Dense integer ids ALS works on, kept stable across runs in the id-mapping tables.
+USER_IDX = "user_idx"
+ITEM_IDX = "item_idx"
+# Per user-item strength: ALS's "rating" column (a confidence in implicit mode).
+STRENGTH = "strength"
+# Latest event time of a user-item pair: what the time-based evaluation split orders by.
+LAST_EVENT_TIME = "last_event_time"
+FEATURES = "features"
+
+# Output columns.
+RANK = "rank"
+SCORE = "score"
+SOURCE = "source"
+MODEL_VERSION = "model_version"
+RUN_DATE = "run_date"
+RUN_ID = "run_id"
+SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
+
+# Where a recommendation came from.
+SOURCE_ALS = "als"
+SOURCE_POPULAR = "popular"
+
+# A registered model's status: trained -> approved | rejected (the quality gate) -> published.
+TRAINED, APPROVED, REJECTED, PUBLISHED = "trained", "approved", "rejected", "published"
+USABLE_STATUSES = (APPROVED, PUBLISHED)  # what recommend may serve
+
+DEFAULT_TOP_N = 10
+DEFAULT_SEED = 42

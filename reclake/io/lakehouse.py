@@ -1,0 +1,115 @@
+"""Delta tables on the lakehouse: read, write (one atomic commit each), inspect; small files on any Hadoop FS.
+
+Every Delta table is written here, by delta-spark (Delta Lake's own connector).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+
+from reclake.errors import MissingTableError
+
+
+def path_exists(spark: SparkSession, uri: str) -> bool:
+    """True if a file or folder exists at ``uri`` on any Hadoop file system (local, s3a, gs, ...)."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the documented way to reach Hadoop's FileSystem
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))  # noqa: SLF001
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    """Write a small text file on any Hadoop file system (local, s3a, gs, abfss)."""
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the documented way to reach Hadoop's FileSystem
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    stream = fs.create(path, True)
+    try:
+        stream.write(bytearray(text.encode("utf-8")))
+    finally:
+        stream.close()
+
+
+@contextmanager
+def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None]:
+    """Set session settings for one block, then put the previous values back."""
+    previous = {key: spark.conf.get(key, None) for key in settings}
+    for key, value in settings.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+
+def read_delta(spark: SparkSession, uri: str, *, produced_by: str) -> DataFrame:
+    """Read a Delta table, or say which stage has to run first."""
+    if not DeltaTable.isDeltaTable(spark, uri):
+        raise MissingTableError(f"no Delta table at {uri}: run `reclake {produced_by}` first")
+    return spark.read.format("delta").load(uri)
+
+
+def delta_exists(spark: SparkSession, uri: str) -> bool:
+    return bool(DeltaTable.isDeltaTable(spark, uri))
+
+
+def write_delta(
+    df: DataFrame,
+    uri: str,
+    *,
+    mode: Literal["overwrite", "append"] = "overwrite",
+    replace_where: str | None = None,
+    partition_by: list[str] | None = None,
+    metadata: dict[str, Any] | None = None,
+    properties: dict[str, str] | None = None,
+) -> None:
+    """Write ``df`` as one atomic Delta commit (plus, once, one for new ``properties``).
+
+    ``replace_where`` overwrites only the rows matching the predicate (idempotent
+    re-runs of one date); ``metadata`` is stored in the commit (``userMetadata``)
+    so ``DESCRIBE HISTORY`` tells which run wrote which version. ``properties``
+    are Delta table properties (trusted constants, not user input): set when the
+    write creates the table, and beforehand on an existing table that lacks them
+    or has other values (overwrites keep them).
+    """
+    writer = df.write.format("delta").mode(mode)
+    if properties:
+        ensure_properties(df.sparkSession, uri, properties)
+        for key, value in properties.items():
+            writer = writer.option(key, value)
+    if replace_where is not None:
+        writer = writer.option("replaceWhere", replace_where)
+    elif mode == "overwrite":
+        writer = writer.option("overwriteSchema", "true")
+    if partition_by:
+        writer = writer.partitionBy(*partition_by)
+    if metadata:
+        writer = writer.option("userMetadata", json.dumps(metadata, sort_keys=True, default=str))
+    writer.save(uri)
+
+
+def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str]) -> None:
+    """Give an existing Delta table these ``properties`` values (one metadata commit, only when needed)."""
+    if not delta_exists(spark, uri):
+        return
+    current = DeltaTable.forPath(spark, uri).detail().first()["properties"]
+    differing = {key: value for key, value in properties.items() if current.get(key) != value}
+    if differing:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in differing.items())
+        spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
+
+
+def last_commit_rows(spark: SparkSession, uri: str) -> int:
+    """Rows the latest commit of a Delta table wrote, from Delta's own operation metrics."""
+    metrics = DeltaTable.forPath(spark, uri).history(1).select("operationMetrics").first()[0]
+    return int(metrics.get("numOutputRows", 0))

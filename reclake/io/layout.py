@@ -1,0 +1,124 @@
+"""The published tables' layout: column order, files of one contiguous key range, one commit per run date.
+
+Rows are laid out for point lookups: each file holds one contiguous range of
+keys (``repartitionByRange``), sorted by key then rank, about
+``publish.target_file_rows`` rows, so the per-file min/max statistics on the key
+let a reader open a single file for one id. Re-publishing a run date replaces
+that date's rows (``replaceWhere``) in the same commit that drops dates past
+``publish.retain_runs``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reclake.config import PublishSection
+from reclake.constants import (
+    ITEM_ID,
+    MODEL_VERSION,
+    RANK,
+    RUN_DATE,
+    SCORE,
+    SIMILAR_ITEM_ID,
+    SOURCE,
+    USER_ID,
+)
+from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
+from reclake.runtime import RunContext
+
+# The published schemas, in column order (schemas/recommendations.schema.json documents the first).
+RECOMMENDATION_COLUMNS = (USER_ID, RANK, ITEM_ID, SCORE, SOURCE, MODEL_VERSION, RUN_DATE)
+SIMILAR_ITEM_COLUMNS = (ITEM_ID, RANK, SIMILAR_ITEM_ID, SCORE, MODEL_VERSION, RUN_DATE)
+# Parquet's row-group size in bytes; Delta ignores it as a write option but reads it from the session.
+PARQUET_BLOCK_SIZE = "parquet.block.size"
+
+
+def file_count(rows: int, target_file_rows: int) -> int:
+    """How many files ``rows`` rows are split into so each holds about ``target_file_rows``."""
+    return max(1, math.ceil(rows / target_file_rows))
+
+
+def lay_out_for_lookup(df: DataFrame, key: str, files: int) -> DataFrame:
+    """``files`` partitions, each one contiguous range of ``key``, sorted by key then rank.
+
+    Range partitioning never splits one key across partitions, so every key's rows
+    land in exactly one file and that file's min/max statistics bracket it.
+    """
+    return df.repartitionByRange(files, F.col(key)).sortWithinPartitions(key, RANK)
+
+
+def expired_before(run_date: dt.date, existing: Sequence[dt.date], retain_runs: int | None) -> dt.date | None:
+    """The oldest run date kept once ``run_date`` is published, if older ones must go; else None.
+
+    The K newest dates among the existing ones and ``run_date`` are kept.
+    """
+    if retain_runs is None:
+        return None
+    dates = sorted({*existing, run_date}, reverse=True)
+    return dates[retain_runs - 1] if len(dates) > retain_runs else None
+
+
+def replace_predicate(run_date: dt.date, cutoff: dt.date | None) -> str:
+    """The rows one publishing commit replaces: this run date's, and any past retention."""
+    predicate = f"{RUN_DATE} = '{run_date.isoformat()}'"
+    return predicate if cutoff is None else f"{predicate} OR {RUN_DATE} < '{cutoff.isoformat()}'"
+
+
+def _published_run_dates(spark: SparkSession, uri: str) -> list[dt.date]:
+    if not delta_exists(spark, uri):
+        return []
+    return [r[0] for r in spark.read.format("delta").load(uri).select(RUN_DATE).distinct().collect()]
+
+
+class RunStats(NamedTuple):
+    rows: int
+    keys: int  # distinct users (items)
+    model_version: str  # every model version in the run, comma-separated
+
+
+def run_stats(staged: DataFrame, key: str) -> RunStats:
+    """Rows, distinct keys and model versions of one staged run, in one pass."""
+    row = staged.agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(key).alias("keys"),
+        F.array_sort(F.collect_set(MODEL_VERSION)).alias("versions"),
+    ).first()
+    return RunStats(int(row["rows"]), int(row["keys"]), ",".join(row["versions"]))
+
+
+def publish_table(
+    staged: DataFrame, uri: str, stats: RunStats, *, key: str, ctx: RunContext, settings: PublishSection
+) -> dict[str, int]:
+    """Write one run's ``staged`` rows to the Delta table at ``uri`` in one commit; return the counts."""
+    files = file_count(stats.rows, settings.target_file_rows)
+    existing = _published_run_dates(staged.sparkSession, uri) if settings.retain_runs else []
+    cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
+    with session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}):
+        write_delta(
+            lay_out_for_lookup(staged, key, files),
+            uri,
+            replace_where=replace_predicate(ctx.run_date, cutoff),
+            partition_by=[RUN_DATE] if settings.partition_by_run_date else None,
+            metadata={
+                "run_id": ctx.run_id,
+                "run_date": ctx.run_date.isoformat(),
+                "model_version": stats.model_version,
+                "rows": stats.rows,
+                f"{key}s": stats.keys,
+                "files": files,
+                "expired_before": cutoff.isoformat() if cutoff else None,
+            },
+        )
+    return {"rows": stats.rows, f"{key}s": stats.keys, "files": files}
+
+
+def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequence[str]) -> DataFrame:
+    """One run date's rows of a staged table, in the published column order."""
+    staged = read_delta(spark, uri, produced_by="recommend")
+    return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*columns)

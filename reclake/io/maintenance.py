@@ -1,0 +1,90 @@
+"""Table upkeep on Delta: cluster a run-date partition by its lookup key where a lookup would open several files, vacuum.
+
+Whether a partition needs clustering is decided from the Delta log alone (file
+row counts and key ranges, read with delta-rs), so a well-laid-out partition
+costs nothing to check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+import pyarrow as pa
+from delta.tables import DeltaTable
+from deltalake import DeltaTable as DeltaRsTable
+from pyspark.sql import SparkSession
+
+from reclake.constants import RUN_DATE
+from reclake.io.lakehouse import session_conf
+from reclake.io.layout import PARQUET_BLOCK_SIZE
+from reclake.io.tables import delta_rs_uri
+
+# Delta refuses VACUUM below 7 days unless this check is off; a shorter retention is an explicit choice.
+_DEFAULT_RETENTION_HOURS = 168
+
+
+class FileStats(NamedTuple):
+    """One data file: its rows, bytes and the min/max of the lookup key."""
+
+    rows: int
+    size_bytes: int
+    low: str
+    high: str
+
+
+def needs_clustering(files: Sequence[FileStats], target_file_rows: int) -> bool:
+    """True when a lookup could need more than one file, or small files could be merged.
+
+    That is: two files' key ranges overlap, or more than one file holds under half
+    the target rows.
+    """
+    ordered = sorted(files, key=lambda f: (f.low, f.high))
+    overlapping = any(b.low <= a.high for a, b in zip(ordered, ordered[1:]))
+    small = sum(f.rows < target_file_rows / 2 for f in files)
+    return overlapping or small > 1
+
+
+def files_by_run_date(uri: str, key: str) -> dict[str | None, list[FileStats]]:
+    """The current data files of a table grouped by run date, from its Delta log (no data read)."""
+    actions = pa.table(DeltaRsTable(delta_rs_uri(uri)).get_add_actions(flatten=True)).to_pydict()
+    dates = actions.get(f"partition.{RUN_DATE}", [None] * len(actions["path"]))
+    grouped: dict[str | None, list[FileStats]] = {}
+    for i, date in enumerate(dates):
+        stats = FileStats(actions["num_records"][i], actions["size_bytes"][i], actions[f"min.{key}"][i], actions[f"max.{key}"][i])
+        grouped.setdefault(None if date is None else str(date), []).append(stats)
+    return grouped
+
+
+def data_file_count(spark: SparkSession, uri: str) -> int:
+    return int(DeltaTable.forPath(spark, uri).detail().select("numFiles").first()[0])
+
+
+def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_group_bytes: int) -> int:
+    """Z-order by ``key`` the run-date partitions where it pays; return how many were rewritten."""
+    table = DeltaTable.forPath(spark, uri)
+    rewritten = 0
+    for run_date, files in sorted(files_by_run_date(uri, key).items(), key=str):
+        if not needs_clustering(files, target_file_rows):
+            continue
+        bytes_per_row = sum(f.size_bytes for f in files) / max(1, sum(f.rows for f in files))
+        max_file = str(max(1, int(bytes_per_row * target_file_rows)))
+        conf = {"spark.databricks.delta.optimize.maxFileSize": max_file, PARQUET_BLOCK_SIZE: str(row_group_bytes)}
+        with session_conf(spark, conf):
+            builder = table.optimize()
+            if run_date is not None:  # None: the table is not partitioned by run date
+                builder = builder.where(f"{RUN_DATE} = '{run_date}'")
+            builder.executeZOrderBy(key)
+        rewritten += 1
+    return rewritten
+
+
+def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> None:
+    conf = {
+        "spark.databricks.delta.retentionDurationCheck.enabled": str(retention_hours >= _DEFAULT_RETENTION_HOURS).lower(),
+        # VACUUM lists files with this many tasks (default 10 000: ~50 s of overhead on 2 cores);
+        # the shuffle partitions are already sized to the cluster.
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": spark.conf.get("spark.sql.shuffle.partitions"),
+    }
+    with session_conf(spark, conf):
+        DeltaTable.forPath(spark, uri).vacuum(float(retention_hours))

@@ -1,0 +1,152 @@
+"""Raw interaction events as read, mapped onto the event contract (schemas/events.schema.json).
+
+:func:`read_raw` reads any supported format without coercing anything;
+:func:`to_events` is a pure transform onto user_id, item_id, event_type, value,
+event_time, optionally keeping the row as read for the quarantine table.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from reclake.config import InputSection
+from reclake.constants import EVENT_TIME, EVENT_TYPE, ITEM_ID, USER_ID, VALUE
+from reclake.errors import InputError
+from reclake.io.lakehouse import path_exists
+
+# Raw rows are kept as read for the quarantine table: source field `f` as column `_raw:f`.
+RAW_PREFIX = "_raw:"
+# Metadata key of a `_raw:f` column kept only where parsing changed the text: names the parsed column.
+SAME_AS = "same_as_when_null"
+# A CSV line the parser could not split into the expected fields, as read (else null).
+CORRUPT_RECORD = "_corrupt_record"
+# The value field as read, so validation can tell "not a number" from "absent".
+RAW_VALUE = "_raw_value"
+
+
+
+def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
+    """Read the raw events as they are, with CSV fields as strings (nothing is coerced yet)."""
+    if not path_exists(spark, path):
+        raise InputError(f"input not found: {path} (set input.path or pass --input)")
+    fmt = settings.format
+    if fmt == "csv":
+        return _read_csv(spark, settings, path)
+    if fmt == "json":
+        return spark.read.json(path)
+    if fmt == "parquet":
+        return spark.read.parquet(path)
+    return spark.read.format("delta").load(path)
+
+
+def _read_csv(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
+    """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
+
+    The column names come from input.column_names or the header line; an empty
+    file yields a frame without columns.
+    """
+    reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
+    names = settings.column_names or reader.csv(path).columns
+    if not names:
+        return reader.csv(path)
+    schema = T.StructType([T.StructField(n, T.StringType()) for n in [*names, CORRUPT_RECORD]])
+    return (
+        reader.schema(schema)
+        .option("mode", "PERMISSIVE")
+        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .option("enforceSchema", True)
+        .csv(path)
+    )
+
+
+def _timestamp(column: Column, timestamp_format: str) -> Column:
+    """Parse a timestamp column; unparseable values become null (never an exception)."""
+    if timestamp_format == "unix_seconds":
+        return F.timestamp_seconds(column.try_cast("double"))
+    if timestamp_format == "unix_millis":
+        return F.timestamp_millis(column.try_cast("double").cast("long"))
+    if timestamp_format == "iso8601":
+        return F.coalesce(column.try_cast("timestamp"), F.try_to_timestamp(column.cast("string")))
+    return F.try_to_timestamp(column.cast("string"), F.lit(timestamp_format))
+
+
+def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False) -> DataFrame:
+    """Map raw columns onto the event contract: user_id, item_id, event_type, value, event_time.
+
+    Ids become strings (integers or strings in the source), ``value`` a double and
+    ``event_time`` a UTC timestamp. Values that do not parse become null, for
+    validation to reject with a reason; a mapped column that does not exist is an
+    input error naming it. With ``keep_raw`` the row as read is kept too (see
+    :func:`raw_record_text`): each source field ``f`` as ``_raw:f`` (the text
+    fields behind the ids and the event type only where parsing changed them),
+    plus ``_corrupt_record`` and ``_raw_value``.
+    """
+    mapping = settings.columns
+    wanted = {USER_ID: mapping.user_id, ITEM_ID: mapping.item_id, EVENT_TIME: mapping.timestamp}
+    if mapping.event_type is not None:
+        wanted[EVENT_TYPE] = mapping.event_type
+    if mapping.value is not None:
+        wanted[VALUE] = mapping.value
+    missing = sorted(f"{source!r} (for {field})" for field, source in wanted.items() if source not in raw.columns)
+    if missing:
+        present = ", ".join(c for c in raw.columns if c != CORRUPT_RECORD)
+        raise InputError(f"input lacks column(s) {', '.join(missing)}; it has: {present}")
+
+    def source(field: str) -> Column:
+        return F.col(f"`{wanted[field]}`")
+
+    event_type = source(EVENT_TYPE).cast("string") if EVENT_TYPE in wanted else F.lit(settings.default_event_type)
+    value = source(VALUE).try_cast("double") if VALUE in wanted else F.lit(None).cast("double")
+    parsed = {
+        USER_ID: F.trim(source(USER_ID).cast("string")),
+        ITEM_ID: F.trim(source(ITEM_ID).cast("string")),
+        EVENT_TYPE: F.lower(F.trim(event_type)),
+        VALUE: value,
+        EVENT_TIME: _timestamp(source(EVENT_TIME), settings.timestamp_format),
+    }
+    columns = [parsed[field].alias(field) for field in (USER_ID, ITEM_ID, EVENT_TYPE, VALUE, EVENT_TIME)]
+    if keep_raw:
+        corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
+        raw_value = source(VALUE).cast("string") if VALUE in wanted else F.lit(None).cast("string")
+        # Plain (binary-collated) strings only: under a collation "Click" may equal "click".
+        text_fields = {f.name for f in raw.schema.fields if f.dataType == T.StringType()}
+        # Text fields that parsing only trims or lower-cases: usually unchanged, so kept only where changed.
+        twins = {wanted[f]: f for f in (EVENT_TYPE, ITEM_ID, USER_ID) if wanted.get(f) in text_fields}
+
+        def as_read(name: str) -> Column:
+            column, kept = F.col(f"`{name}`"), RAW_PREFIX + name
+            if name not in twins:
+                return column.alias(kept)
+            twin = twins[name]
+            return F.when(column != parsed[twin], column).alias(kept, metadata={SAME_AS: twin})
+
+        columns += [
+            *[as_read(c) for c in raw.columns if c != CORRUPT_RECORD],
+            corrupt.alias(CORRUPT_RECORD),
+            raw_value.alias(RAW_VALUE),
+        ]
+    return raw.select(*columns)
+
+
+def raw_columns(events: DataFrame) -> list[str]:
+    """The ``_raw:f`` columns :func:`to_events` keeps, in source order."""
+    return [f.name for f in events.schema.fields if f.name.startswith(RAW_PREFIX)]
+
+
+def raw_record_text(events: DataFrame) -> Column:
+    """The row as read, as text: a malformed CSV line as it was, any other row as JSON of its fields.
+
+    A field kept only where parsing changed it (metadata ``same_as_when_null``)
+    is, where null, the text of its parsed column.
+    """
+    fields = []
+    for field in events.schema.fields:
+        if field.name.startswith(RAW_PREFIX):
+            kept = F.col(f"`{field.name}`")
+            twin = field.metadata.get(SAME_AS)
+            fields.append((F.coalesce(kept, F.col(twin)) if twin else kept).alias(field.name.removeprefix(RAW_PREFIX)))
+    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
+
+

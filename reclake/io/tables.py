@@ -1,0 +1,31 @@
+"""Names of the lakehouse tables, and their URIs: one place, so every stage and reader agrees.
+
+No Spark here: the lookup client, the HTTP API and the Airflow DAG import this too.
+"""
+
+from __future__ import annotations
+
+from reclake.config import join_uri
+
+EVENTS = "events"  # validated events of the latest run
+QUARANTINE = "quarantine"  # rows validation rejected, with the reasons
+INTERACTIONS = "interactions"  # one strength per (user_idx, item_idx)
+USER_IDS = "user_ids"  # user_id <-> user_idx, stable across runs
+ITEM_IDS = "item_ids"  # item_id <-> item_idx, stable across runs
+MODEL_REGISTRY = "model_registry"  # one row per trained model
+MODELS = "models"  # folder of saved ALS models, one per version
+STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before publishing
+RECOMMENDATIONS = "recommendations"  # the published table app teams read
+STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
+SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
+RUNS = "runs"  # one row per published (or failed) run: status and figures
+VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
+
+
+def table_uri(lakehouse_root: str, name: str) -> str:
+    return join_uri(lakehouse_root, name)
+
+
+def delta_rs_uri(uri: str) -> str:
+    """Spark's Hadoop URIs as delta-rs spells them (``s3a://`` is ``s3://`` there)."""
+    return "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri

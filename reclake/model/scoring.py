@@ -1,0 +1,44 @@
+"""Offline scoring: top-k lists of an ALS model and of the popularity baseline on a held-out split.
+
+Both go through :func:`reclake.recommend.topn.top_n_for_users`, so evaluation excludes
+already-seen items exactly as production recommendations do. The popularity
+baseline is the same rank-1 "model" recommend falls back on (every user vector
+[1], every item vector [its training users]), which ranks unseen items by
+training popularity, ties by item index, without a users x items cross join.
+"""
+
+from __future__ import annotations
+
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from reclake.constants import FEATURES, ITEM_IDX, USER_IDX
+from reclake.model.metrics import item_popularity, list_metrics, ranking_metrics
+from reclake.recommend.fallback import popularity_factors
+from reclake.recommend.topn import top_n_for_users
+
+MODEL, BASELINE = "model", "popularity"
+
+
+def _test_users(test: DataFrame) -> DataFrame:
+    return test.select(USER_IDX).distinct()
+
+
+def model_top_k(model: ALSModel, train: DataFrame, test: DataFrame, k: int) -> DataFrame:
+    """(user_idx, rank, item_idx, score): the model's k best items unseen in ``train``, for ``test``'s users."""
+    users = model.userFactors.withColumnRenamed("id", USER_IDX).join(_test_users(test), USER_IDX, "left_semi")
+    items = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
+    return top_n_for_users(users, items, train.select(USER_IDX, ITEM_IDX), k)
+
+
+def popularity_top_k(train: DataFrame, test: DataFrame, k: int) -> DataFrame:
+    """(user_idx, rank, item_idx, score): the k items most popular in ``train`` each test user has not seen."""
+    users = _test_users(test).select(USER_IDX, F.array(F.lit(1.0).cast("float")).alias(FEATURES))
+    items = popularity_factors(train.select(ITEM_IDX).distinct(), train)
+    return top_n_for_users(users, items, train.select(USER_IDX, ITEM_IDX), k)
+
+
+def list_quality(top_k: DataFrame, train: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
+    """Ranking metrics against ``test`` plus coverage and average popularity against ``train``'s catalogue."""
+    return ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k) | list_metrics(top_k, item_popularity(train), k)

@@ -1,0 +1,55 @@
+"""Which items may be recommended, and the popularity fallback for users the model has no factors for.
+
+The fallback is a rank-1 "model" (every user vector [1], every item vector
+[its distinct users]) scored by the same top-N kernel, so it excludes seen items
+exactly like ALS lists do, without a users x items cross join.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from reclake.constants import EVENT_TIME, FEATURES, ITEM_IDX, USER_IDX
+
+POPULARITY = "popularity"
+
+
+def eligible(items: DataFrame, allowed: DataFrame | None, denied: DataFrame | None) -> DataFrame:
+    """Rows of ``items`` whose item_idx is in ``allowed`` (when given) and not in ``denied``."""
+    if allowed is not None:
+        items = items.join(allowed.select(ITEM_IDX), ITEM_IDX, "left_semi")
+    if denied is not None:
+        items = items.join(denied.select(ITEM_IDX), ITEM_IDX, "left_anti")
+    return items
+
+
+def since(events: DataFrame, start: dt.datetime | None) -> DataFrame:
+    """Events at or after ``start`` (all of them for None)."""
+    return events if start is None else events.where(F.col(EVENT_TIME) >= F.lit(start))
+
+
+def popularity_factors(catalogue_items: DataFrame, pairs: DataFrame) -> DataFrame:
+    """(item_idx, features=[distinct users]) for every catalogue item, 0 for items nobody touched.
+
+    As a rank-1 "model" with every user vector [1], the top-n kernel ranks unseen
+    items by popularity, ties by item index.
+    """
+    counts = pairs.groupBy(ITEM_IDX).agg(F.countDistinct(USER_IDX).alias(POPULARITY))
+    return catalogue_items.select(ITEM_IDX).join(counts, ITEM_IDX, "left").select(
+        ITEM_IDX, F.array(F.coalesce(F.col(POPULARITY), F.lit(0)).cast("float")).alias(FEATURES)
+    )
+
+
+def users_without_factors(users: DataFrame, user_factors: DataFrame) -> DataFrame:
+    """(user_idx, features=[1]) for every known user the model has no factors for."""
+    return users.select(USER_IDX).join(user_factors.select(USER_IDX), USER_IDX, "left_anti").select(
+        USER_IDX, F.array(F.lit(1.0).cast("float")).alias(FEATURES)
+    )
+
+
+def with_original_ids(top: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
+    """Swap integer indices for the ids the apps know."""
+    return top.join(users, USER_IDX).join(F.broadcast(items), ITEM_IDX)

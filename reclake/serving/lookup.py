@@ -1,0 +1,209 @@
+"""Look up one user's recommendations (or one item's similar items) without Spark.
+
+Reads the published Delta tables with ``deltalake`` and pyarrow. The per-file
+min/max statistics on ``user_id`` (``item_id``) select the one file that can hold
+the id, within the newest run date's partition, so a lookup reads one file, not
+the table. The table is re-checked for new versions at most every
+``refresh_s`` seconds, so a long-running reader (``reclake serve``) serves a
+newly published run without a restart.
+
+    reclake lookup U123 --lakehouse lakehouse --json
+    reclake lookup I42 --similar --config conf/local.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from reclake.config import join_uri, load_config
+from reclake.constants import (
+    ITEM_ID,
+    MODEL_VERSION,
+    RANK,
+    RUN_DATE,
+    SCORE,
+    SIMILAR_ITEM_ID,
+    SOURCE,
+    USER_ID,
+)
+from reclake.errors import MissingTableError, ReclakeError
+from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS, delta_rs_uri
+
+# Old versions kept open for time-travel lookups (each holds the file list of that version).
+_VERSIONS_CACHED = 8
+
+
+class NotFound(ReclakeError):
+    """The id (or table version) asked for is not in the published table."""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One version of a published table and the newest run date in it."""
+
+    table: DeltaTable
+    version: int
+    run_date: dt.date | None
+
+
+def _newest_run_date(table: DeltaTable) -> dt.date | None:
+    actions = pa.table(table.get_add_actions(flatten=True))
+    names = actions.column_names
+    column = f"partition.{RUN_DATE}" if f"partition.{RUN_DATE}" in names else f"max.{RUN_DATE}"
+    values = actions.column(column).to_pylist() if column in names else []
+    dates = [dt.date.fromisoformat(str(d)) for d in values if d is not None]
+    return max(dates, default=None)
+
+
+class PublishedTable:
+    """A published Delta table, kept at its newest version, with point lookups by one key column."""
+
+    def __init__(self, uri: str, key: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+        self.uri, self.key = delta_rs_uri(uri), key
+        self._options = storage_options
+        self._refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._probe: DeltaTable | None = None  # advanced with update_incremental(), under the lock
+        self._latest: Snapshot | None = None
+        self._checked = 0.0
+        self._versions: dict[int, Snapshot] = {}
+
+    def _open(self, version: int | None) -> DeltaTable:
+        try:
+            return DeltaTable(self.uri, version=version, storage_options=self._options)
+        except TableNotFoundError:
+            raise MissingTableError(f"no Delta table at {self.uri}: run `reclake publish` first") from None
+        except DeltaError as exc:
+            if version is None:
+                raise
+            raise NotFound(f"{self.uri} has no version {version} (or it was vacuumed): {exc}") from None
+
+    def _snapshot(self, table: DeltaTable) -> Snapshot:
+        return Snapshot(table, table.version(), _newest_run_date(table))
+
+    def latest(self) -> Snapshot:
+        """The newest version, re-checked when ``refresh_s`` has passed since the last check."""
+        with self._lock:
+            now = time.monotonic()
+            if self._probe is None:
+                self._probe = self._open(None)
+            elif now - self._checked >= self._refresh_s:
+                self._probe.update_incremental()
+            self._checked = now
+            if self._latest is None or self._latest.version != self._probe.version():
+                # A separate object for readers: the probe keeps moving, a snapshot never does.
+                self._latest = self._snapshot(self._open(self._probe.version()))
+            return self._latest
+
+    def at_version(self, version: int) -> Snapshot:
+        with self._lock:
+            if version not in self._versions:
+                if len(self._versions) >= _VERSIONS_CACHED:
+                    self._versions.pop(next(iter(self._versions)))
+                self._versions[version] = self._snapshot(self._open(version))
+            return self._versions[version]
+
+    def rows_for(self, key_value: str, version: int | None = None) -> tuple[Snapshot, list[dict[str, Any]]]:
+        """The rows for ``key_value`` in the newest run date of the table (at ``version``), by rank."""
+        snap = self.latest() if version is None else self.at_version(version)
+        if snap.run_date is None:
+            return snap, []
+        # Partition value and min/max statistics pick the file(s); the filter then picks the rows.
+        dataset = snap.table.to_pyarrow_dataset(
+            file_pruning_predicate=[(RUN_DATE, "=", snap.run_date), (self.key, "=", key_value)]
+        )
+        rows = dataset.to_table(filter=(pc.field(self.key) == key_value) & (pc.field(RUN_DATE) == snap.run_date))
+        return snap, rows.sort_by(RANK).to_pylist()
+
+
+def _response(snap: Snapshot, key: str, key_value: str, rows: list[dict[str, Any]], fields: Sequence[str]) -> dict:
+    if not rows:
+        raise NotFound(f"{key} {key_value!r} is not in run {snap.run_date} (table version {snap.version})")
+    return {
+        key: key_value,
+        RUN_DATE: snap.run_date,
+        MODEL_VERSION: rows[0][MODEL_VERSION],
+        "table_version": snap.version,
+        "items": [{name: row[name] for name in fields} for row in rows],
+    }
+
+
+class LookupClient:
+    """Point lookups on the published tables of one lakehouse; safe to share between threads."""
+
+    def __init__(self, lakehouse_root: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+        def table(name: str, key: str) -> PublishedTable:
+            uri = join_uri(lakehouse_root, name)
+            return PublishedTable(uri, key, storage_options=storage_options, refresh_s=refresh_s)
+
+        self.recommendations = table(RECOMMENDATIONS, USER_ID)
+        self.similar = table(SIMILAR_ITEMS, ITEM_ID)
+
+    def recommendations_for(self, user_id: str, at_version: int | None = None) -> dict[str, Any]:
+        """The user's recommendations from the newest run (in table version ``at_version``)."""
+        snap, rows = self.recommendations.rows_for(user_id, at_version)
+        return _response(snap, USER_ID, user_id, rows, (RANK, ITEM_ID, SCORE, SOURCE))
+
+    def similar_items(self, item_id: str) -> dict[str, Any]:
+        """The items most similar to ``item_id`` from the newest run."""
+        snap, rows = self.similar.rows_for(item_id)
+        return _response(snap, ITEM_ID, item_id, rows, (RANK, SIMILAR_ITEM_ID, SCORE))
+
+
+def add_lookup_options(parser: argparse.ArgumentParser) -> None:
+    """The config options the Spark jobs take that matter without Spark."""
+    parser.add_argument("--config", metavar="FILE", help="YAML config (default: built-in defaults)")
+    parser.add_argument("--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[])
+    parser.add_argument("--lakehouse", metavar="DIR", help="root of every table (shortcut for --set lakehouse.root=DIR)")
+
+
+def lakehouse_from_args(args: argparse.Namespace) -> str:
+    overrides = [*args.overrides, *([f"lakehouse.root={args.lakehouse}"] if args.lakehouse else [])]
+    return load_config(args.config, overrides).lakehouse.root
+
+
+def _print_text(result: dict[str, Any]) -> None:
+    key = USER_ID if USER_ID in result else ITEM_ID
+    print(f"{key} {result[key]}  run {result[RUN_DATE]}  model {result[MODEL_VERSION]}  version {result['table_version']}")
+    for item in result["items"]:
+        print("  " + "  ".join(f"{value:.4f}" if isinstance(value, float) else str(value) for value in item.values()))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="reclake lookup", description=__doc__.splitlines()[0])
+    parser.add_argument("id", help="a user id (or an item id with --similar)")
+    parser.add_argument("--similar", action="store_true", help="the id is an item: print its similar items")
+    parser.add_argument("--version", type=int, metavar="N", help="read table version N (time travel)")
+    add_lookup_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    args = parser.parse_args(argv)
+    if args.similar and args.version is not None:
+        parser.error("--version applies to recommendations only")
+    try:
+        client = LookupClient(lakehouse_from_args(args))
+        result = client.similar_items(args.id) if args.similar else client.recommendations_for(args.id, args.version)
+    except ReclakeError as exc:
+        print(f"reclake lookup: error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=str), flush=True)
+    else:
+        _print_text(result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Publishing somewhere other than the lakehouse's Delta tables (BigQuery)."""

@@ -1,0 +1,73 @@
+"""The one SparkSession builder, used by every job and by the tests.
+
+Delta Lake's connector comes from Maven Central through ``spark.jars.packages``
+(resolved once into the local Ivy cache). Under ``spark-submit`` the JVM is
+already running when this code runs, so pass ``--packages DELTA_PACKAGE`` there
+(the Airflow DAGs do); the Delta SQL extensions set here still apply.
+
+Warm the jar cache (what ``scripts/bootstrap.sh`` does)::
+
+    python -m reclake.spark --warm-jar-cache
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from pyspark.sql import SparkSession
+
+from reclake import DELTA_PACKAGE
+from reclake.config import SparkSection
+
+_DELTA_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def build_spark_session(settings: SparkSection | None = None) -> SparkSession:
+    """Return the (possibly existing) SparkSession, configured for Delta Lake and ALS."""
+    settings = settings or SparkSection()
+    # Under spark-submit the JVM is already up: its --master and --packages win.
+    submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+    builder = SparkSession.builder.appName(settings.app_name)
+    if settings.master and not submitted:
+        builder = builder.master(settings.master)
+    conf: dict[str, str] = {
+        **_DELTA_CONF,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        # Dates and times are UTC everywhere, whatever the machine's zone.
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.ui.showConsoleProgress": "false",
+        # Small local runs: Delta's own state reconstruction need not use 50 partitions.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        # A persisted frame lives for one stage: compressing its columns cost more than it saved
+        # (validate's 4.8M-row split: 12.5 s to fill compressed, 7.6 s not; 186 vs 209 MB).
+        "spark.sql.inMemoryColumnarStorage.compressed": "false",
+    }
+    if not submitted:
+        conf["spark.jars.packages"] = DELTA_PACKAGE
+        if settings.driver_memory:
+            conf["spark.driver.memory"] = settings.driver_memory
+        # A local run is one batch JVM: the throughput collector beats G1's short pauses
+        # (validate on 4.8M events: 17.0-17.6 s against 18.7-19.3 s).
+        conf["spark.driver.extraJavaOptions"] = "-XX:+UseParallelGC"
+    conf.update(settings.conf)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    # The workers must run the same Python as the driver (a venv's, not the system's).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(settings.log_level)
+    return spark
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--warm-jar-cache"]:
+        sys.exit("usage: python -m reclake.spark --warm-jar-cache")
+    session = build_spark_session(SparkSection(app_name="reclake-warm-jar-cache", log_level="ERROR"))
+    session.range(1).count()
+    session.stop()
+    print(f"reclake: Delta Lake jars ready ({DELTA_PACKAGE})", file=sys.stderr)

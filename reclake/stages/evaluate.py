@@ -1,0 +1,112 @@
+"""Evaluate the newest model offline against a popularity baseline, and gate it before publishing.
+
+The interactions are split per user (``evaluate.split``: random, or time = each
+user's latest interactions held out); a model with the newest registered
+model's settings is fit on the training part, and its top-k lists and the
+popularity baseline's, already-seen items excluded, are scored on the held-out
+part (jobs/metrics.py). The gate then approves the model only if, on
+``evaluate.metric``@k, it beats the baseline by ``baseline_margin`` and is no more
+than ``tolerance`` below the last published model's recorded value; otherwise
+the model is marked rejected and the job fails naming the metric and both
+values, so ``recommend`` and ``publish`` never see it. Metrics and status go to
+the registry and a report to ``models/<version>/report.md``.
+
+    spark-submit jobs/evaluate.py --config conf/local.yaml
+    reclake evaluate --config conf/movielens-100k.yaml --set evaluate.split=time
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark import StorageLevel
+from pyspark.sql import SparkSession
+
+from reclake.config import AlsSection, Config
+from reclake.constants import APPROVED, PUBLISHED, REJECTED
+from reclake.errors import MissingTableError, QualityGateFailed
+from reclake.io.lakehouse import read_delta, write_text
+from reclake.io.tables import INTERACTIONS, ITEM_IDS, table_uri
+from reclake.model import registry, report
+from reclake.model.als import fit_als
+from reclake.model.gate import flat_metrics, gate, previous_metrics
+from reclake.model.scoring import list_quality, model_top_k, popularity_top_k
+from reclake.model.splitters import holdout
+from reclake.runtime import RunContext, Stage, StageResult, run_job
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    root, settings = config.lakehouse.root, config.evaluate
+    entry = registry.latest_entry(spark, root)
+    if entry is None:
+        raise MissingTableError("no model in the model registry: run `reclake train` first")
+    version, k = entry["model_version"], settings.k
+    spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
+    interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
+    item_ids = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
+    train, test = holdout(interactions, settings)
+    # Each part feeds a fit, two list computations and several aggregations: materialise once.
+    train = train.persist(StorageLevel.MEMORY_AND_DISK)
+    test = test.persist(StorageLevel.MEMORY_AND_DISK)
+    model = fit_als(train, AlsSection.model_validate(entry["params"]))
+    model_lists = model_top_k(model, train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
+    baseline_lists = popularity_top_k(train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        model_metrics = list_quality(model_lists, train, test, k)
+        baseline_metrics = list_quality(baseline_lists, train, test, k)
+        previous = registry.latest_published(spark, root, exclude=version)
+        refusals = gate(model_metrics, baseline_metrics, previous_metrics(previous, k), settings)
+        if not settings.gate and refusals:
+            refusals = []  # gate off: record and report, never refuse
+        label = f"{settings.metric}@{k}"
+        metrics = {
+            "k": k,
+            "split": {
+                "kind": settings.split,
+                "test_ratio": settings.test_ratio,
+                "seed": settings.seed,
+                "train_rows": train.count(),
+                "test_rows": test.count(),
+            },
+            "model": model_metrics,
+            "popularity": baseline_metrics,
+            "previous": {"model_version": previous["model_version"]} if previous else None,
+            "gate": {
+                "metric": label,
+                "approved": not refusals,
+                "summary": f"{label} {model_metrics[settings.metric]:.4f} vs popularity baseline "
+                f"{baseline_metrics[settings.metric]:.4f}"
+                + (f" and last published model {previous['model_version']}" if previous else ""),
+                "refusals": refusals,
+            },
+        }
+        status = REJECTED if refusals else APPROVED
+        if status == APPROVED and entry["status"] == PUBLISHED:
+            status = PUBLISHED  # re-evaluating the live model must not demote it
+        registry.set_status(spark, root, version, status, metrics)
+        text, svgs = report.render(
+            entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train, item_ids)
+        )
+    finally:
+        for frame in (train, test, model_lists, baseline_lists):
+            frame.unpersist()
+    folder = registry.model_dir(root, version)
+    write_text(spark, f"{folder}/report.md", text)
+    for name, svg in svgs.items():
+        write_text(spark, f"{folder}/{name}", svg)
+    if refusals:
+        raise QualityGateFailed(f"model {version} rejected: {'; '.join(refusals)} (report: {folder}/report.md)")
+    return StageResult(
+        counts={**{key: metrics["split"][key] for key in ("train_rows", "test_rows")}, "users": model_metrics["users"]},
+        metrics=flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_"),
+        tables={"report": f"{folder}/report.md"},
+        details={"model_version": version, "gate": metrics["gate"]["summary"]},
+    )
+
+
+STAGE = Stage("evaluate", run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("reclake evaluate", __doc__.splitlines()[0], [STAGE], argv)
+

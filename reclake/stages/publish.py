@@ -1,0 +1,91 @@
+"""Publish the staged recommendations (and similar items) to the tables app teams read.
+
+One atomic Delta commit per table per run. Re-running a run date replaces that
+date's rows (``replaceWhere``; a partition overwrite when the table is
+partitioned by run date) instead of adding a second copy, and with
+``publish.retain_runs`` the same commit drops the run dates past retention. The
+commit's metadata names the run id, the model version and the row counts.
+
+Rows are laid out for point lookups: each file holds one contiguous range of
+users (``repartitionByRange``), sorted by user then rank, about
+``publish.target_file_rows`` rows, so the per-file min/max statistics on
+``user_id`` let a reader open a single file for a user. ``jobs/lookup.py`` reads
+them without Spark. With ``publish.sink: bigquery`` the recommendations go to
+BigQuery instead (``jobs/bigquery.py``). Either way the ``runs`` table gets one row
+per run with its status and figures, failed runs included.
+
+    spark-submit jobs/publish.py --config conf/local.yaml --run-date 2026-11-23
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pyspark.sql import SparkSession
+
+from reclake.config import Config
+from reclake.constants import ITEM_ID, USER_ID
+from reclake.errors import MissingTableError
+from reclake.io.lakehouse import delta_exists
+from reclake.io.layout import (
+    RECOMMENDATION_COLUMNS,
+    SIMILAR_ITEM_COLUMNS,
+    publish_table,
+    run_stats,
+    staged_run,
+)
+from reclake.io.runs import record_run
+from reclake.io.tables import (
+    RECOMMENDATIONS,
+    SIMILAR_ITEMS,
+    STAGED_RECOMMENDATIONS,
+    STAGED_SIMILAR_ITEMS,
+    table_uri,
+)
+from reclake.model import registry
+from reclake.runtime import RunContext, Stage, StageResult, run_job
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    root, settings = config.lakehouse.root, config.publish
+    staged = staged_run(spark, table_uri(root, STAGED_RECOMMENDATIONS), ctx.run_date, RECOMMENDATION_COLUMNS)
+    stats = run_stats(staged, USER_ID)
+    if not stats.rows:
+        raise MissingTableError(
+            f"staging/recommendations has no rows for run date {ctx.run_date}: "
+            f"run `reclake recommend --run-date {ctx.run_date}` first"
+        )
+    counts: dict[str, int] = {}
+    tables: dict[str, str] = {}
+
+    similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
+    if settings.sink == "delta" and delta_exists(spark, similar_uri):
+        similar = staged_run(spark, similar_uri, ctx.run_date, SIMILAR_ITEM_COLUMNS)
+        similar_stats = run_stats(similar, ITEM_ID)
+        if similar_stats.rows:  # this run produced similar items
+            uri = table_uri(root, SIMILAR_ITEMS)
+            written = publish_table(similar, uri, similar_stats, key=ITEM_ID, ctx=ctx, settings=settings)
+            counts.update({f"similar_{name}": value for name, value in written.items()})
+            tables["similar_items"] = uri
+
+    if settings.sink == "bigquery":
+        # google-cloud-bigquery is an optional extra: imported only when it is the sink.
+        from reclake.sinks.bigquery import publish_to_bigquery
+
+        counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
+        tables["recommendations"] = settings.bigquery.destination(ctx.run_date)
+    else:
+        uri = table_uri(root, RECOMMENDATIONS)
+        counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
+        tables["recommendations"] = uri
+    for version in filter(None, stats.model_version.split(",")):
+        registry.mark_published(spark, root, version)  # the registry records what apps now read
+    return StageResult(counts=counts, tables=tables, details={"model_version": stats.model_version})
+
+
+STAGE = Stage("publish", run, on_finish=record_run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("reclake publish", __doc__.splitlines()[0], [STAGE], argv)
+

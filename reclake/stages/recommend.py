@@ -1,0 +1,166 @@
+"""Top-N recommendations for every user, already-seen and ineligible items excluded inside the computation.
+
+Exact top-N from the ALS factors, without ``users x items`` ever existing at
+once: each Python worker scores a block of users against the item catalogue with
+one float32 BLAS product, masks the items each user has already interacted with,
+and selects the top N with a two-level selection (maxima of 16 column slabs, then
+the N best of the few candidate slabs), so selection costs a fraction of the
+product. Ties are broken by item index, so the output is deterministic.
+
+Item factors are broadcast while they fit under ``recommend.broadcast_limit_mb``;
+above it the catalogue is cut into item blocks, every (user bucket, item block)
+pair is scored in its own task and the per-block top N are merged exactly.
+Users the model has no factors for get the most popular eligible items they do
+not have (``source = "popular"``). Also writes item-to-item neighbours (cosine on
+item factors) to ``staging/similar_items``.
+
+    spark-submit jobs/recommend.py --config conf/local.yaml --set recommend.top_n=20
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from pyspark.ml.recommendation import ALSModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from reclake.config import Config, RecommendSection
+from reclake.constants import (
+    ITEM_ID,
+    ITEM_IDX,
+    MODEL_VERSION,
+    RANK,
+    RUN_DATE,
+    SCORE,
+    SIMILAR_ITEM_ID,
+    SOURCE,
+    SOURCE_ALS,
+    SOURCE_POPULAR,
+    USER_ID,
+    USER_IDX,
+)
+from reclake.errors import InputError, MissingTableError
+from reclake.io.lakehouse import delta_exists, read_delta, write_delta
+from reclake.io.tables import (
+    EVENTS,
+    INTERACTIONS,
+    ITEM_IDS,
+    STAGED_RECOMMENDATIONS,
+    STAGED_SIMILAR_ITEMS,
+    USER_IDS,
+    table_uri,
+)
+from reclake.model.registry import latest_approved_version, model_uri
+from reclake.recommend.fallback import (
+    eligible,
+    popularity_factors,
+    since,
+    users_without_factors,
+    with_original_ids,
+)
+from reclake.recommend.topn import SIMILAR_IDX, similar_items, top_n_for_users
+from reclake.runtime import RunContext, Stage, StageResult, run_job
+
+
+def _item_list(spark: SparkSession, root: str, key: str, location: str | None, items: DataFrame) -> DataFrame | None:
+    """An item_id list (Delta table under the lakehouse root, or a path/URI) as item indices."""
+    if location is None:
+        return None
+    uri = location if location.startswith("/") or "://" in location else table_uri(root, location)
+    if not delta_exists(spark, uri):
+        raise MissingTableError(f"recommend.{key}: no Delta table at {uri} (expected one with an {ITEM_ID} column)")
+    listed = spark.read.format("delta").load(uri)
+    if ITEM_ID not in listed.columns:
+        raise InputError(f"recommend.{key}: {uri} has no {ITEM_ID} column (it has: {', '.join(listed.columns)})")
+    return items.join(listed.select(F.col(ITEM_ID).cast("string").alias(ITEM_ID)), ITEM_ID, "left_semi")
+
+
+def _window_start(run_date: dt.date, days: int | None) -> dt.datetime | None:
+    if days is None:
+        return None
+    return dt.datetime.combine(run_date - dt.timedelta(days=days), dt.time(), tzinfo=dt.timezone.utc)
+
+
+def _indexed_pairs(spark: SparkSession, root: str, start: dt.datetime | None, users: DataFrame, items: DataFrame) -> DataFrame:
+    """(user_idx, item_idx) each user interacted with since ``start``: the prepared pairs for all history."""
+    if start is None:
+        return read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare").select(USER_IDX, ITEM_IDX)
+    events = since(read_delta(spark, table_uri(root, EVENTS), produced_by="validate"), start)
+    return events.join(users, USER_ID).join(F.broadcast(items), ITEM_ID).select(USER_IDX, ITEM_IDX).distinct()
+
+
+def _options(settings: RecommendSection) -> dict[str, float]:
+    return {
+        "user_batch_size": settings.user_batch_size,
+        "broadcast_limit_mb": settings.broadcast_limit_mb,
+        "item_block_size": settings.item_block_size,
+    }
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    root, settings = config.lakehouse.root, config.recommend
+    version = latest_approved_version(spark, root)  # the newest model the quality gate let through
+    model = ALSModel.load(model_uri(root, version))
+    user_factors = model.userFactors.withColumnRenamed("id", USER_IDX)
+    item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
+    users = read_delta(spark, table_uri(root, USER_IDS), produced_by="prepare")
+    items = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
+    allowed = _item_list(spark, root, "eligible_items", settings.eligible_items, items)
+    denied = _item_list(spark, root, "excluded_items", settings.excluded_items, items)
+    seen = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.exclude_seen_window_days), users, items)
+    recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
+    options = _options(settings)
+
+    als_top = top_n_for_users(user_factors, eligible(item_factors, allowed, denied), seen, settings.top_n, **options)
+    popular_top = top_n_for_users(
+        users_without_factors(users, user_factors),
+        popularity_factors(eligible(items, allowed, denied), recent),
+        seen,
+        settings.top_n,
+        **options,
+    )
+    top = als_top.withColumn(SOURCE, F.lit(SOURCE_ALS)).unionByName(popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR)))
+    output = with_original_ids(top, users, items).select(
+        USER_ID,
+        RANK,
+        ITEM_ID,
+        F.col(SCORE).cast("double").alias(SCORE),
+        SOURCE,
+        F.lit(version).alias(MODEL_VERSION),
+        F.lit(ctx.run_date).alias(RUN_DATE),
+    )
+    metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
+    uri = table_uri(root, STAGED_RECOMMENDATIONS)
+    write_delta(output, uri, metadata=metadata)
+    stats = read_delta(spark, uri, produced_by="recommend").agg(
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(USER_ID).alias("users"),
+        F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
+    ).first()
+    counts, tables = stats.asDict(), {"staged_recommendations": uri}
+    if settings.similar_items_top_n:
+        similar = similar_items(item_factors, eligible(item_factors, allowed, denied), settings.similar_items_top_n, **options)
+        neighbours = items.select(F.col(ITEM_IDX).alias(SIMILAR_IDX), F.col(ITEM_ID).alias(SIMILAR_ITEM_ID))
+        similar_out = similar.join(items, ITEM_IDX).join(F.broadcast(neighbours), SIMILAR_IDX).select(
+            ITEM_ID,
+            RANK,
+            SIMILAR_ITEM_ID,
+            F.col(SCORE).cast("double").alias(SCORE),
+            F.lit(version).alias(MODEL_VERSION),
+            F.lit(ctx.run_date).alias(RUN_DATE),
+        )
+        similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
+        write_delta(similar_out, similar_uri, metadata=metadata)
+        counts["similar_items_rows"] = read_delta(spark, similar_uri, produced_by="recommend").count()
+        tables["staged_similar_items"] = similar_uri
+    return StageResult(counts=counts, tables=tables, details={"model_version": version})
+
+
+STAGE = Stage("recommend", run)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_job("reclake recommend", __doc__.splitlines()[0], [STAGE], argv)
+
