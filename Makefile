@@ -5,7 +5,7 @@ CONFIG ?= conf/local.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: setup run test bench clean package cluster-up cluster-down
+.PHONY: setup run test test-e2e lint format docs bench clean package cluster-up cluster-down
 
 setup:
 	bash scripts/bootstrap.sh
@@ -13,11 +13,29 @@ setup:
 run: setup
 	$(VENV)/bin/reclake run --config $(CONFIG) $(ARGS)
 
+# The fast tier: real Spark, Delta, GX and Airflow, one shared golden lakehouse (under 6 minutes on 2 cores).
 test: setup
-	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
-# dist/reclake-<version>.zip: the jobs package for spark-submit --py-files (scripts/package.sh).
-package:
+# The slow tier: spark-submit, the standalone cluster, dag.test(), MovieLens, the wheel in a fresh venv.
+test-e2e: setup
+	$(VENV)/bin/python -m pytest -m e2e --durations=15 $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# docs/configuration.md is generated from the typed config (a test fails when it is stale).
+docs: setup
+	$(VENV)/bin/python -m reclake.config > docs/configuration.md
+
+# dist/reclake-<version>-py3-none-any.whl and dist/reclake-<version>.zip (the same wheel, for --py-files).
+package: setup
 	bash scripts/package.sh
 
 # A Spark standalone master and two workers on 127.0.0.1:7077 (scripts/spark-cluster.sh).
@@ -28,4 +46,4 @@ cluster-down:
 	bash scripts/spark-cluster.sh stop
 
 clean:
-	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache
+	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache build dist

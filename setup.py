@@ -3,13 +3,16 @@
 Pins are exact where the pieces must agree with each other (Spark, the Delta
 connector and its jars) and ranges where any compatible release will do.
 """
+
 import re
 from pathlib import Path
 
 from setuptools import find_packages, setup
 
 # One place for the version: reclake/__init__.py.
-VERSION = re.search(r'^__version__ = "([^"]+)"', Path(__file__).with_name("reclake").joinpath("__init__.py").read_text(), re.M)[1]
+VERSION = re.search(
+    r'^__version__ = "([^"]+)"', Path(__file__).with_name("reclake").joinpath("__init__.py").read_text(), re.M
+)[1]
 
 # pyspark 4.2 needs delta-spark 4.4.x; delta-spark 4.4.1 is on PyPI but its
 # jars (io.delta:delta-spark_4.2_2.13:4.4.1) are not on Maven Central, so the

@@ -54,18 +54,28 @@ def build(root: Path, users: int, recs: int, target_file_rows: int) -> None:
     )
     n = F.col("id")
     user = (n / recs).cast("long")
-    staged = spark.range(0, users * recs, numPartitions=8).select(
-        F.format_string("u%07d", user).alias("user_id"),
-        ((n % recs) + 1).cast("int").alias("rank"),
-        F.format_string("i%06d", (user * 7919 + n % recs * 104729) % 200_000).alias("item_id"),
-        (F.lit(1.0) / ((n % recs) + 1)).alias("score"),
-        F.lit("als").alias("source"),
-        F.lit("bench-model").alias("model_version"),
-        F.lit(RUN_DATE).alias("run_date"),
-    ).select(*RECOMMENDATION_COLUMNS)
+    staged = (
+        spark.range(0, users * recs, numPartitions=8)
+        .select(
+            F.format_string("u%07d", user).alias("user_id"),
+            ((n % recs) + 1).cast("int").alias("rank"),
+            F.format_string("i%06d", (user * 7919 + n % recs * 104729) % 200_000).alias("item_id"),
+            (F.lit(1.0) / ((n % recs) + 1)).alias("score"),
+            F.lit("als").alias("source"),
+            F.lit("bench-model").alias("model_version"),
+            F.lit(RUN_DATE).alias("run_date"),
+        )
+        .select(*RECOMMENDATION_COLUMNS)
+    )
     settings = PublishSection(target_file_rows=target_file_rows)
-    publish_table(staged, str(root / "recommendations"), run_stats(staged, "user_id"), key="user_id",
-                  ctx=RunContext(RUN_DATE, "bench"), settings=settings)
+    publish_table(
+        staged,
+        str(root / "recommendations"),
+        run_stats(staged, "user_id"),
+        key="user_id",
+        ctx=RunContext(RUN_DATE, "bench"),
+        settings=settings,
+    )
     spark.stop()
 
 
@@ -190,11 +200,15 @@ def main() -> int:
     h50, h99 = percentiles(http)
 
     print(f"table: {args.users} users x {args.recs} recs = {args.users * args.recs} rows in {files} files")
-    print(f"client  ({args.lookups} random users): p50 {c50:.1f} ms  p99 {c99:.1f} ms  (target p99 <= 50 ms: "
-          f"{'met' if c99 <= 50 else 'MISSED'})")
+    print(
+        f"client  ({args.lookups} random users): p50 {c50:.1f} ms  p99 {c99:.1f} ms  (target p99 <= 50 ms: "
+        f"{'met' if c99 <= 50 else 'MISSED'})"
+    )
     print(f"scan    ({args.scans} of the same users): p50 {s50:.0f} ms  -> client p50 is {s50 / c50:.0f}x faster")
-    print(f"http    ({len(http)} requests, {args.http_threads} threads, loopback): p50 {h50:.1f} ms  p99 {h99:.1f} ms  "
-          f"non-200: {errors}")
+    print(
+        f"http    ({len(http)} requests, {args.http_threads} threads, loopback): p50 {h50:.1f} ms  p99 {h99:.1f} ms  "
+        f"non-200: {errors}"
+    )
     return 0 if c99 <= 50 and errors == 0 else 1
 
 

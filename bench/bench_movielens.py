@@ -28,8 +28,6 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
 from pyspark.sql import functions as F
 
 from reclake import pipeline
@@ -62,6 +60,7 @@ from reclake.runtime import execute
 from reclake.spark import build_spark_session
 from reclake.stages import evaluate, prepare, train, validate
 
+REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
 CONFIG = REPO / "conf" / "movielens-100k.yaml"
 K = 10
@@ -71,7 +70,8 @@ COMMON = ["spark.driver_memory=3g", "evaluate.gate=false"]
 
 def show(name: str, metrics: dict[str, float]) -> None:
     print(
-        f"{name:<22} " + "  ".join(f"{m}@{K}={metrics[m]:.4f}" for m in RANKING_METRICS)
+        f"{name:<22} "
+        + "  ".join(f"{m}@{K}={metrics[m]:.4f}" for m in RANKING_METRICS)
         + f"  coverage={metrics['coverage']:.4f}  avg_popularity={metrics['avg_popularity']:.4f}",
         flush=True,
     )
@@ -90,8 +90,20 @@ def tuned(lakehouse: Path, data: Path) -> dict:
     for trial in summary["tuning"]["trials"]:
         print("  trial", json.dumps(trial))
     print("winner:", json.dumps(summary["tuning"]["best"]))
-    show("ALS (tuned winner)", {name: m[f"{name}@{K}" if name in RANKING_METRICS else name] for name in [*RANKING_METRICS, "coverage", "avg_popularity"]})
-    show("popularity baseline", {name: m["baseline_" + (f"{name}@{K}" if name in RANKING_METRICS else name)] for name in [*RANKING_METRICS, "coverage", "avg_popularity"]})
+    show(
+        "ALS (tuned winner)",
+        {
+            name: m[f"{name}@{K}" if name in RANKING_METRICS else name]
+            for name in [*RANKING_METRICS, "coverage", "avg_popularity"]
+        },
+    )
+    show(
+        "popularity baseline",
+        {
+            name: m["baseline_" + (f"{name}@{K}" if name in RANKING_METRICS else name)]
+            for name in [*RANKING_METRICS, "coverage", "avg_popularity"]
+        },
+    )
     return summary["tuning"]["best"]
 
 
@@ -148,7 +160,9 @@ def main() -> None:
             best = tuned(lakehouse, args.data)
             als = load_config(CONFIG).als
             mismatch = {k: (getattr(als, k), v) for k, v in best.items() if getattr(als, k) != v}
-            print("shipped conf carries the winner" if not mismatch else f"shipped conf differs from winner: {mismatch}")
+            print(
+                "shipped conf carries the winner" if not mismatch else f"shipped conf differs from winner: {mismatch}"
+            )
         shipped(lakehouse, Path(tmp), args.data)
 
 

@@ -20,6 +20,7 @@ Peak memory is the largest resident set of this process and all its children
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import os
@@ -36,7 +37,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
+)
 
 
 def factors_table(ids: np.ndarray, vectors: np.ndarray, id_col: str) -> pa.Table:
@@ -60,10 +63,8 @@ class PeakRss:
         while not self._stop.is_set():
             total = 0
             for proc in [me, *me.children(recursive=True)]:
-                try:
+                with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
                     total += proc.memory_info().rss
-                except psutil.Error:
-                    pass
             self.peak = max(self.peak, total)
             time.sleep(0.2)
 
@@ -96,9 +97,7 @@ def saved_als_model(spark, workdir: Path, rank: int, user_path: Path, item_path:
     ALS(rank=rank, maxIter=1, userCol="user", itemCol="item", seed=1).fit(tiny).write().overwrite().save(str(path))
     for name, source in (("userFactors", user_path), ("itemFactors", item_path)):
         shutil.rmtree(path / name)
-        spark.read.parquet(str(source)).toDF("id", "features").write.parquet(
-            str(path / name)
-        )
+        spark.read.parquet(str(source)).toDF("id", "features").write.parquet(str(path / name))
     return str(path)
 
 

@@ -15,7 +15,7 @@ Every job is idempotent per run date (tables are overwritten, or replaced for th
 date), so a retried task or a re-run day converges to the same tables; runs of a DAG
 never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables.
 
-What a deployment provides (see README, "Orchestration with Airflow"):
+What a deployment provides (see docs/operations.md, "Orchestration with Airflow"):
   connection ``reclake_spark``   the Spark master, e.g. ``spark://host:7077`` (or ``local[2]``)
   variable ``reclake_py_files``  the artefact from ``make package``, shipped with --py-files
   variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
@@ -101,7 +101,7 @@ COMMON_PARAMS = {
     "spark_conf": Param(
         {},
         type="object",
-        description="extra spark-submit --conf settings, e.g. {\"spark.executor.memory\": \"4g\"}",
+        description='extra spark-submit --conf settings, e.g. {"spark.executor.memory": "4g"}',
     ),
 }
 DAILY_PARAMS = {
@@ -180,7 +180,14 @@ class ReclakeJob(SparkSubmitOperator):
             task_id=job,
             conn_id=SPARK_CONN_ID,
             application=str(HOME / "jobs" / f"{job}.py"),
-            application_args=["--config", "{{ params.config }}", "--run-date", "{{ ds }}", "--set", "run.run_id={{ run_id }}"],
+            application_args=[
+                "--config",
+                "{{ params.config }}",
+                "--run-date",
+                "{{ ds }}",
+                "--set",
+                "run.run_id={{ run_id }}",
+            ],
             py_files=f"{{{{ var.value.get('{PY_FILES_VARIABLE}', '') }}}}",
             name=f"reclake-{job}-{{{{ ds_nodash }}}}",
             **kwargs,
@@ -211,7 +218,9 @@ def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> 
 
         latest = latest_model_date(run_config(params).lakehouse.root)
     due = retrain_is_due(params["retrain"], latest, dt.date.fromisoformat(ds), params["max_model_age_days"])
-    log.info("retrain=%s, newest model trained for %s: %s", params["retrain"], latest, "training" if due else "reusing it")
+    log.info(
+        "retrain=%s, newest model trained for %s: %s", params["retrain"], latest, "training" if due else "reusing it"
+    )
     return due
 
 

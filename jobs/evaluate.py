@@ -1,6 +1,6 @@
 """spark-submit entry point for `reclake evaluate`; the job itself is reclake.stages.evaluate.
 
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/evaluate.py --config conf/local.yaml
+spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/evaluate.py --config conf/local.yaml
 """
 
 import sys

@@ -1,6 +1,6 @@
 """spark-submit entry point for `reclake generate`; the job itself is reclake.stages.generate.
 
-    spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/generate.py --config conf/local.yaml
+spark-submit --packages io.delta:delta-spark_4.2_2.13:4.4.0 jobs/generate.py --config conf/local.yaml
 """
 
 import sys

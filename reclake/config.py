@@ -1,30 +1,64 @@
 """One typed, validated configuration for every job.
 
-Loaded from YAML (``conf/local.yaml`` is the embedded default), then overridden
-per run with ``section.key=value`` strings (``--set`` on the command line).
-Unknown keys, wrong types and impossible values are rejected at load time with a
-message naming the key, so a typo never silently falls back to a default.
+The models below hold the one set of defaults and, in each ``Field(description=...)``,
+what every key means; ``docs/configuration.md`` is generated from them
+(``python -m reclake.config``). A YAML file (e.g. ``conf/local.yaml``) only sets
+the keys that differ, and ``section.key=value`` strings (``--set`` on the command
+line) override it per run. Unknown keys, wrong types and impossible values are
+rejected at load time with a message naming the key, so a typo never silently
+falls back to a default.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import inspect
+import json
 import os
+import types
+import typing
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import annotated_types
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
 
 from reclake.constants import DEFAULT_SEED, DEFAULT_TOP_N
 from reclake.errors import ConfigError
+
+REGENERATE_REFERENCE = ".venv/bin/python -m reclake.config > docs/configuration.md"
+
+
+def _is_uri(path: str) -> bool:
+    return "://" in path or path.startswith("file:")
+
+
+def _resolve_local_path(path: str, info: ValidationInfo) -> str:
+    """A relative local path becomes absolute against ``base_dir`` (validation context; else the cwd).
+
+    Absolute paths mean the same to the driver, the executors and spark-submit; URIs are kept as they are.
+    """
+    if _is_uri(path):
+        return path
+    base_dir = (info.context or {}).get("base_dir")
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    return str((base / os.path.expanduser(path)).resolve())
+
+
+# A local folder or file (relative: to the directory the command runs in), or a URI (s3a://, gs://, file:).
+LocalPath = Annotated[str, AfterValidator(_resolve_local_path)]
 
 InputFormat = Literal["csv", "json", "parquet", "delta"]
 TimestampFormat = str  # "iso8601", "unix_seconds", "unix_millis" or a Spark datetime pattern
@@ -40,6 +74,7 @@ BadRowKind = Literal[
     "long_id",
     "control_char_id",
 ]
+RankingMetric = Literal["precision", "recall", "ndcg", "map"]
 
 
 class Section(BaseModel):
@@ -49,44 +84,86 @@ class Section(BaseModel):
 
 
 class SparkSection(Section):
-    """How the one SparkSession is built (see jobs/spark.py)."""
+    """How the one SparkSession is built (reclake/spark.py)."""
 
-    master: str | None = "local[2]"  # None: leave it to spark-submit
-    app_name: str = "reclake"
-    shuffle_partitions: int = Field(8, gt=0)
-    driver_memory: str | None = "4g"
-    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = "WARN"
-    conf: dict[str, str] = Field(default_factory=dict)  # any extra spark.* setting
+    master: str | None = Field(
+        default="local[2]",
+        description="Spark master URL, e.g. local[2] or spark://host:7077; null: leave it to spark-submit --master.",
+    )
+    app_name: str = Field(default="reclake", description="Spark application name, as shown in the Spark UI.")
+    shuffle_partitions: int = Field(
+        default=8, gt=0, description="spark.sql.shuffle.partitions: partitions of every shuffle (joins, aggregations)."
+    )
+    driver_memory: str | None = Field(
+        default="4g", description="spark.driver.memory, e.g. 4g; null: leave it to spark-submit --driver-memory."
+    )
+    log_level: Literal["ALL", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF"] = Field(
+        default="WARN", description="Log level of Spark itself."
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Any extra spark.* setting, passed to the session builder as is."
+    )
 
 
 class LakehouseSection(Section):
-    """Root under which every table is written: a local folder or an object-store URI."""
+    """Where the tables live."""
 
-    root: str = "lakehouse"
+    root: LocalPath = Field(
+        default="lakehouse",
+        validate_default=True,
+        description="Folder or object-store URI (s3a://, gs://, abfss://) under which every table is written.",
+    )
 
 
 class ColumnMapping(Section):
-    """Contract field -> column name in the source. ``None`` means the source lacks it."""
+    """Contract field -> column name in the source."""
 
-    user_id: str = "user_id"
-    item_id: str = "item_id"
-    event_type: str | None = "event_type"
-    value: str | None = "value"
-    timestamp: str = "timestamp"
+    user_id: str = Field(default="user_id", description="Column holding the user id.")
+    item_id: str = Field(default="item_id", description="Column holding the item id.")
+    event_type: str | None = Field(
+        default="event_type",
+        description="Column holding the event type; null: the source has none (set input.default_event_type).",
+    )
+    value: str | None = Field(
+        default="value",
+        description="Column holding the event's value (a rating, a quantity); null: the source has none.",
+    )
+    timestamp: str = Field(default="timestamp", description="Column holding the event time.")
 
 
 class InputSection(Section):
     """Where the raw interaction events are and how to read them (schemas/events.schema.json)."""
 
-    path: str | None = None  # None: <lakehouse>/landing/events, where `generate` writes
-    format: InputFormat = "csv"
-    header: bool = True
-    delimiter: str = Field(",", min_length=1)
-    column_names: list[str] | None = None  # names for the positional columns of a headerless CSV
-    columns: ColumnMapping = Field(default_factory=ColumnMapping)
-    default_event_type: str | None = None  # used for every row when columns.event_type is None
-    timestamp_format: TimestampFormat = "iso8601"
-    generate_if_missing: bool = False  # run `generate` first when the input does not exist
+    path: LocalPath | None = Field(
+        default=None,
+        description="Raw events: a file, folder or URI; null: `<lakehouse>/landing/events`, where `generate` writes.",
+    )
+    format: InputFormat = Field(default="csv", description="How the input is read; json means JSON lines.")
+    header: bool = Field(default=True, description="CSV only: the first line names the columns.")
+    delimiter: str = Field(
+        default=",", min_length=1, description='CSV only: the field separator, e.g. `","` or `"\\t"`.'
+    )
+    column_names: list[str] | None = Field(
+        default=None,
+        description="CSV without header: the names of its columns, in order; null: read them from the header.",
+    )
+    columns: ColumnMapping = Field(
+        default_factory=ColumnMapping, description="Each contract field's column name in the source."
+    )
+    default_event_type: str | None = Field(
+        default=None,
+        description="The event type of every row when input.columns.event_type is null; one of events.types.",
+    )
+    timestamp_format: TimestampFormat = Field(
+        default="iso8601",
+        description="How event times are read: iso8601, unix_seconds, unix_millis or a Spark datetime pattern; "
+        "stored as UTC.",
+    )
+    generate_if_missing: bool = Field(
+        default=False,
+        description="`run` first generates synthetic events (per the generate section) when the input does not "
+        "exist; false: a missing input is an error.",
+    )
 
     @model_validator(mode="after")
     def _event_type_source(self) -> InputSection:
@@ -100,10 +177,18 @@ class InputSection(Section):
 class EventType(Section):
     """How much one event of a type says about a user's interest in an item."""
 
-    weight: float = Field(1.0, ge=0)
-    use_value: bool = False  # multiply the weight by the event's value (a rating, a quantity)
-    min_value: float | None = None
-    max_value: float | None = None
+    weight: float = Field(
+        default=1.0, ge=0, description="What one event of this type adds to its user-item pair's strength."
+    )
+    use_value: bool = Field(
+        default=False,
+        description="Multiply the weight by the event's value (a rating, a quantity); the value is required.",
+    )
+    min_value: float | None = Field(
+        default=None,
+        description="Lowest valid value; an event outside min_value..max_value is quarantined. null: no bound.",
+    )
+    max_value: float | None = Field(default=None, description="Highest valid value; null: no bound.")
 
     @model_validator(mode="after")
     def _range(self) -> EventType:
@@ -124,7 +209,12 @@ def _default_event_types() -> dict[str, EventType]:
 class EventsSection(Section):
     """The event types the platform accepts, and their weights."""
 
-    types: dict[str, EventType] = Field(default_factory=_default_event_types)
+    types: dict[str, EventType] = Field(
+        default_factory=_default_event_types,
+        description="Accepted event types by name (matched case-insensitively); an event of any other type is "
+        "quarantined. In a file this mapping replaces the default one; --set events.types.<name>.<key> "
+        "changes one entry.",
+    )
 
     @field_validator("types")
     @classmethod
@@ -135,23 +225,27 @@ class EventsSection(Section):
 
 
 class GenerateSection(Section):
-    """The synthetic event generator (jobs/generate.py)."""
+    """The synthetic event generator (`reclake generate`, reclake/synthetic.py)."""
 
-    users: int = Field(2000, gt=0)
-    items: int = Field(400, gt=1)
-    clusters: int = Field(8, gt=0)  # planted taste clusters ALS should recover
-    mean_items_per_user: float = Field(12.0, gt=0)
-    taste_share: float = Field(0.85, ge=0, le=1)  # share of a user's items drawn from their own cluster
-    popularity_exponent: float = Field(1.0, ge=0)  # Zipf exponent of item popularity
-    days: int = Field(30, gt=0)
-    end_date: dt.date | None = None  # None: the run date
-    string_ids: bool = True
-    partitions: int = Field(4, gt=0)
-    seed: int = DEFAULT_SEED
-    # Bad rows to add, per kind, in exact numbers (CSV input only), so the validation gate can be shown
-    # working; each kind breaks one row rule (jobs/generate.py BAD_ROW_RULES). `duplicate: n` adds one
-    # valid row and n copies of it.
-    bad_rows: dict[BadRowKind, int] = Field(default_factory=dict)
+    users: int = Field(default=2000, gt=0, description="Synthetic users.")
+    items: int = Field(default=400, gt=1, description="Synthetic items.")
+    clusters: int = Field(default=8, gt=0, description="Planted taste clusters ALS should recover.")
+    mean_items_per_user: float = Field(default=12.0, gt=0, description="Mean number of items per user.")
+    taste_share: float = Field(
+        default=0.85, ge=0, le=1, description="Share of a user's items drawn from their own taste cluster."
+    )
+    popularity_exponent: float = Field(default=1.0, ge=0, description="Zipf exponent of item popularity; 0: uniform.")
+    days: int = Field(default=30, gt=0, description="Events are spread over this many days up to end_date.")
+    end_date: dt.date | None = Field(default=None, description="Last day of the events; null: the run date.")
+    string_ids: bool = Field(default=True, description="Ids as text (u0000042, i0000007); false: plain integers.")
+    partitions: int = Field(default=4, gt=0, description="Spark partitions (and so files) of the generated events.")
+    seed: int = Field(default=DEFAULT_SEED, description="Random seed: the same seed and settings give the same events.")
+    bad_rows: dict[BadRowKind, int] = Field(
+        default_factory=dict,
+        description="Bad rows to add, per kind, in exact numbers (CSV input only), to show the validation gate "
+        "working; each kind breaks one row rule (BAD_ROW_RULES in reclake/synthetic.py). duplicate: n adds one "
+        "valid row and n copies of it.",
+    )
 
     @field_validator("bad_rows")
     @classmethod
@@ -163,19 +257,41 @@ class GenerateSection(Section):
 
 
 class ValidationSection(Section):
-    """The validation gate (jobs/validate.py, suites in schemas/expectations/)."""
+    """The validation gate (reclake/stages/validate.py): batch rules stop a run, row rules quarantine rows."""
 
-    # Batch rules: a batch breaking one stops the run before anything downstream is written.
-    max_quarantine_share: float = Field(0.05, ge=0, le=1)  # share of raw rows that may be quarantined
-    min_volume_ratio: float | None = Field(0.5, ge=0)  # rows vs the last successful run; None: no lower bound
-    max_volume_ratio: float | None = Field(2.0, gt=0)  # None: no upper bound
-    max_event_age_hours: float | None = Field(72.0, gt=0)  # newest valid event vs the end of the run date
-    # Row rules.
-    future_tolerance_minutes: float = Field(5.0, ge=0)  # event times later than now + this are quarantined
-    id_max_length: int = Field(128, gt=0)
-    id_charset: Literal["printable", "ascii"] = "printable"  # printable: any letter (non-ASCII too), no controls
-    # Where the per-run JSON result and the Great Expectations Data Docs go (a local folder).
-    reports_dir: str | None = None  # None: <lakehouse>/_validation when the lakehouse is local
+    max_quarantine_share: float = Field(
+        default=0.05, ge=0, le=1, description="Batch rule: the largest share of raw rows that may be quarantined."
+    )
+    min_volume_ratio: float | None = Field(
+        default=0.5,
+        ge=0,
+        description="Batch rule: fewest raw rows vs the last successful run (none on a first run); null: no bound.",
+    )
+    max_volume_ratio: float | None = Field(
+        default=2.0, gt=0, description="Batch rule: most raw rows vs the last successful run; null: no bound."
+    )
+    max_event_age_hours: float | None = Field(
+        default=72.0,
+        gt=0,
+        description="Batch rule: the newest valid event may be at most this old at the end of the run date; "
+        "null: no freshness rule.",
+    )
+    future_tolerance_minutes: float = Field(
+        default=5.0,
+        ge=0,
+        description="Row rule: event times later than now + this are quarantined (timestamp_in_future).",
+    )
+    id_max_length: int = Field(default=128, gt=0, description="Row rule: most characters in a user_id or item_id.")
+    id_charset: Literal["printable", "ascii"] = Field(
+        default="printable",
+        description="Row rule on ids: printable: any character but controls (non-ASCII too); ascii: printable "
+        "ASCII only.",
+    )
+    reports_dir: LocalPath | None = Field(
+        default=None,
+        description="Local folder for the per-run JSON result and the Great Expectations Data Docs; "
+        "null: `<lakehouse>/_validation` when the lakehouse is local.",
+    )
 
     @model_validator(mode="after")
     def _band(self) -> ValidationSection:
@@ -186,65 +302,83 @@ class ValidationSection(Section):
 
 
 class PrepareSection(Section):
-    """From events to one strength per user-item pair."""
+    """From events to one strength per user-item pair (the sum of its events' weights)."""
 
-    log_scaling: bool = False  # strength = log1p(sum of weights / log_epsilon)
-    log_epsilon: float = Field(1.0, gt=0)
+    log_scaling: bool = Field(
+        default=False, description="strength = log1p(sum of weights / log_epsilon); false: the plain sum."
+    )
+    log_epsilon: float = Field(default=1.0, gt=0, description="The divisor inside the log when log_scaling is on.")
 
 
 class AlsSection(Section):
     """Spark MLlib ALS settings."""
 
-    implicit_prefs: bool = True
-    rank: int = Field(32, gt=0)
-    reg_param: float = Field(0.1, ge=0)
-    alpha: float = Field(1.0, ge=0)
-    max_iter: int = Field(15, gt=0)
-    nonnegative: bool = False
-    num_user_blocks: int = Field(4, gt=0)
-    num_item_blocks: int = Field(4, gt=0)
-    checkpoint_interval: int = Field(10, ge=-1)
-    checkpoint_dir: str | None = None  # None: <lakehouse>/_checkpoints
-    seed: int = DEFAULT_SEED
-
-
-RankingMetric = Literal["precision", "recall", "ndcg", "map"]
+    implicit_prefs: bool = Field(
+        default=True, description="Read strengths as confidences (implicit feedback); false: as ratings (explicit ALS)."
+    )
+    rank: int = Field(default=32, gt=0, description="Number of latent factors per user and item.")
+    reg_param: float = Field(default=0.1, ge=0, description="Regularization parameter.")
+    alpha: float = Field(default=1.0, ge=0, description="Implicit only: confidence = 1 + alpha * strength.")
+    max_iter: int = Field(default=15, gt=0, description="ALS iterations.")
+    nonnegative: bool = Field(default=False, description="Constrain the factors to be non-negative.")
+    num_user_blocks: int = Field(default=4, gt=0, description="Blocks the user factors are partitioned into.")
+    num_item_blocks: int = Field(default=4, gt=0, description="Blocks the item factors are partitioned into.")
+    checkpoint_interval: int = Field(
+        default=10, ge=-1, description="Checkpoint every this many iterations (cuts a long lineage); -1: never."
+    )
+    checkpoint_dir: LocalPath | None = Field(
+        default=None, description="Where checkpoints go (folder or URI); null: `<lakehouse>/_checkpoints`."
+    )
+    seed: int = Field(default=DEFAULT_SEED, description="Random seed of the factors' initialisation.")
 
 
 class EvaluateSection(Section):
-    """Offline evaluation on a held-out split, and the quality gate before publishing (jobs/evaluate.py).
+    """Offline evaluation on a held-out split, and the quality gate before publishing (reclake/stages/evaluate.py)."""
 
-    The gate approves a model only if, on ``metric``@``k``, it beats the popularity
-    baseline by ``baseline_margin`` (relative: 0.05 = 5% better) and is at most
-    ``tolerance`` (relative) below the last published model's recorded value.
-    """
-
-    split: Literal["random", "time"] = "random"  # random: per user at random; time: each user's latest
-    test_ratio: float = Field(0.25, gt=0, lt=1)  # share of each user's interactions held out
-    seed: int = DEFAULT_SEED
-    k: int = Field(DEFAULT_TOP_N, gt=0)
-    metric: RankingMetric = "ndcg"
-    baseline_margin: float = Field(0.05, ge=0)
-    tolerance: float = Field(0.05, ge=0, le=1)
-    gate: bool = True  # False: evaluate and record, never refuse
+    split: Literal["random", "time"] = Field(
+        default="random", description="random: each user's test share held out at random; time: each user's latest."
+    )
+    test_ratio: float = Field(default=0.25, gt=0, lt=1, description="Share of each user's interactions held out.")
+    seed: int = Field(default=DEFAULT_SEED, description="Random seed of the split.")
+    k: int = Field(default=DEFAULT_TOP_N, gt=0, description="Metrics are computed on each user's top k.")
+    metric: RankingMetric = Field(default="ndcg", description="The metric (at k) the gate compares.")
+    baseline_margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="Gate: a model must beat the popularity baseline on metric@k by this much (relative: "
+        "0.05 = 5% better).",
+    )
+    tolerance: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Gate: a model may be at most this much (relative) below the last published model's value.",
+    )
+    gate: bool = Field(default=True, description="false: evaluate and record, never refuse a model.")
 
 
 class TuneSection(Section):
-    """Hyper-parameter search over rank, reg_param and alpha (jobs/tuning.py), run by `train`.
+    """Hyper-parameter search over rank, reg_param and alpha (reclake/model/tuning.py), run by `train`."""
 
-    Trials are scored on a validation split carved out of the evaluation's
-    training part only (never its test part); the winner is refit on all data.
-    """
-
-    enabled: bool = False
-    strategy: Literal["grid", "random"] = "random"  # grid: every combination; random: `budget` draws
-    budget: int = Field(12, gt=0)  # most ALS fits the search may make
-    rank: list[int] = Field(default_factory=lambda: [16, 32, 64])
-    reg_param: list[float] = Field(default_factory=lambda: [0.01, 0.1, 1.0])
-    alpha: list[float] = Field(default_factory=lambda: [0.5, 1.0, 5.0])
-    validation_ratio: float = Field(0.25, gt=0, lt=1)
-    metric: RankingMetric = "ndcg"
-    seed: int = DEFAULT_SEED
+    enabled: bool = Field(
+        default=False,
+        description="`train` searches first, scoring trials on a validation split of the evaluation's training "
+        "part (never its test part), and refits the winner on all data; false: trains with the als settings.",
+    )
+    strategy: Literal["grid", "random"] = Field(
+        default="random", description="grid: every combination (must fit the budget); random: `budget` draws."
+    )
+    budget: int = Field(default=12, gt=0, description="Most ALS fits the search may make.")
+    rank: list[int] = Field(default_factory=lambda: [16, 32, 64], description="Candidate als.rank values.")
+    reg_param: list[float] = Field(
+        default_factory=lambda: [0.01, 0.1, 1.0], description="Candidate als.reg_param values."
+    )
+    alpha: list[float] = Field(default_factory=lambda: [0.5, 1.0, 5.0], description="Candidate als.alpha values.")
+    validation_ratio: float = Field(
+        default=0.25, gt=0, lt=1, description="Share of each user's training interactions held out to score trials."
+    )
+    metric: RankingMetric = Field(default="ndcg", description="The metric (at evaluate.k) trials are ranked by.")
+    seed: int = Field(default=DEFAULT_SEED, description="Random seed of the draws and the validation split.")
 
     @model_validator(mode="after")
     def _space(self) -> TuneSection:
@@ -266,15 +400,36 @@ class TuneSection(Section):
 class RecommendSection(Section):
     """Top-N for every user."""
 
-    top_n: int = Field(DEFAULT_TOP_N, gt=0)
-    user_batch_size: int = Field(4096, gt=0)  # most users scored per matrix product
-    broadcast_limit_mb: float = Field(256.0, gt=0)  # item factors up to this size are broadcast, else blocked
-    item_block_size: int = Field(16384, gt=0)  # items per block when item factors are not broadcast
-    exclude_seen_window_days: int | None = Field(None, gt=0)  # None: never recommend anything a user ever had
-    fallback_window_days: int | None = Field(30, gt=0)  # popularity window for users without factors; None: all
-    eligible_items: str | None = None  # Delta table (name under the lakehouse or path) of item_ids allowed
-    excluded_items: str | None = None  # Delta table of item_ids never recommended (e.g. out of stock)
-    similar_items_top_n: int = Field(20, ge=0)  # neighbours per item in staging/similar_items; 0: skip
+    top_n: int = Field(default=DEFAULT_TOP_N, gt=0, description="Recommendations per user.")
+    user_batch_size: int = Field(default=4096, gt=0, description="Most users scored per matrix product.")
+    broadcast_limit_mb: float = Field(
+        default=256.0, gt=0, description="Item factors up to this size are broadcast; above it, scored in item blocks."
+    )
+    item_block_size: int = Field(
+        default=16384, gt=0, description="Items per block when the item factors are not broadcast."
+    )
+    exclude_seen_window_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="Never recommend what a user had in this many days; null: nothing a user ever had.",
+    )
+    fallback_window_days: int | None = Field(
+        default=30,
+        gt=0,
+        description="Users without ALS factors get what was popular in this many days; null: all history.",
+    )
+    eligible_items: str | None = Field(
+        default=None,
+        description="Delta table (a name under the lakehouse, or a path/URI) of the item_ids that may be "
+        "recommended; null: every item.",
+    )
+    excluded_items: str | None = Field(
+        default=None,
+        description="Delta table of item_ids never recommended, e.g. catalogue/out_of_stock; null: none.",
+    )
+    similar_items_top_n: int = Field(
+        default=20, ge=0, description="Neighbours per item in staging/similar_items (cosine); 0: skip."
+    )
 
 
 class BigQuerySection(Section):
@@ -284,12 +439,19 @@ class BigQuerySection(Section):
     GOOGLE_APPLICATION_CREDENTIALS), never from this file.
     """
 
-    project: str = Field(min_length=1)
-    dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024)
-    table: str = Field(pattern=r"^[\w-]+$", max_length=1024)
-    staging_uri: str = Field(min_length=1)  # gs://bucket/prefix both Spark and BigQuery can reach
-    location: str | None = None  # e.g. EU, US, europe-west4; None: the dataset's
-    timeout_s: float = Field(600.0, gt=0)  # how long to wait for the load job
+    project: str = Field(min_length=1, description="Google Cloud project of the table.")
+    dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024, description="BigQuery dataset.")
+    table: str = Field(
+        pattern=r"^[\w-]+$", max_length=1024, description="BigQuery table; a run replaces its run date's partition."
+    )
+    staging_uri: str = Field(
+        min_length=1,
+        description="gs://bucket/prefix where Spark stages Parquet; both Spark and BigQuery must reach it.",
+    )
+    location: str | None = Field(
+        default=None, description="Location of the load job, e.g. EU, US, europe-west4; null: the dataset's."
+    )
+    timeout_s: float = Field(default=600.0, gt=0, description="How long to wait for the load job, in seconds.")
 
     def destination(self, run_date: dt.date) -> str:
         """The one partition a run replaces: ``project.dataset.table$YYYYMMDD``."""
@@ -299,13 +461,27 @@ class BigQuerySection(Section):
 class PublishSection(Section):
     """Where recommendations go and how the published tables are laid out and kept."""
 
-    sink: Literal["delta", "bigquery"] = "delta"
-    partition_by_run_date: bool = True  # replacing and expiring a run date are partition operations
-    retain_runs: int | None = Field(None, gt=0)  # keep the K newest run dates; None keeps every run
-    target_file_rows: int = Field(250_000, gt=0)  # rows per file, each file one contiguous user range
-    row_group_bytes: int = Field(256 * 1024, gt=0)  # Parquet row groups; small ones let a reader skip inside a file
-    vacuum_retention_hours: int = Field(168, ge=0)  # `maintain` deletes files older versions need after this
-    bigquery: BigQuerySection | None = None
+    sink: Literal["delta", "bigquery"] = Field(
+        default="delta", description="delta: the recommendations table under the lakehouse; bigquery: publish.bigquery."
+    )
+    partition_by_run_date: bool = Field(
+        default=True, description="Partition by run date, so replacing and expiring a run are partition operations."
+    )
+    retain_runs: int | None = Field(
+        default=None, gt=0, description="Keep the K newest run dates; null: keep every run."
+    )
+    target_file_rows: int = Field(
+        default=250_000, gt=0, description="Rows per file, each file one contiguous range of users."
+    )
+    row_group_bytes: int = Field(
+        default=256 * 1024, gt=0, description="Parquet row group size; small ones let a reader skip inside a file."
+    )
+    vacuum_retention_hours: int = Field(
+        default=168, ge=0, description="`maintain` deletes files that older table versions need after this many hours."
+    )
+    bigquery: BigQuerySection | None = Field(
+        default=None, description="The BigQuery sink's settings; required when sink is bigquery."
+    )
 
     @model_validator(mode="after")
     def _sink_settings(self) -> PublishSection:
@@ -319,26 +495,34 @@ class PublishSection(Section):
 class RunSection(Section):
     """Identity of one run: its date (what it is about) and id (which attempt)."""
 
-    run_date: dt.date | None = None  # None: today (UTC)
-    run_id: str | None = None  # None: derived from the run date and the time
+    run_date: dt.date | None = Field(default=None, description="The date the run is about; null: today (UTC).")
+    run_id: str | None = Field(default=None, description="Which attempt; null: derived from the run date and the time.")
 
 
 class Config(Section):
     """The whole configuration; every job takes this and uses the sections it needs."""
 
-    spark: SparkSection = Field(default_factory=SparkSection)
-    lakehouse: LakehouseSection = Field(default_factory=LakehouseSection)
-    input: InputSection = Field(default_factory=InputSection)
-    events: EventsSection = Field(default_factory=EventsSection)
-    generate: GenerateSection = Field(default_factory=GenerateSection)
-    validation: ValidationSection = Field(default_factory=ValidationSection)
-    prepare: PrepareSection = Field(default_factory=PrepareSection)
-    als: AlsSection = Field(default_factory=AlsSection)
-    evaluate: EvaluateSection = Field(default_factory=EvaluateSection)
-    tune: TuneSection = Field(default_factory=TuneSection)
-    recommend: RecommendSection = Field(default_factory=RecommendSection)
-    publish: PublishSection = Field(default_factory=PublishSection)
-    run: RunSection = Field(default_factory=RunSection)
+    spark: SparkSection = Field(default_factory=SparkSection, description=SparkSection.__doc__)
+    lakehouse: LakehouseSection = Field(default_factory=LakehouseSection, description=LakehouseSection.__doc__)
+    input: InputSection = Field(default_factory=InputSection, description=InputSection.__doc__)
+    events: EventsSection = Field(default_factory=EventsSection, description=EventsSection.__doc__)
+    generate: GenerateSection = Field(default_factory=GenerateSection, description=GenerateSection.__doc__)
+    validation: ValidationSection = Field(default_factory=ValidationSection, description=ValidationSection.__doc__)
+    prepare: PrepareSection = Field(default_factory=PrepareSection, description=PrepareSection.__doc__)
+    als: AlsSection = Field(default_factory=AlsSection, description=AlsSection.__doc__)
+    evaluate: EvaluateSection = Field(default_factory=EvaluateSection, description=EvaluateSection.__doc__)
+    tune: TuneSection = Field(default_factory=TuneSection, description=TuneSection.__doc__)
+    recommend: RecommendSection = Field(default_factory=RecommendSection, description=RecommendSection.__doc__)
+    publish: PublishSection = Field(default_factory=PublishSection, description=PublishSection.__doc__)
+    run: RunSection = Field(default_factory=RunSection, description=RunSection.__doc__)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _validate_absent_sections(cls, data: Any) -> Any:
+        """Build absent sections from {} so their defaults are validated too, with this validation's context."""
+        if isinstance(data, dict):
+            return {**{name: {} for name in cls.model_fields}, **data}
+        return data
 
     @model_validator(mode="after")
     def _default_event_type_is_known(self) -> Config:
@@ -364,17 +548,6 @@ def join_uri(root: str, *parts: str) -> str:
     return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
 
 
-def _is_uri(path: str) -> bool:
-    return "://" in path or path.startswith("file:")
-
-
-def _absolute(path: str | None, base: Path) -> str | None:
-    """Local relative paths are resolved against ``base`` so executors and spark-submit agree."""
-    if path is None or _is_uri(path):
-        return path
-    return str((base / os.path.expanduser(path)).resolve())
-
-
 def parse_override(override: str) -> tuple[list[str], Any]:
     """``als.rank=64`` -> (["als", "rank"], 64). The value is parsed as YAML, so types survive."""
     key, sep, raw = override.partition("=")
@@ -398,11 +571,38 @@ def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
     node[path[-1]] = value
 
 
+def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
+    """Before ``--set events.types.view.weight=2`` on a file without ``events.types``, copy the default mapping in.
+
+    A mapping in a file replaces the default mapping as a whole (conf/movielens-100k.yaml keeps only
+    ``rating``), but an override of one entry changes that entry of the mapping in effect.
+    """
+    model: type[BaseModel] = Config
+    for i, part in enumerate(path[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            return
+        nested = _model_in(field.annotation)
+        if nested is not None:
+            model = nested
+            continue
+        if typing.get_origin(field.annotation) is dict and field.default_factory is not None:
+            node: Any = data
+            for step in path[:i]:
+                node = node.setdefault(step, {}) if isinstance(node, dict) else None
+            if isinstance(node, dict) and part not in node:
+                default = field.get_default(call_default_factory=True)
+                node[part] = {
+                    k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in default.items()
+                }
+        return
+
+
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against conf/local.yaml)"
+        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
     if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):
         return f"{key}: {message} (got {error['input']!r})"
     return f"{key}: {message}"
@@ -414,7 +614,7 @@ def load_config(
     *,
     base_dir: str | os.PathLike[str] | None = None,
 ) -> Config:
-    """Read ``path`` (YAML), apply ``section.key=value`` overrides, validate, resolve paths.
+    """Read ``path`` (YAML), apply ``section.key=value`` overrides, validate.
 
     Relative local paths are resolved against ``base_dir`` (default: the current
     directory), which is where the README's commands run.
@@ -434,20 +634,175 @@ def load_config(
         if not isinstance(data, dict):
             raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     for override in overrides:
-        apply_override(data, *parse_override(override))
+        key_path, value = parse_override(override)
+        _seed_default_mapping(data, key_path)
+        apply_override(data, key_path, value)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
-        config = Config.model_validate(data)
+        return Config.model_validate(data, context={"base_dir": base})
     except ValidationError as exc:
         problems = "; ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{source}: {problems}") from None
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return config.model_copy(
-        update={
-            "lakehouse": config.lakehouse.model_copy(update={"root": _absolute(config.lakehouse.root, base)}),
-            "input": config.input.model_copy(update={"path": _absolute(config.input.path, base)}),
-            "als": config.als.model_copy(update={"checkpoint_dir": _absolute(config.als.checkpoint_dir, base)}),
-            "validation": config.validation.model_copy(
-                update={"reports_dir": _absolute(config.validation.reports_dir, base)}
-            ),
-        }
-    )
+
+
+# The configuration reference (docs/configuration.md), generated from the models above.
+
+_REFERENCE_INTRO = """\
+Every key of the YAML config, generated from the models in `reclake/config.py`, which hold
+the one set of defaults. A config file such as `conf/local.yaml` sets only the keys that
+differ; `--set section.key=value` overrides one key for one run (the value is read as YAML,
+so `--set tune.rank=[8,16]` is a list). Unknown keys, wrong types and impossible values are
+rejected at load time, naming the key. A relative *path* is resolved against the directory
+the command runs in (`~` is expanded); URIs (`s3a://`, `gs://`, `file:`) are kept as they are."""
+
+_SCALAR_NAMES: dict[Any, str] = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    dt.date: "date",
+    type(None): "null",
+}
+
+
+def _resolves_paths(metadata: typing.Iterable[Any]) -> bool:
+    return any(isinstance(m, AfterValidator) and m.func is _resolve_local_path for m in metadata)
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The section model a field holds (``X`` or ``X | None``), if any."""
+    if typing.get_origin(annotation) is dict:
+        return None
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _dict_of_models(annotation: Any) -> type[BaseModel] | None:
+    """The model of a ``dict[str, Model]`` field (e.g. events.types), if it is one."""
+    if typing.get_origin(annotation) is dict:
+        return _model_in(typing.get_args(annotation)[1])
+    return None
+
+
+def _type_name(annotation: Any) -> str:
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin is Annotated:
+        return "path" if _resolves_paths(annotation.__metadata__) else _type_name(args[0])
+    if origin is Literal:
+        return "one of " + ", ".join(str(a) for a in args)
+    if origin in (typing.Union, types.UnionType):
+        named = [_type_name(a) for a in args if a is not type(None)]
+        return " or ".join(named) + (" or null" if type(None) in args else "")
+    if origin is list:
+        return f"list of {_type_name(args[0])}"
+    if origin is dict:
+        keys = f"({', '.join(typing.get_args(args[0]))})" if typing.get_origin(args[0]) is Literal else "name"
+        return f"mapping of {keys} to {_type_name(args[1])}"
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return "section"
+    return _SCALAR_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
+
+
+def _constraints(field: FieldInfo) -> str:
+    words = {
+        annotated_types.Gt: ("> {}", "gt"),
+        annotated_types.Ge: (">= {}", "ge"),
+        annotated_types.Lt: ("< {}", "lt"),
+        annotated_types.Le: ("<= {}", "le"),
+        annotated_types.MinLen: ("at least {} characters", "min_length"),
+        annotated_types.MaxLen: ("at most {} characters", "max_length"),
+    }
+    parts = []
+    for item in field.metadata:
+        if isinstance(item, annotated_types.MinLen) and item.min_length == 1:
+            parts.append("not empty")
+        elif type(item) in words:
+            template, attribute = words[type(item)]
+            parts.append(template.format(getattr(item, attribute)))
+        elif getattr(item, "pattern", None) is not None:
+            parts.append(f"matching `{item.pattern}`")
+    return ", ".join(parts)
+
+
+def _yaml(value: Any) -> str:
+    """A default as one would write it in the YAML file (flow style)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            plain = bool(value) and not value.startswith(("{", "[")) and yaml.safe_load(value) == value
+        except yaml.YAMLError:
+            plain = False
+        return value if plain else json.dumps(value)
+    if isinstance(value, BaseModel):
+        return _yaml(value.model_dump(exclude_unset=True))
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_yaml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _rows(model: type[BaseModel], prefix: str) -> list[str]:
+    """One table row per key of ``model`` (dotted under ``prefix``), nested sections and mappings expanded."""
+    rows = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}.{name}"
+        nested, entries = _model_in(field.annotation), _dict_of_models(field.annotation)
+        type_name = "path" if _resolves_paths(field.metadata) else _type_name(field.annotation)
+        constraints = _constraints(field)
+        if constraints:
+            type_name += f", {constraints}"
+        if field.default is PydanticUndefined and field.default_factory is None:
+            default = "required"
+        elif nested is not None and field.default_factory is not None:
+            default = "see below"
+        else:
+            default = f"`{_yaml(field.get_default(call_default_factory=True))}`"
+        rows.append(f"| `{key}` | {_cell(type_name)} | {_cell(default)} | {_cell(field.description or '')} |")
+        if nested is not None:
+            rows += _rows(nested, key)
+        elif entries is not None:
+            rows += _rows(entries, f"{key}.<name>")
+    return rows
+
+
+def reference_markdown() -> str:
+    """The configuration reference: every section and key with its type, default and meaning, as Markdown."""
+    lines = [
+        "# Configuration reference",
+        "",
+        f"Generated from `reclake/config.py`; do not edit by hand. Regenerate: `{REGENERATE_REFERENCE}`",
+        "",
+        _REFERENCE_INTRO,
+    ]
+    for name, field in Config.model_fields.items():
+        section = _model_in(field.annotation)
+        assert section is not None, name
+        lines += [
+            "",
+            f"## `{name}`",
+            "",
+            inspect.cleandoc(section.__doc__ or ""),
+            "",
+            "| Key | Type | Default | Meaning |",
+            "|---|---|---|---|",
+            *_rows(section, name),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference_markdown(), end="")

@@ -1,6 +1,6 @@
 """The whole pipeline in one Spark application: validate, prepare, train, evaluate, recommend, publish.
 
-With ``input.generate_if_missing`` (the embedded default) synthetic events are
+With ``input.generate_if_missing`` (set in conf/local.yaml) synthetic events are
 generated first when the input does not exist yet. A model the quality gate in
 ``evaluate`` rejects stops the run before anything is recommended or published.
 
@@ -42,4 +42,3 @@ STAGES = (Stage("generate", generate_if_missing), *PIPELINE)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake run", __doc__.splitlines()[0], STAGES, argv)
-

@@ -6,6 +6,10 @@ alone (``spark-submit jobs/train.py``), through the CLI (``reclake train``) or
 inside ``reclake run``. :func:`run_job` is the one ``main`` behind all of them:
 it parses the common options, loads the config, builds the session, times the
 stages and prints the ``--json`` summary as the last line of stdout.
+
+Quiet by default: a person sees one line per stage and where the output is;
+Spark's, Great Expectations' and py4j's logs go to a log file (``--verbose``
+shows them on the terminal instead).
 """
 
 from __future__ import annotations
@@ -14,19 +18,24 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import SparkSession
-
-from reclake.config import Config, RunSection, load_config
+from reclake.config import Config, RunSection, join_uri, load_config
 from reclake.errors import ReclakeError
 
-log = logging.getLogger("reclake")
+if TYPE_CHECKING:  # pyspark is imported only when a job really runs
+    from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,11 +61,14 @@ class StageResult:
     metrics: dict[str, float] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    note: str = ""  # a few words for the person watching, e.g. the quality gate's verdict
 
 
-StageFn = Callable[[SparkSession, Config, RunContext], StageResult]
+StageFn = Callable[["SparkSession", Config, RunContext], StageResult]
 # Called once the job has finished, succeeded or failed, with its final summary.
-FinishFn = Callable[[SparkSession, Config, RunContext, dict[str, Any]], None]
+FinishFn = Callable[["SparkSession", Config, RunContext, dict[str, Any]], None]
+# Told after each stage: its name, seconds and result (the one line a person sees per stage).
+ProgressFn = Callable[[str, float, StageResult], None]
 
 
 @dataclass(frozen=True)
@@ -78,9 +90,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
         help="override one config key for this run (repeatable), e.g. --set als.rank=64",
     )
     parser.add_argument("--input", metavar="PATH", help="raw events (shortcut for --set input.path=PATH)")
-    parser.add_argument("--lakehouse", metavar="DIR", help="root of every table (shortcut for --set lakehouse.root=DIR)")
+    parser.add_argument(
+        "--lakehouse", metavar="DIR", help="root of every table (shortcut for --set lakehouse.root=DIR)"
+    )
     parser.add_argument("--run-date", metavar="YYYY-MM-DD", help="the date this run is for (default: today, UTC)")
     parser.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
+    parser.add_argument("--verbose", action="store_true", help="Spark and Great Expectations logs on the terminal")
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -94,17 +109,23 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.config, overrides)
 
 
-def execute(stages: Sequence[Stage], config: Config, job: str) -> dict[str, Any]:
+def execute(
+    stages: Sequence[Stage],
+    config: Config,
+    job: str,
+    ctx: RunContext | None = None,
+    progress: ProgressFn | None = None,
+    jvm_log: Path | None = None,
+) -> dict[str, Any]:
     """Run ``stages`` in order in one Spark application; return the JSON summary.
 
     A :class:`ReclakeError` stops the run and is reported as ``status: failed``
-    with the error; any other exception is a bug and propagates.
+    with the error; any other exception is a bug and propagates. ``progress``
+    hears of each finished stage; a JVM this starts logs to ``jvm_log``.
     """
-    from reclake.spark import (
-        build_spark_session,  # pyspark is imported only when a job really runs
-    )
+    from reclake.spark import build_spark_session  # pyspark is imported only when a job really runs
 
-    ctx = RunContext.from_config(config.run)
+    ctx = ctx or RunContext.from_config(config.run)
     summary: dict[str, Any] = {
         "job": job,
         "status": "running",
@@ -118,7 +139,8 @@ def execute(stages: Sequence[Stage], config: Config, job: str) -> dict[str, Any]
     started = time.perf_counter()
     spark = None
     try:
-        spark = build_spark_session(config.spark)
+        with stderr_to(jvm_log):  # a JVM started here writes its logs there
+            spark = build_spark_session(config.spark)
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
             t0 = time.perf_counter()
@@ -130,6 +152,8 @@ def execute(stages: Sequence[Stage], config: Config, job: str) -> dict[str, Any]
             summary["tables"].update(result.tables)
             summary.update(result.details)
             log.info("stage %s: done in %.1fs %s", stage.name, summary["timings_s"][stage.name], result.counts)
+            if progress is not None:
+                progress(stage.name, summary["timings_s"][stage.name], result)
         summary["status"] = "succeeded"
     except ReclakeError as exc:
         # A data or config problem, not a bug: report it in the summary, no traceback.
@@ -155,20 +179,117 @@ def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: R
             log.exception("stage %s: could not record the failed run", stage.name)
 
 
+def log_file(config: Config, ctx: RunContext) -> Path:
+    """Where a quiet run's logs go: ``<lakehouse>/_logs/<run_id>.log``, or the temp folder for a remote lakehouse."""
+    root = config.lakehouse.root
+    local = not ("://" in root and not root.startswith("file:"))
+    folder = (
+        Path(join_uri(root.removeprefix("file:"), "_logs")) if local else Path(tempfile.gettempdir()) / "reclake-logs"
+    )
+    return folder / f"{ctx.run_id}.log"
+
+
+@contextmanager
+def job_logging(path: Path | None) -> Iterator[None]:
+    """Logs of this process and of the Spark JVM it starts go to ``path`` (None: to the terminal).
+
+    The JVM inherits file descriptor 2 when it starts, so stderr is pointed at
+    the log file while the session is built and restored right after: Ivy's
+    resolution report and log4j's console lines land in the file, this
+    process's own messages stay on the terminal. Python warnings are logged too.
+    """
+    if path is None:
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        root.removeHandler(handler)
+        handler.close()
+
+
+@contextmanager
+def stderr_to(path: Path | None) -> Iterator[None]:
+    """Point file descriptor 2 at ``path`` for the block (a child process started in it keeps it)."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(target, 2)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(target)
+
+
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+# Counts named like "rule.x" or "x.files_before" are details for --json, not for the one line per stage.
+_HEADLINE_COUNTS = 4
+
+
+def stage_line(prog: str, name: str, seconds: float, result: StageResult) -> str:
+    """``reclake run: validate   12.3 s  raw_rows 31,000  valid_rows 30,990 ...``: what a stage did."""
+    counts = [(k, v) for k, v in result.counts.items() if "." not in k][:_HEADLINE_COUNTS]
+    figures = "  ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}" for key, value in counts)
+    note = f"  ({result.note})" if result.note else ""
+    return f"{prog}: {name:<10} {seconds:7.1f} s  {figures}{note}".rstrip()
+
+
+def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: Path | None) -> list[str]:
+    """Where the output is and how to look at it, or what failed; and where the logs are."""
+    lines = []
+    if summary["status"] == "succeeded":
+        lines.append(
+            f"{prog}: succeeded in {summary['timings_s']['total']:.1f} s; tables under {config.lakehouse.root}"
+        )
+        user = summary.get("example_user_id")
+        if user is not None and "recommendations" in summary.get("tables", {}):
+            lines.append(f"  look up one user: reclake lookup {user} --lakehouse {config.lakehouse.root}")
+        if "report" in summary.get("tables", {}):
+            lines.append(f"  evaluation report: {summary['tables']['report']}")
+    else:
+        lines.append(f"{prog}: error: {summary['error']}")
+    if log_path is not None:
+        lines.append(f"  logs: {log_path}")
+    return lines
+
+
 def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence[str] | None = None) -> int:
     """Parse options, run ``stages``, report; exit status 0, or 2 with a one-line error."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_common_options(parser)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
-        summary = execute(stages, config_from_args(args), prog)
+        config = config_from_args(args)
     except ReclakeError as exc:  # the config itself is invalid
-        summary = {"job": prog, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}
-    status = 0
-    if summary["status"] != "succeeded":
-        print(f"{prog}: error: {summary['error']}", file=sys.stderr)
-        status = 2
+        print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"job": prog, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}), flush=True)
+        return 2
+    ctx = RunContext.from_config(config.run)
+    log_path = None if args.verbose else log_file(config, ctx)
+
+    def progress(name: str, seconds: float, result: StageResult) -> None:
+        print(stage_line(prog, name, seconds, result), file=sys.stderr, flush=True)
+
+    with job_logging(log_path):
+        summary = execute(stages, config, prog, ctx, progress, jvm_log=log_path)
+    for line in closing_lines(prog, summary, config, log_path):
+        print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(summary, default=str), flush=True)
-    return status
+    return 0 if summary["status"] == "succeeded" else 2

@@ -32,7 +32,7 @@ GENERATED_EVENT_TYPES = ("view", "add_to_cart", "purchase")
 CART_RATE = 0.3  # share of viewed items added to the cart
 PURCHASE_RATE = 0.5  # share of carted items bought
 ACTIVITY_SHAPE = 1.8  # Lomax shape: lower is heavier-tailed
-# Kind of bad row -> the one row rule it breaks (schemas/expectations/events.rows.json).
+# Kind of bad row -> the one row rule it breaks (reclake/quality/suites/events.rows.json).
 BAD_ROW_RULES = {
     "malformed_line": "malformed_line",
     "wrong_type": "value_not_numeric",
@@ -65,9 +65,7 @@ def _catalogue(settings: GenerateSection) -> tuple[np.ndarray, list[np.ndarray],
     return item_cluster, cluster_items, cluster_cdf, global_cdf
 
 
-def _user_events(
-    user_ids: np.ndarray, settings: GenerateSection, end: dt.datetime, catalogue: tuple
-) -> pd.DataFrame:
+def _user_events(user_ids: np.ndarray, settings: GenerateSection, end: dt.datetime, catalogue: tuple) -> pd.DataFrame:
     """All events of a batch of users, vectorised with numpy."""
     _, cluster_items, cluster_cdf, global_cdf = catalogue
     rng = np.random.default_rng([settings.seed, 1, int(user_ids[0])])

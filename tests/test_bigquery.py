@@ -126,8 +126,13 @@ def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged,
     assert call["location"] == "EU" and call["project"] == "acme-prod"
     fields = call["job_config"].schema
     assert [(f.name, f.field_type) for f in fields] == [
-        ("user_id", "STRING"), ("rank", "INT64"), ("item_id", "STRING"), ("score", "FLOAT64"),
-        ("source", "STRING"), ("model_version", "STRING"), ("run_date", "DATE"),
+        ("user_id", "STRING"),
+        ("rank", "INT64"),
+        ("item_id", "STRING"),
+        ("score", "FLOAT64"),
+        ("source", "STRING"),
+        ("model_version", "STRING"),
+        ("run_date", "DATE"),
     ]
 
     files = sorted(staging.glob("*.parquet"))
@@ -147,8 +152,10 @@ def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged,
 @pytest.mark.parametrize(
     ("job_kwargs", "message"),
     [
-        ({"error": BadRequest("Error while reading data", errors=[{"message": "Schema mismatch: score"}])},
-         r"recommendations\$20261123 failed \(job job_123\): Schema mismatch: score"),
+        (
+            {"error": BadRequest("Error while reading data", errors=[{"message": "Schema mismatch: score"}])},
+            r"recommendations\$20261123 failed \(job job_123\): Schema mismatch: score",
+        ),
         ({"error": Forbidden("Access Denied: Table acme-prod:reclake.recommendations")}, "Access Denied"),
         ({"error": concurrent.futures.TimeoutError()}, "job_123 .* did not finish within 600s"),
         ({"rows_missing": 1}, "wrote 23 rows, Spark staged 24"),
@@ -156,15 +163,27 @@ def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged,
 )
 def test_load_failures_become_errors_a_person_can_act_on(staged, tmp_path, job_kwargs, message):
     with pytest.raises(SinkError, match=message):
-        publish_to_bigquery(staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=FakeClient(**job_kwargs))
+        publish_to_bigquery(
+            staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=FakeClient(**job_kwargs)
+        )
 
 
 def test_publish_without_credentials_fails_fast_before_staging(spark, run_cli, lakehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "no-such-key.json"))
-    write_delta(spark.createDataFrame(ROWS, list(RECOMMENDATION_COLUMNS)), table_uri(str(lakehouse), STAGED_RECOMMENDATIONS))
-    sets = [f"--set=publish.{key}" for key in ("sink=bigquery", "bigquery.project=p", "bigquery.dataset=d", "bigquery.table=t")]
+    write_delta(
+        spark.createDataFrame(ROWS, list(RECOMMENDATION_COLUMNS)), table_uri(str(lakehouse), STAGED_RECOMMENDATIONS)
+    )
+    sets = [
+        f"--set=publish.{key}"
+        for key in ("sink=bigquery", "bigquery.project=p", "bigquery.dataset=d", "bigquery.table=t")
+    ]
     status, summary = run_cli(
-        publish.main, "--lakehouse", str(lakehouse), "--run-date", D.isoformat(), *sets,
+        publish.main,
+        "--lakehouse",
+        str(lakehouse),
+        "--run-date",
+        D.isoformat(),
+        *sets,
         f"--set=publish.bigquery.staging_uri={tmp_path / 'staging'}",
     )
     assert status == 2 and "GOOGLE_APPLICATION_CREDENTIALS" in summary["error"]
@@ -173,7 +192,14 @@ def test_publish_without_credentials_fails_fast_before_staging(spark, run_cli, l
 
 def test_bigquery_settings_are_validated_at_load_time():
     with pytest.raises(ConfigError, match="publish.bigquery.dataset"):
-        load_config(None, ["publish.bigquery.project=p", "publish.bigquery.dataset=bad-name",
-                           "publish.bigquery.table=t", "publish.bigquery.staging_uri=gs://b/s"])
+        load_config(
+            None,
+            [
+                "publish.bigquery.project=p",
+                "publish.bigquery.dataset=bad-name",
+                "publish.bigquery.table=t",
+                "publish.bigquery.staging_uri=gs://b/s",
+            ],
+        )
     with pytest.raises(ConfigError, match="publish.bigquery.staging_uri"):
         load_config(None, ["publish.bigquery.project=p", "publish.bigquery.dataset=d", "publish.bigquery.table=t"])

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import typing
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
+from pydantic import BaseModel
 
-from reclake.config import Config, load_config, parse_override
+from reclake.config import REGENERATE_REFERENCE, Config, load_config, parse_override, reference_markdown
 from reclake.errors import ConfigError
 
 from .conftest import REPO
@@ -29,7 +33,9 @@ def test_defaults_without_a_file_are_valid():
 
 
 def test_unknown_key_is_named(tmp_path):
-    with pytest.raises(ConfigError, match=r"als\.rnak: unknown key"):
+    with pytest.raises(
+        ConfigError, match=r"als\.rnak: unknown key \(check the spelling against docs/configuration\.md\)"
+    ):
         load_config(write(tmp_path, "als:\n  rnak: 10\n"))
 
 
@@ -112,3 +118,100 @@ def test_unreadable_or_non_mapping_files_are_errors(tmp_path):
         load_config(tmp_path / "absent.yaml")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(write(tmp_path, "- a\n- b\n"))
+
+
+def test_relative_paths_in_a_file_resolve_against_the_base_dir(tmp_path):
+    path = write(
+        tmp_path,
+        "lakehouse:\n  root: lh\ninput:\n  path: data/events.csv\n"
+        "als:\n  checkpoint_dir: file:///tmp/ckpt\nvalidation:\n  reports_dir: ~/reports\n",
+    )
+    base = tmp_path / "base"
+    config = load_config(path, base_dir=base)
+    assert config.lakehouse.root == str(base / "lh")
+    assert config.input_path == str(base / "data" / "events.csv")
+    assert config.checkpoint_dir == "file:///tmp/ckpt"
+    assert config.validation.reports_dir == str(Path("~/reports").expanduser())
+
+
+def test_relative_defaults_resolve_too(tmp_path, monkeypatch):
+    assert load_config(base_dir=tmp_path).lakehouse.root == str(tmp_path / "lakehouse")
+    monkeypatch.chdir(tmp_path)
+    assert Config().lakehouse.root == str(tmp_path.resolve() / "lakehouse")  # no context: the current directory
+
+
+def _keys_equal_to_defaults(data: dict[str, Any], loaded: BaseModel, default: BaseModel, prefix: str = "") -> list[str]:
+    """Keys of ``data`` (a YAML mapping) whose loaded value is the model's default; mappings compare as a whole."""
+    same = []
+    for key, value in data.items():
+        got, expected = getattr(loaded, key), getattr(default, key)
+        if isinstance(value, dict) and isinstance(got, BaseModel) and isinstance(expected, BaseModel):
+            same += _keys_equal_to_defaults(value, got, expected, f"{prefix}{key}.")
+        elif got == expected:
+            same.append(prefix + key)
+    return same
+
+
+def _defaults_restated(path: Path) -> list[str]:
+    data = yaml.safe_load(path.read_text())
+    loaded = load_config(path, base_dir=REPO)
+    return _keys_equal_to_defaults(data, loaded, Config.model_validate({}, context={"base_dir": REPO}))
+
+
+def test_local_yaml_only_overrides_defaults(tmp_path):
+    restated = _defaults_restated(REPO / "conf" / "local.yaml")
+    assert not restated, f"conf/local.yaml sets keys to their default (delete them): {', '.join(restated)}"
+    # The check itself sees a restated default, in a nested section and in a mapping too.
+    example = write(
+        tmp_path,
+        "als:\n  rank: 32\n  alpha: 2.0\nlakehouse:\n  root: lakehouse\n"
+        "input:\n  columns:\n    user_id: user_id\n"
+        "events:\n  types:\n    view: {weight: 1.0}\n    add_to_cart: {weight: 3.0}\n"
+        "    purchase: {weight: 5.0, min_value: 1, max_value: 1000}\n"
+        "    rating: {weight: 1.0, use_value: true, min_value: 0.5, max_value: 5}\n",
+    )
+    assert _keys_equal_to_defaults(
+        yaml.safe_load(example.read_text()),
+        load_config(example, base_dir=REPO),
+        Config.model_validate({}, context={"base_dir": REPO}),
+    ) == ["als.rank", "lakehouse.root", "input.columns.user_id", "events.types"]
+
+
+def _models(model: type[BaseModel]) -> set[type[BaseModel]]:
+    """``model`` and every model its fields hold, directly, optionally or as mapping values."""
+    found = {model}
+    for field in model.model_fields.values():
+        stack = [field.annotation]
+        while stack:
+            annotation = stack.pop()
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                found |= _models(annotation)
+            stack += typing.get_args(annotation)
+    return found
+
+
+def test_every_field_has_a_description():
+    missing = [
+        f"{model.__name__}.{name}"
+        for model in _models(Config)
+        for name, field in model.model_fields.items()
+        if not (field.description or "").strip()
+    ]
+    assert not missing, f"fields without Field(description=...): {', '.join(sorted(missing))}"
+
+
+def test_configuration_reference_is_up_to_date():
+    reference = REPO / "docs" / "configuration.md"
+    current = reference.read_text() if reference.exists() else ""
+    assert current == reference_markdown(), f"docs/configuration.md is stale: regenerate it with {REGENERATE_REFERENCE}"
+
+
+def test_overriding_one_event_type_keeps_the_others():
+    types = load_config(REPO / "conf" / "local.yaml", ["events.types.purchase.weight=10"]).events.types
+    assert (types["purchase"].weight, types["purchase"].max_value) == (10, 1000)
+    assert set(types) == set(Config().events.types)
+    # A file's own mapping replaces the default one, and overrides change it in place.
+    movielens = load_config(
+        REPO / "conf" / "movielens-100k.yaml", ["events.types.rating.use_value=true"], base_dir=REPO
+    )
+    assert set(movielens.events.types) == {"rating"} and movielens.events.types["rating"].use_value

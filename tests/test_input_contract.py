@@ -29,7 +29,9 @@ def events_of(spark, overrides, path):
 
 def expected(user_a="u1", user_b="u2"):
     """The two events every fixture below encodes, as to_events should return them."""
-    return sorted([(user_a, "i9", "view", None, "2026-11-20 08:30:00"), (user_b, "i7", "purchase", 2.0, "2026-11-21 17:00:05")])
+    return sorted(
+        [(user_a, "i9", "view", None, "2026-11-20 08:30:00"), (user_b, "i7", "purchase", 2.0, "2026-11-21 17:00:05")]
+    )
 
 
 def test_csv_with_header(spark, tmp_path):

@@ -39,7 +39,9 @@ def publish(spark, lakehouse: Path, rows: list[tuple], run_date: dt.date, name="
 def recs(run_date: dt.date, model: str, users: int, bump: float = 0.0) -> list[tuple]:
     """User uNNN gets items iNNN.1..3 with score 1/rank + bump (3 rows per user)."""
     return [
-        (f"u{u:03d}", r, f"i{u:03d}.{r}", 1.0 / r + bump, "als", model, run_date) for u in range(users) for r in (1, 2, 3)
+        (f"u{u:03d}", r, f"i{u:03d}.{r}", 1.0 / r + bump, "als", model, run_date)
+        for u in range(users)
+        for r in (1, 2, 3)
     ]
 
 
@@ -127,6 +129,10 @@ def test_reclake_lookup_prints_json_without_starting_spark(published):
     assert result["items"] == expected_items(2, 0.5) and result["run_date"] == D3.isoformat()
 
     missing = subprocess.run(
-        [*args[:4], "lookup", "nobody", "--lakehouse", str(published)], capture_output=True, text=True, env=env, cwd=REPO
+        [*args[:4], "lookup", "nobody", "--lakehouse", str(published)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
     )
     assert missing.returncode == 2 and "nobody" in missing.stderr and "Traceback" not in missing.stderr

@@ -64,7 +64,9 @@ def test_means_over_users_with_relevant_items(frames):
 
 
 def test_only_the_first_k_positions_count_and_rank_gaps_do_not_matter(spark):
-    recommended = spark.createDataFrame([(1, 1, 7), (1, 5, 8), (1, 9, 9), (1, 12, 6)], "user_idx int, rank int, item_idx int")
+    recommended = spark.createDataFrame(
+        [(1, 1, 7), (1, 5, 8), (1, 9, 9), (1, 12, 6)], "user_idx int, rank int, item_idx int"
+    )
     relevant = spark.createDataFrame([(1, 9), (1, 6)], "user_idx int, item_idx int")
     result = ranking_metrics(recommended, relevant, k=3)
     # Item 9 is third (hit), item 6 fourth (beyond k): precision 1/3, recall 1/2,
@@ -97,3 +99,48 @@ def test_coverage_and_average_popularity(spark):
     # Top-2 slots: items 1, 3, 1, 3 -> 2 of 4 catalogue items; popularity (1 + .25 + 1 + .25) / 4.
     assert result["coverage"] == pytest.approx(2 / 4)
     assert result["avg_popularity"] == pytest.approx(0.625)
+
+
+# Spark's own evaluator, by metric name: what ranking_metrics claims parity with.
+SPARK_METRIC_NAMES = {
+    "precision": "precisionAtK",
+    "recall": "recallAtK",
+    "ndcg": "ndcgAtK",
+    "map": "meanAveragePrecisionAtK",
+}
+
+
+def test_ranking_metrics_match_sparks_ranking_evaluator_on_random_lists(spark):
+    import random
+
+    from pyspark.ml.evaluation import RankingEvaluator
+    from pyspark.sql import functions as F
+
+    k, rng = 5, random.Random(7)
+    recs, rel = [], []
+    for user in range(60):
+        # Lists of 0..8 items (some shorter than k, some empty) and 1..6 relevant items from 20.
+        for rank, item in enumerate(rng.sample(range(20), rng.randint(0, 8)), start=1):
+            recs.append((user, rank, item))
+        rel += [(user, item) for item in rng.sample(range(20), rng.randint(1, 6))]
+    recommended = spark.createDataFrame(recs, "user_idx int, rank int, item_idx int")
+    relevant = spark.createDataFrame(rel, "user_idx int, item_idx int")
+
+    def as_lists(frame, order):
+        return frame.groupBy("user_idx").agg(
+            F.transform(F.array_sort(F.collect_list(F.struct(*order))), lambda s: s["item_idx"].cast("double")).alias(
+                "v"
+            )
+        )
+
+    # One row per user with relevant items; a user without recommendations has an empty list.
+    lists = (
+        as_lists(relevant, ["item_idx"]).withColumnRenamed("v", "label")
+        .join(as_lists(recommended, ["rank", "item_idx"]).withColumnRenamed("v", "prediction"), "user_idx", "left")
+        .select("label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"))
+    )  # fmt: skip
+    ours = ranking_metrics(recommended, relevant, k)
+    assert ours["users"] == 60
+    for name, spark_name in SPARK_METRIC_NAMES.items():
+        evaluator = RankingEvaluator(metricName=spark_name, k=k, labelCol="label", predictionCol="prediction")
+        assert ours[name] == pytest.approx(evaluator.evaluate(lists), abs=1e-12), name

@@ -111,7 +111,9 @@ def test_movielens_by_configuration_alone(spark, tmp_path, run_cli):
 
 
 def test_cli_help_imports_no_spark():
-    code = "import sys, reclake.cli; reclake.cli.main(['--help']); assert 'pyspark' not in sys.modules, 'pyspark imported'"
+    code = (
+        "import sys, reclake.cli; reclake.cli.main(['--help']); assert 'pyspark' not in sys.modules, 'pyspark imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "reclake <job>" in out.stdout and "publish" in out.stdout

@@ -19,7 +19,7 @@ from reclake.io.layout import (
     expired_before,
     replace_predicate,
 )
-from reclake.io.maintenance import FileStats, needs_clustering
+from reclake.io.maintenance import FileStats, files_by_run_date, needs_clustering
 from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
 from reclake.runtime import RunContext
 from reclake.stages import maintain, publish
@@ -37,14 +37,23 @@ def staged_rows(run_date: dt.date, model: str, users: int, ranks: int = 3, bump:
     ]
 
 
-def stage(spark, lakehouse: Path, rows: list[tuple], name: str = STAGED_RECOMMENDATIONS, columns=RECOMMENDATION_COLUMNS):
+def stage(
+    spark, lakehouse: Path, rows: list[tuple], name: str = STAGED_RECOMMENDATIONS, columns=RECOMMENDATION_COLUMNS
+):
     df = spark.createDataFrame(rows, list(columns))
     write_delta(df, table_uri(str(lakehouse), name))
 
 
 def publish_cli(run_cli, lakehouse: Path, run_date: dt.date, run_id: str, *extra: str):
     return run_cli(
-        publish.main, "--lakehouse", str(lakehouse), "--run-date", run_date.isoformat(), "--set", f"run.run_id={run_id}", *extra
+        publish.main,
+        "--lakehouse",
+        str(lakehouse),
+        "--run-date",
+        run_date.isoformat(),
+        "--set",
+        f"run.run_id={run_id}",
+        *extra,
     )
 
 
@@ -199,19 +208,31 @@ def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, 
     uri = recs(lakehouse)
     laid = spark.createDataFrame(staged_rows(D2, "m1", users=30), list(RECOMMENDATION_COLUMNS))
     settings = PublishSection(target_file_rows=30)
-    publish.publish_table(laid, uri, publish.run_stats(laid, "user_id"), key="user_id", ctx=RunContext(D2, "r"), settings=settings)
+    publish.publish_table(
+        laid, uri, publish.run_stats(laid, "user_id"), key="user_id", ctx=RunContext(D2, "r"), settings=settings
+    )
     appended = []
     for batch in range(3):
         rows = [r for r in staged_rows(D1, "m0", users=30) if int(r[0][1:]) % 3 == batch]
         appended += rows
-        write_delta(spark.createDataFrame(rows, list(RECOMMENDATION_COLUMNS)).repartition(1), uri, mode="append", partition_by=["run_date"])
+        write_delta(
+            spark.createDataFrame(rows, list(RECOMMENDATION_COLUMNS)).repartition(1),
+            uri,
+            mode="append",
+            partition_by=["run_date"],
+        )
     before = DeltaTable(uri)
     laid_out_files = set(before.file_uris(file_pruning_predicate=[("run_date", "=", D2.isoformat())]))
     contents = as_tuples(before.to_pyarrow_table())
 
     status, summary = run_cli(
-        maintain.main, "--lakehouse", str(lakehouse),
-        "--set", "publish.target_file_rows=30", "--set", "publish.vacuum_retention_hours=0",
+        maintain.main,
+        "--lakehouse",
+        str(lakehouse),
+        "--set",
+        "publish.target_file_rows=30",
+        "--set",
+        "publish.vacuum_retention_hours=0",
     )
     assert status == 0, summary
     assert summary["counts"]["maintain"]["recommendations.partitions_clustered"] == 1
@@ -219,9 +240,9 @@ def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, 
     after = DeltaTable(uri)
     assert as_tuples(after.to_pyarrow_table()) == contents
     assert set(after.file_uris(file_pruning_predicate=[("run_date", "=", D2.isoformat())])) == laid_out_files
-    d1 = [f for f in maintain.files_by_run_date(uri, "user_id")[D1.isoformat()]]
+    d1 = [f for f in files_by_run_date(uri, "user_id")[D1.isoformat()]]
     assert not needs_clustering(d1, 30)
     on_disk = {str(p) for p in Path(uri).rglob("*.parquet")}
     assert on_disk == set(after.file_uris())  # vacuum removed every file no current version needs
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 - delta-rs or Arrow, depending on which notices first
         DeltaTable(uri, version=1).to_pyarrow_table()  # its appended files are gone

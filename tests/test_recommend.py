@@ -43,7 +43,9 @@ def brute_force(scores: np.ndarray, excluded: set[tuple[int, int]], k: int) -> l
     """(row, rank from 1, column): every row sorted by score desc then column, excluded cells skipped."""
     out = []
     for r, row in enumerate(scores):
-        cols = sorted((c for c in range(len(row)) if (r, c) not in excluded and np.isfinite(row[c])), key=lambda c: (-row[c], c))
+        cols = sorted(
+            (c for c in range(len(row)) if (r, c) not in excluded and np.isfinite(row[c])), key=lambda c: (-row[c], c)
+        )
         out += [(r, rank, c) for rank, c in enumerate(cols[:k], start=1)]
     return out
 
@@ -75,11 +77,10 @@ def random_model(spark):
     items = rng.integers(-2, 3, size=(700, 3)).astype(np.float32)
     seen = {(int(u), int(i)) for u, i in zip(rng.integers(0, 40, 900), rng.integers(0, 700, 900))}
     seen |= {(0, i) for i in range(697)}  # user 0 has seen all but 3 items
-    seen_df = spark.createDataFrame([(int(user_ids[u]), int(item_ids[i])) for u, i in seen], f"{USER_IDX} int, {ITEM_IDX} int")
-    expected = [
-        (int(user_ids[r]), rank, int(item_ids[c]))
-        for r, rank, c in brute_force(users @ items.T, seen, 7)
-    ]
+    seen_df = spark.createDataFrame(
+        [(int(user_ids[u]), int(item_ids[i])) for u, i in seen], f"{USER_IDX} int, {ITEM_IDX} int"
+    )
+    expected = [(int(user_ids[r]), rank, int(item_ids[c])) for r, rank, c in brute_force(users @ items.T, seen, 7)]
     shuffled = rng.permutation(700)  # the DataFrame's row order must not matter
     item_df = _factors(spark, item_ids[shuffled], items[shuffled], ITEM_IDX)
     return _factors(spark, user_ids, users, USER_IDX), item_df, seen_df, sorted(expected)
@@ -97,15 +98,19 @@ def test_broadcast_path_equals_brute_force(random_model) -> None:
 def test_blocked_path_equals_brute_force_and_broadcast(random_model) -> None:
     users, items, seen, expected = random_model
     blocked = top_n_for_users(users, items, seen, 7, broadcast_limit_mb=1e-6, item_block_size=150)
-    assert "CoGroup" in blocked._jdf.queryExecution().executedPlan().toString()  # noqa: SLF001 - really blocked
+    assert "CoGroup" in blocked._jdf.queryExecution().executedPlan().toString()
     assert _rows(blocked) == expected
 
 
 def test_scores_are_the_dot_products(random_model) -> None:
     users, items, seen, _ = random_model
     top = top_n_for_users(users, items, seen, 3)
-    joined = top.join(users.withColumnRenamed(FEATURES, "u"), USER_IDX).join(items.withColumnRenamed(FEATURES, "i"), ITEM_IDX)
-    dots = joined.select(SCORE, F.aggregate(F.zip_with("u", "i", lambda a, b: a * b), F.lit(0.0), lambda s, x: s + x).alias("dot"))
+    joined = top.join(users.withColumnRenamed(FEATURES, "u"), USER_IDX).join(
+        items.withColumnRenamed(FEATURES, "i"), ITEM_IDX
+    )
+    dots = joined.select(
+        SCORE, F.aggregate(F.zip_with("u", "i", lambda a, b: a * b), F.lit(0.0), lambda s, x: s + x).alias("dot")
+    )
     assert all(abs(r[SCORE] - r["dot"]) < 1e-4 for r in dots.collect())
 
 
@@ -137,9 +142,9 @@ def lakehouse_with_model(spark, tmp_path_factory):
         "append"
     ).save(f"{root}/{USER_IDS}")
     had = items.orderBy(ITEM_IDX).limit(2).collect()
-    spark.createDataFrame([(new_idx, r[ITEM_IDX], 1.0) for r in had], f"{USER_IDX} int, {ITEM_IDX} int, strength double").write.format(
-        "delta"
-    ).mode("append").option("mergeSchema", "true").save(f"{root}/{INTERACTIONS}")
+    spark.createDataFrame(
+        [(new_idx, r[ITEM_IDX], 1.0) for r in had], f"{USER_IDX} int, {ITEM_IDX} int, strength double"
+    ).write.format("delta").mode("append").option("mergeSchema", "true").save(f"{root}/{INTERACTIONS}")
     return root, new_idx, {r[ITEM_ID] for r in had}
 
 
@@ -152,7 +157,9 @@ def _recommend(run_cli, root, *overrides: str):
     return summary
 
 
-def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(spark, run_cli, lakehouse_with_model) -> None:
+def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(
+    spark, run_cli, lakehouse_with_model
+) -> None:
     root, new_idx, newcomer_had = lakehouse_with_model
     items = spark.read.format("delta").load(f"{root}/{ITEM_IDS}")
     denied = [r[ITEM_ID] for r in items.orderBy(ITEM_IDX).limit(40).collect()]
@@ -180,7 +187,10 @@ def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(spar
 
     # The newcomer: the 5 items most users interacted with, not denied, not theirs; ties by item index.
     popularity = seen.groupBy(ITEM_ID, ITEM_IDX).agg(F.countDistinct(USER_ID).alias("p")).collect()
-    ranked = sorted((r for r in popularity if r[ITEM_ID] not in denied and r[ITEM_ID] not in newcomer_had), key=lambda r: (-r["p"], r[ITEM_IDX]))
+    ranked = sorted(
+        (r for r in popularity if r[ITEM_ID] not in denied and r[ITEM_ID] not in newcomer_had),
+        key=lambda r: (-r["p"], r[ITEM_IDX]),
+    )
     newcomer = out.where(F.col(USER_ID) == "newcomer").orderBy(RANK).collect()
     assert [r[ITEM_ID] for r in newcomer] == [r[ITEM_ID] for r in ranked[:5]]
     assert [r[SCORE] for r in newcomer] == [float(r["p"]) for r in ranked[:5]]
@@ -208,7 +218,8 @@ def test_seen_window_and_similar_items(spark, run_cli, lakehouse_with_model) -> 
 
 
 @pytest.mark.parametrize(
-    "override", ["recommend.broadcast_limit_mb=0", "recommend.exclude_seen_window_days=0", "recommend.similar_items_top_n=-1"]
+    "override",
+    ["recommend.broadcast_limit_mb=0", "recommend.exclude_seen_window_days=0", "recommend.similar_items_top_n=-1"],
 )
 def test_impossible_settings_fail_at_load_naming_the_key(override: str) -> None:
     with pytest.raises(ConfigError, match=override.split("=")[0]):

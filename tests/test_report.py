@@ -25,7 +25,8 @@ def test_popularity_deciles_and_score_histogram(spark):
     # 10 items; item i touched by 10 - i users, so item 0 is the whole first decile, item 9 the last.
     train = spark.createDataFrame([(u, i) for i in range(10) for u in range(10 - i)], "user_idx int, item_idx int")
     top = spark.createDataFrame(
-        [(1, 1, 0, 1.0), (1, 2, 9, 0.5), (2, 1, 0, 0.0), (2, 2, 5, 0.25)], "user_idx int, rank int, item_idx int, score float"
+        [(1, 1, 0, 1.0), (1, 2, 9, 0.5), (2, 1, 0, 0.0), (2, 2, 5, 0.25)],
+        "user_idx int, rank int, item_idx int, score float",
     )
     assert popularity_decile_share(top, train) == [0.5, 0, 0, 0, 0, 0.25, 0, 0, 0, 0.25]
     histogram = score_histogram(top, bins=4)  # width 0.25: [0, .25), [.25, .5), [.5, .75), [.75, 1]

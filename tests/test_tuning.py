@@ -33,7 +33,10 @@ def test_random_draws_budget_distinct_combinations_reproducibly():
 
 def test_grid_larger_than_budget_is_a_config_error():
     with pytest.raises(ConfigError, match=r"tune: .*grid search needs 8 fits but budget is 4"):
-        load_config(None, ["tune.strategy=grid", "tune.budget=4", "tune.rank=[1,2]", "tune.reg_param=[0.1,1]", "tune.alpha=[1,2]"])
+        load_config(
+            None,
+            ["tune.strategy=grid", "tune.budget=4", "tune.rank=[1,2]", "tune.reg_param=[0.1,1]", "tune.alpha=[1,2]"],
+        )
     with pytest.raises(ConfigError, match=r"tune.*rank: the search space needs at least one value"):
         load_config(None, ["tune.rank=[]"])
 

@@ -251,8 +251,18 @@ def delta_version(spark, uri: str) -> int:
 
 
 def test_generated_bad_rows_are_quarantined_in_exact_numbers(spark, run_cli, tmp_path, lakehouse):
-    bad = {"malformed_line": 3, "wrong_type": 2, "null_id": 2, "unknown_event_type": 2, "out_of_range": 2,
-           "future_timestamp": 1, "unparseable_timestamp": 2, "duplicate": 2, "long_id": 1, "control_char_id": 1}
+    bad = {
+        "malformed_line": 3,
+        "wrong_type": 2,
+        "null_id": 2,
+        "unknown_event_type": 2,
+        "out_of_range": 2,
+        "future_timestamp": 1,
+        "unparseable_timestamp": 2,
+        "duplicate": 2,
+        "long_id": 1,
+        "control_char_id": 1,
+    }
     sets = ["generate.users=40", "generate.items=30", "generate.partitions=2", f"run.run_date={RUN_DATE}"]
     sets += [f"generate.bad_rows.{kind}={n}" for kind, n in bad.items()]
     args = [item for s in sets for item in ("--set", s)]
@@ -349,8 +359,15 @@ def test_events_keep_file_statistics_on_event_time_only_even_in_a_table_made_bef
 
 
 def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark, run_cli, tmp_path, lakehouse):
-    tiny = ["generate.users=60", "generate.items=25", "generate.partitions=2", "als.rank=4", "als.max_iter=2",
-            "recommend.top_n=3", "input.generate_if_missing=true"]
+    tiny = [
+        "generate.users=60",
+        "generate.items=25",
+        "generate.partitions=2",
+        "als.rank=4",
+        "als.max_iter=2",
+        "recommend.top_n=3",
+        "input.generate_if_missing=true",
+    ]
     args = ["--lakehouse", str(lakehouse), "--run-date", RUN_DATE]
     args += [item for s in tiny for item in ("--set", s)]
     status, summary = run_cli(pipeline.main, *args)

@@ -18,16 +18,16 @@ from reclake.errors import MissingTableError
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
     """True if a file or folder exists at ``uri`` on any Hadoop file system (local, s3a, gs, ...)."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the documented way to reach Hadoop's FileSystem
+    jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
-    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))  # noqa: SLF001
+    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small text file on any Hadoop file system (local, s3a, gs, abfss)."""
-    jvm = spark.sparkContext._jvm  # noqa: SLF001 - the documented way to reach Hadoop's FileSystem
+    jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # noqa: SLF001
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     stream = fs.create(path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -49,7 +49,6 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
                 spark.conf.unset(key)
             else:
                 spark.conf.set(key, value)
-
 
 
 def read_delta(spark: SparkSession, uri: str, *, produced_by: str) -> DataFrame:

@@ -80,6 +80,7 @@ class RunStats(NamedTuple):
     rows: int
     keys: int  # distinct users (items)
     model_version: str  # every model version in the run, comma-separated
+    first_key: str | None  # the smallest key: an id to try a lookup with
 
 
 def run_stats(staged: DataFrame, key: str) -> RunStats:
@@ -88,8 +89,9 @@ def run_stats(staged: DataFrame, key: str) -> RunStats:
         F.count(F.lit(1)).alias("rows"),
         F.countDistinct(key).alias("keys"),
         F.array_sort(F.collect_set(MODEL_VERSION)).alias("versions"),
+        F.min(key).alias("first_key"),
     ).first()
-    return RunStats(int(row["rows"]), int(row["keys"]), ",".join(row["versions"]))
+    return RunStats(int(row["rows"]), int(row["keys"]), ",".join(row["versions"]), row["first_key"])
 
 
 def publish_table(

@@ -51,7 +51,9 @@ def files_by_run_date(uri: str, key: str) -> dict[str | None, list[FileStats]]:
     dates = actions.get(f"partition.{RUN_DATE}", [None] * len(actions["path"]))
     grouped: dict[str | None, list[FileStats]] = {}
     for i, date in enumerate(dates):
-        stats = FileStats(actions["num_records"][i], actions["size_bytes"][i], actions[f"min.{key}"][i], actions[f"max.{key}"][i])
+        stats = FileStats(
+            actions["num_records"][i], actions["size_bytes"][i], actions[f"min.{key}"][i], actions[f"max.{key}"][i]
+        )
         grouped.setdefault(None if date is None else str(date), []).append(stats)
     return grouped
 
@@ -81,7 +83,9 @@ def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> None:
     conf = {
-        "spark.databricks.delta.retentionDurationCheck.enabled": str(retention_hours >= _DEFAULT_RETENTION_HOURS).lower(),
+        "spark.databricks.delta.retentionDurationCheck.enabled": str(
+            retention_hours >= _DEFAULT_RETENTION_HOURS
+        ).lower(),
         # VACUUM lists files with this many tasks (default 10 000: ~50 s of overhead on 2 cores);
         # the shuffle partitions are already sized to the cluster.
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": spark.conf.get("spark.sql.shuffle.partitions"),

@@ -26,7 +26,6 @@ CORRUPT_RECORD = "_corrupt_record"
 RAW_VALUE = "_raw_value"
 
 
-
 def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
     """Read the raw events as they are, with CSV fields as strings (nothing is coerced yet)."""
     if not path_exists(spark, path):
@@ -148,5 +147,3 @@ def raw_record_text(events: DataFrame) -> Column:
             twin = field.metadata.get(SAME_AS)
             fields.append((F.coalesce(kept, F.col(twin)) if twin else kept).alias(field.name.removeprefix(RAW_PREFIX)))
     return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
-
-

@@ -32,7 +32,7 @@ from reclake.errors import MissingTableError
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta, write_text
 from reclake.io.tables import MODEL_REGISTRY, MODELS, table_uri
 
-log = logging.getLogger("reclake.registry")
+log = logging.getLogger(__name__)
 PUBLISHED_POINTER = "PUBLISHED"
 JSON_COLUMNS = ("params", "data_snapshot", "metrics", "tuning")
 REGISTRY_SCHEMA = (
@@ -120,7 +120,9 @@ def model_entry(spark: SparkSession, lakehouse_root: str, version: str) -> dict[
     return _decode(rows[0].asDict())
 
 
-def latest_entry(spark: SparkSession, lakehouse_root: str, statuses: tuple[str, ...] | None = None) -> dict[str, Any] | None:
+def latest_entry(
+    spark: SparkSession, lakehouse_root: str, statuses: tuple[str, ...] | None = None
+) -> dict[str, Any] | None:
     """The newest model (optionally: with one of ``statuses``), or None."""
     if not delta_exists(spark, table_uri(lakehouse_root, MODEL_REGISTRY)):
         return None

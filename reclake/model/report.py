@@ -104,7 +104,9 @@ def svg_bars(title: str, labels: Sequence[str], series: Mapping[str, Sequence[fl
         for i, value in enumerate(values):
             h = plot_h * value / peak
             x = left + i * group_w + group_w * 0.1 + s * bar_w
-            parts.append(f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}"/>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{top + plot_h - h:.1f}" width="{bar_w:.1f}" height="{h:.1f}" fill="{colour}"/>'
+            )
         parts.append(f'<rect x="{left + 10 + 110 * s}" y="{height - 14}" width="10" height="10" fill="{colour}"/>')
         parts.append(f'<text x="{left + 24 + 110 * s}" y="{height - 5}">{html.escape(name)}</text>')
     for i, label in enumerate(labels):
@@ -138,7 +140,12 @@ def render(
     rows = []
     for name in names:
         lift = (model[name] / base[name] - 1) if base[name] else float("nan")
-        row = [f"{name}@{k}" if name in ("precision", "recall", "ndcg", "map") else name, model[name], base[name], f"{lift:+.1%}"]
+        row = [
+            f"{name}@{k}" if name in ("precision", "recall", "ndcg", "map") else name,
+            model[name],
+            base[name],
+            f"{lift:+.1%}",
+        ]
         row += [prev_model[name], f"{model[name] - prev_model[name]:+.4f}"] if name in prev_model else ["-", "-"]
         rows.append(row)
     verdict = "APPROVED" if not decision else "REJECTED"
@@ -224,4 +231,3 @@ def figures(model_lists: DataFrame, baseline_lists: DataFrame, train: DataFrame,
         "top_items": most_recommended(model_lists, item_ids),
         "history": history_lengths(train),
     }
-

@@ -25,7 +25,7 @@ from reclake.model.metrics import RANKING_METRICS
 from reclake.model.scoring import list_quality, model_top_k
 from reclake.model.splitters import random_split
 
-log = logging.getLogger("reclake.tuning")
+log = logging.getLogger(__name__)
 SEARCHED = ("rank", "reg_param", "alpha")
 
 
@@ -43,7 +43,9 @@ class TuningResult:
 
 def candidates(settings: TuneSection) -> list[dict[str, Any]]:
     """The (rank, reg_param, alpha) combinations to try, in trial order."""
-    grid = [dict(zip(SEARCHED, combo)) for combo in itertools.product(settings.rank, settings.reg_param, settings.alpha)]
+    grid = [
+        dict(zip(SEARCHED, combo)) for combo in itertools.product(settings.rank, settings.reg_param, settings.alpha)
+    ]
     if settings.strategy == "grid":
         return grid
     return random.Random(settings.seed).sample(grid, min(settings.budget, len(grid)))
@@ -62,7 +64,13 @@ def tune(train: DataFrame, base: AlsSection, settings: TuneSection, k: int) -> T
             als = base.model_copy(update=params)
             model = fit_als(fit_part, als)
             metrics = list_quality(model_top_k(model, fit_part, validation, k), fit_part, validation, k)
-            trials.append({**params, **{f"{name}@{k}": metrics[name] for name in RANKING_METRICS}, "coverage": metrics["coverage"]})
+            trials.append(
+                {
+                    **params,
+                    **{f"{name}@{k}": metrics[name] for name in RANKING_METRICS},
+                    "coverage": metrics["coverage"],
+                }
+            )
             score = metrics[settings.metric]
             log.info("tuning trial %d: %s -> %s@%d = %.4f", len(trials), params, settings.metric, k, score)
             if best is None or score > best[0]:

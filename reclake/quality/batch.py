@@ -48,7 +48,7 @@ ID_PATTERNS = {
 def row_parameters(
     event_types: Mapping[str, EventType], settings: ValidationSection, now: dt.datetime
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    """Parameters and per-event-type groups for the row suite (schemas/expectations/events.rows.json)."""
+    """Parameters and per-event-type groups for the row suite (reclake/quality/suites/events.rows.json)."""
     params = {
         "id_max_length": settings.id_max_length,
         "id_regex": ID_PATTERNS[settings.id_charset],

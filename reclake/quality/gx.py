@@ -39,9 +39,7 @@ class GxValidator:
         from great_expectations.core.expectation_suite import ExpectationSuite
 
         gx = self._gx
-        suite = self.context.suites.add(
-            ExpectationSuite(name=suite_name, expectations=[dict(e) for e in expectations])
-        )
+        suite = self.context.suites.add(ExpectationSuite(name=suite_name, expectations=[dict(e) for e in expectations]))
         batch = self.batches.add_batch_definition_whole_dataframe(suite_name)
         definition = self.context.validation_definitions.add(
             gx.ValidationDefinition(name=suite_name, data=batch, suite=suite)
@@ -62,8 +60,14 @@ class GxValidator:
 
 def failure(rule: str, description: str, observed: Any, expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A failed batch rule, as reported (the same shape for GX results and the job's own checks)."""
-    return {"rule": rule, "expectation": "", "description": description, "expected": dict(expected or {}),
-            "observed": observed, "details": None}
+    return {
+        "rule": rule,
+        "expectation": "",
+        "description": description,
+        "expected": dict(expected or {}),
+        "observed": observed,
+        "details": None,
+    }
 
 
 def failed_rules(result: Any) -> list[dict[str, Any]]:

@@ -30,7 +30,6 @@ MATCH_REGEX = "expect_column_values_to_match_regex"
 CHAR_CLASS_REGEX = re.compile(r"\^\[[^\[\]]+\]\*\\z")
 
 
-
 def _between(column: Column, kwargs: Mapping[str, Any]) -> Column:
     """True where ``column`` lies outside [min_value, max_value] (strict_* as in GX)."""
     outside = F.lit(False)

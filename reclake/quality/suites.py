@@ -45,7 +45,7 @@ def _substitute(value: Any, params: Mapping[str, Any], item: Mapping[str, Any]) 
 def resolve(
     suite: Mapping[str, Any],
     params: Mapping[str, Any],
-    groups: Mapping[str, Sequence[Mapping[str, Any]]] = {},  # noqa: B006 - read only
+    groups: Mapping[str, Sequence[Mapping[str, Any]]] = {},
 ) -> list[dict[str, Any]]:
     """Concrete expectation configs (type, kwargs, meta) for one run.
 

@@ -38,15 +38,19 @@ def popularity_factors(catalogue_items: DataFrame, pairs: DataFrame) -> DataFram
     items by popularity, ties by item index.
     """
     counts = pairs.groupBy(ITEM_IDX).agg(F.countDistinct(USER_IDX).alias(POPULARITY))
-    return catalogue_items.select(ITEM_IDX).join(counts, ITEM_IDX, "left").select(
-        ITEM_IDX, F.array(F.coalesce(F.col(POPULARITY), F.lit(0)).cast("float")).alias(FEATURES)
+    return (
+        catalogue_items.select(ITEM_IDX)
+        .join(counts, ITEM_IDX, "left")
+        .select(ITEM_IDX, F.array(F.coalesce(F.col(POPULARITY), F.lit(0)).cast("float")).alias(FEATURES))
     )
 
 
 def users_without_factors(users: DataFrame, user_factors: DataFrame) -> DataFrame:
     """(user_idx, features=[1]) for every known user the model has no factors for."""
-    return users.select(USER_IDX).join(user_factors.select(USER_IDX), USER_IDX, "left_anti").select(
-        USER_IDX, F.array(F.lit(1.0).cast("float")).alias(FEATURES)
+    return (
+        users.select(USER_IDX)
+        .join(user_factors.select(USER_IDX), USER_IDX, "left_anti")
+        .select(USER_IDX, F.array(F.lit(1.0).cast("float")).alias(FEATURES))
     )
 
 

@@ -76,8 +76,10 @@ def _blocked_top_n(
         batches = list(score_users(*user_arrays(user_table), block, n, block_rows))
         return pa.Table.from_batches(batches, schema=TOP_N_ARROW) if batches else TOP_N_ARROW.empty_table()
 
-    per_block = keyed_users.groupBy(BUCKET, BLOCK).cogroup(keyed_items.groupBy(BUCKET, BLOCK)).applyInArrow(
-        per_pair, TOP_N_SCHEMA
+    per_block = (
+        keyed_users.groupBy(BUCKET, BLOCK)
+        .cogroup(keyed_items.groupBy(BUCKET, BLOCK))
+        .applyInArrow(per_pair, TOP_N_SCHEMA)
     )
     order = Window.partitionBy(USER_IDX).orderBy(F.col(SCORE).desc(), F.col(ITEM_IDX).asc())
     merged = per_block.withColumn(RANK, F.row_number().over(order)).where(F.col(RANK) <= n)
@@ -111,7 +113,7 @@ def top_n_for_users(
     return _blocked_top_n(users, item_factors, n, user_batch_size, item_block_size, user_factors.count())
 
 
-def unitfactor_matrix(factors: DataFrame) -> DataFrame:
+def unit_vectors(factors: DataFrame) -> DataFrame:
     """The same rows with ``features`` scaled to length 1 (zero vectors stay zero), for cosine similarity."""
     norm = F.sqrt(F.aggregate(F.col(FEATURES), F.lit(0.0), lambda acc, x: acc + x * x))
     scaled = F.transform(F.col(FEATURES), lambda x: F.when(norm > 0, x / norm).otherwise(F.lit(0.0)).cast("float"))
@@ -120,7 +122,7 @@ def unitfactor_matrix(factors: DataFrame) -> DataFrame:
 
 def similar_items(item_factors: DataFrame, candidates: DataFrame, n: int, **options: float) -> DataFrame:
     """(item_idx, rank, similar_item_idx, score): each item's n nearest ``candidates`` by cosine, itself excluded."""
-    queries = unitfactor_matrix(item_factors).withColumnRenamed(ITEM_IDX, USER_IDX)
+    queries = unit_vectors(item_factors).withColumnRenamed(ITEM_IDX, USER_IDX)
     itself = item_factors.select(F.col(ITEM_IDX).alias(USER_IDX), ITEM_IDX)
-    top = top_n_for_users(queries, unitfactor_matrix(candidates), itself, n, **options)
+    top = top_n_for_users(queries, unit_vectors(candidates), itself, n, **options)
     return top.select(F.col(USER_IDX).alias(ITEM_IDX), RANK, F.col(ITEM_IDX).alias(SIMILAR_IDX), SCORE)

@@ -167,7 +167,9 @@ def add_lookup_options(parser: argparse.ArgumentParser) -> None:
     """The config options the Spark jobs take that matter without Spark."""
     parser.add_argument("--config", metavar="FILE", help="YAML config (default: built-in defaults)")
     parser.add_argument("--set", dest="overrides", metavar="SECTION.KEY=VALUE", action="append", default=[])
-    parser.add_argument("--lakehouse", metavar="DIR", help="root of every table (shortcut for --set lakehouse.root=DIR)")
+    parser.add_argument(
+        "--lakehouse", metavar="DIR", help="root of every table (shortcut for --set lakehouse.root=DIR)"
+    )
 
 
 def lakehouse_from_args(args: argparse.Namespace) -> str:
@@ -177,7 +179,9 @@ def lakehouse_from_args(args: argparse.Namespace) -> str:
 
 def _print_text(result: dict[str, Any]) -> None:
     key = USER_ID if USER_ID in result else ITEM_ID
-    print(f"{key} {result[key]}  run {result[RUN_DATE]}  model {result[MODEL_VERSION]}  version {result['table_version']}")
+    print(
+        f"{key} {result[key]}  run {result[RUN_DATE]}  model {result[MODEL_VERSION]}  version {result['table_version']}"
+    )
     for item in result["items"]:
         print("  " + "  ".join(f"{value:.4f}" if isinstance(value, float) else str(value) for value in item.values()))
 

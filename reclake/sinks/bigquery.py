@@ -50,7 +50,9 @@ def bigquery_schema(schema: T.StructType) -> list[bigquery.SchemaField]:
     for field in schema.fields:
         kind = _TYPES.get(type(field.dataType))
         if kind is None:
-            raise SinkError(f"column {field.name} has type {field.dataType.simpleString()}, which the BigQuery sink does not map")
+            raise SinkError(
+                f"column {field.name} has type {field.dataType.simpleString()}, which the BigQuery sink does not map"
+            )
         fields.append(bigquery.SchemaField(field.name, kind, mode="NULLABLE" if field.nullable else "REQUIRED"))
     return fields
 
@@ -132,6 +134,8 @@ def publish_to_bigquery(
     target = settings.bigquery
     client = client or make_client(target)  # before the Spark write: fail fast without credentials
     source = staging_path(target.staging_uri, ctx.run_date, ctx.run_id)
-    lay_out_for_lookup(staged, USER_ID, file_count(rows, settings.target_file_rows)).write.mode("overwrite").parquet(source)
+    lay_out_for_lookup(staged, USER_ID, file_count(rows, settings.target_file_rows)).write.mode("overwrite").parquet(
+        source
+    )
     config = load_job_config(bigquery_schema(staged.schema), ctx.run_id)
     return {"rows": rows, **load_partition(client, source, target, ctx.run_date, config, rows)}

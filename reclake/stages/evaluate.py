@@ -4,7 +4,7 @@ The interactions are split per user (``evaluate.split``: random, or time = each
 user's latest interactions held out); a model with the newest registered
 model's settings is fit on the training part, and its top-k lists and the
 popularity baseline's, already-seen items excluded, are scored on the held-out
-part (jobs/metrics.py). The gate then approves the model only if, on
+part (reclake/model/metrics.py). The gate then approves the model only if, on
 ``evaluate.metric``@k, it beats the baseline by ``baseline_margin`` and is no more
 than ``tolerance`` below the last published model's recorded value; otherwise
 the model is marked rejected and the job fails naming the metric and both
@@ -101,6 +101,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         metrics=flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_"),
         tables={"report": f"{folder}/report.md"},
         details={"model_version": version, "gate": metrics["gate"]["summary"]},
+        note=f"approved: {metrics['gate']['summary']}",
     )
 
 
@@ -109,4 +110,3 @@ STAGE = Stage("evaluate", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake evaluate", __doc__.splitlines()[0], [STAGE], argv)
-

@@ -64,7 +64,13 @@ def check_compatible(config: Config) -> None:
     if unknown:
         raise ConfigError(f"generate writes event types {', '.join(unknown)}, which events.types lacks")
     cols = config.input.columns
-    expected = {"user_id": USER_ID, "item_id": ITEM_ID, "event_type": EVENT_TYPE, "value": VALUE, "timestamp": TIMESTAMP}
+    expected = {
+        "user_id": USER_ID,
+        "item_id": ITEM_ID,
+        "event_type": EVENT_TYPE,
+        "value": VALUE,
+        "timestamp": TIMESTAMP,
+    }
     if cols.model_dump() != expected or config.input.timestamp_format != "iso8601" or not config.input.header:
         raise ConfigError(
             "generate writes the default input contract (header, columns user_id,item_id,event_type,value,timestamp, "
@@ -89,4 +95,3 @@ STAGE = Stage("generate", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake generate", __doc__.splitlines()[0], [STAGE], argv)
-

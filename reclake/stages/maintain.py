@@ -64,4 +64,3 @@ STAGE = Stage("maintain", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake maintain", __doc__.splitlines()[0], [STAGE], argv)
-

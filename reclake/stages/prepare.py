@@ -24,7 +24,9 @@ from reclake.io.tables import EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS, table_ur
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 
-def update_id_table(spark: SparkSession, events: DataFrame, uri: str, id_col: str, idx_col: str) -> tuple[DataFrame, int]:
+def update_id_table(
+    spark: SparkSession, events: DataFrame, uri: str, id_col: str, idx_col: str
+) -> tuple[DataFrame, int]:
     """Append the ids new in ``events`` to the mapping table at ``uri``; return the whole mapping."""
     existing = read_delta(spark, uri, produced_by="prepare") if delta_exists(spark, uri) else None
     # Materialised before the append: recomputed afterwards, the anti-join would find nothing new.
@@ -43,11 +45,15 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     interactions = to_interactions(pair_strengths(events, config.events.types, config.prepare), users, items)
     uri = table_uri(root, INTERACTIONS)
     write_delta(interactions, uri, metadata={"run_id": ctx.run_id, "stage": "prepare"})
-    stats = read_delta(spark, uri, produced_by="prepare").agg(
-        F.count(F.lit(1)).alias("pairs"),
-        F.countDistinct(USER_IDX).alias("users"),
-        F.countDistinct(ITEM_IDX).alias("items"),
-    ).first()
+    stats = (
+        read_delta(spark, uri, produced_by="prepare")
+        .agg(
+            F.count(F.lit(1)).alias("pairs"),
+            F.countDistinct(USER_IDX).alias("users"),
+            F.countDistinct(ITEM_IDX).alias("items"),
+        )
+        .first()
+    )
     return StageResult(
         counts={**stats.asDict(), "new_users": new_users, "new_items": new_items},
         tables={"interactions": uri, "user_ids": table_uri(root, USER_IDS), "item_ids": table_uri(root, ITEM_IDS)},
@@ -59,4 +65,3 @@ STAGE = Stage("prepare", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake prepare", __doc__.splitlines()[0], [STAGE], argv)
-

@@ -9,9 +9,9 @@ commit's metadata names the run id, the model version and the row counts.
 Rows are laid out for point lookups: each file holds one contiguous range of
 users (``repartitionByRange``), sorted by user then rank, about
 ``publish.target_file_rows`` rows, so the per-file min/max statistics on
-``user_id`` let a reader open a single file for a user. ``jobs/lookup.py`` reads
+``user_id`` let a reader open a single file for a user. ``reclake.serving.lookup`` reads
 them without Spark. With ``publish.sink: bigquery`` the recommendations go to
-BigQuery instead (``jobs/bigquery.py``). Either way the ``runs`` table gets one row
+BigQuery instead (``reclake.sinks.bigquery``). Either way the ``runs`` table gets one row
 per run with its status and figures, failed runs included.
 
     spark-submit jobs/publish.py --config conf/local.yaml --run-date 2026-11-23
@@ -80,7 +80,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         tables["recommendations"] = uri
     for version in filter(None, stats.model_version.split(",")):
         registry.mark_published(spark, root, version)  # the registry records what apps now read
-    return StageResult(counts=counts, tables=tables, details={"model_version": stats.model_version})
+    details = {"model_version": stats.model_version, "example_user_id": stats.first_key}
+    return StageResult(counts=counts, tables=tables, details=details)
 
 
 STAGE = Stage("publish", run, on_finish=record_run)
@@ -88,4 +89,3 @@ STAGE = Stage("publish", run, on_finish=record_run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake publish", __doc__.splitlines()[0], [STAGE], argv)
-

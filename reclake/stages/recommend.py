@@ -83,7 +83,9 @@ def _window_start(run_date: dt.date, days: int | None) -> dt.datetime | None:
     return dt.datetime.combine(run_date - dt.timedelta(days=days), dt.time(), tzinfo=dt.timezone.utc)
 
 
-def _indexed_pairs(spark: SparkSession, root: str, start: dt.datetime | None, users: DataFrame, items: DataFrame) -> DataFrame:
+def _indexed_pairs(
+    spark: SparkSession, root: str, start: dt.datetime | None, users: DataFrame, items: DataFrame
+) -> DataFrame:
     """(user_idx, item_idx) each user interacted with since ``start``: the prepared pairs for all history."""
     if start is None:
         return read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare").select(USER_IDX, ITEM_IDX)
@@ -121,7 +123,9 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         settings.top_n,
         **options,
     )
-    top = als_top.withColumn(SOURCE, F.lit(SOURCE_ALS)).unionByName(popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR)))
+    top = als_top.withColumn(SOURCE, F.lit(SOURCE_ALS)).unionByName(
+        popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR))
+    )
     output = with_original_ids(top, users, items).select(
         USER_ID,
         RANK,
@@ -134,22 +138,32 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
     uri = table_uri(root, STAGED_RECOMMENDATIONS)
     write_delta(output, uri, metadata=metadata)
-    stats = read_delta(spark, uri, produced_by="recommend").agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct(USER_ID).alias("users"),
-        F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
-    ).first()
+    stats = (
+        read_delta(spark, uri, produced_by="recommend")
+        .agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(USER_ID).alias("users"),
+            F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
+        )
+        .first()
+    )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}
     if settings.similar_items_top_n:
-        similar = similar_items(item_factors, eligible(item_factors, allowed, denied), settings.similar_items_top_n, **options)
+        similar = similar_items(
+            item_factors, eligible(item_factors, allowed, denied), settings.similar_items_top_n, **options
+        )
         neighbours = items.select(F.col(ITEM_IDX).alias(SIMILAR_IDX), F.col(ITEM_ID).alias(SIMILAR_ITEM_ID))
-        similar_out = similar.join(items, ITEM_IDX).join(F.broadcast(neighbours), SIMILAR_IDX).select(
-            ITEM_ID,
-            RANK,
-            SIMILAR_ITEM_ID,
-            F.col(SCORE).cast("double").alias(SCORE),
-            F.lit(version).alias(MODEL_VERSION),
-            F.lit(ctx.run_date).alias(RUN_DATE),
+        similar_out = (
+            similar.join(items, ITEM_IDX)
+            .join(F.broadcast(neighbours), SIMILAR_IDX)
+            .select(
+                ITEM_ID,
+                RANK,
+                SIMILAR_ITEM_ID,
+                F.col(SCORE).cast("double").alias(SCORE),
+                F.lit(version).alias(MODEL_VERSION),
+                F.lit(ctx.run_date).alias(RUN_DATE),
+            )
         )
         similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
         write_delta(similar_out, similar_uri, metadata=metadata)
@@ -163,4 +177,3 @@ STAGE = Stage("recommend", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake recommend", __doc__.splitlines()[0], [STAGE], argv)
-

@@ -3,9 +3,9 @@
 Implicit feedback by default (strength is a confidence, Hu et al. 2008);
 explicit ratings with ``als.implicit_prefs: false``. Each model is saved under
 ``<lakehouse>/models/<version>`` and gets a row in the ``model_registry`` table
-with its settings, the data it saw and the code that trained it (jobs/registry.py).
+with its settings, the data it saw and the code that trained it (reclake/model/registry.py).
 With ``tune.enabled`` rank, reg_param and alpha are first searched on a
-validation split of the evaluation's training part (jobs/tuning.py) and the
+validation split of the evaluation's training part (reclake/model/tuning.py) and the
 winner is fit on all interactions.
 
     spark-submit jobs/train.py --config conf/local.yaml --set als.rank=64
@@ -47,7 +47,9 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
 
     snapshot = spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version").first()[0]
     stats = interactions.agg(
-        F.count(F.lit(1)).alias("rows"), F.countDistinct(USER_IDX).alias("users"), F.countDistinct(ITEM_IDX).alias("items")
+        F.count(F.lit(1)).alias("rows"),
+        F.countDistinct(USER_IDX).alias("users"),
+        F.countDistinct(ITEM_IDX).alias("items"),
     ).first()
     registry.register(
         spark,
@@ -79,4 +81,3 @@ STAGE = Stage("train", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake train", __doc__.splitlines()[0], [STAGE], argv)
-

@@ -1,6 +1,6 @@
 """Validate raw events: good rows go on, bad rows are quarantined with the reason.
 
-The rules live in Great Expectations suites under schemas/expectations/:
+The rules live in Great Expectations suites shipped in reclake/quality/suites/:
 
 * ``events.source``: the columns as read (missing columns, drift since the last
   successful run) -- run in GX; a failure stops the run.
@@ -213,4 +213,3 @@ STAGE = Stage("validate", run)
 
 def main(argv: Sequence[str] | None = None) -> int:
     return run_job("reclake validate", __doc__.splitlines()[0], [STAGE], argv)
-

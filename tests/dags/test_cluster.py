@@ -56,7 +56,9 @@ def test_pipeline_on_the_cluster_with_the_artefact_equals_local_mode(
     cluster, local_runs, dagbag, airflow_env, synthetic_input, tmp_path, monkeypatch
 ):
     state, port = cluster
-    monkeypatch.setenv("AIRFLOW_CONN_RECLAKE_SPARK", json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_RECLAKE_SPARK", json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port})
+    )
     monkeypatch.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the driver, too, listens on loopback only
     lakehouse = tmp_path / "lakehouse"
 

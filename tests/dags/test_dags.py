@@ -60,7 +60,17 @@ def edges(dag) -> set[tuple[str, str]]:
 
 def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
     dag = dagbag.dags["reclake_daily"]
-    chain = ["check_config", "validate", "prepare", "retrain_due", "train", "evaluate", "recommend", "publish", "maintain"]
+    chain = [
+        "check_config",
+        "validate",
+        "prepare",
+        "retrain_due",
+        "train",
+        "evaluate",
+        "recommend",
+        "publish",
+        "maintain",
+    ]
     assert edges(dag) == set(zip(chain, chain[1:]))
     # A skipped (reused) training must not skip recommend and publish; a failure must stop them.
     assert dag.get_task("train").trigger_rule == "all_success"
@@ -91,7 +101,15 @@ def test_spark_tasks_submit_the_job_files_with_the_run_date_and_config(dagbag):
 
     dag = dagbag.dags["reclake_daily"]
     spark_tasks = [task for task in dag.tasks if isinstance(task, SparkSubmitOperator)]
-    assert [t.task_id for t in spark_tasks] == ["validate", "prepare", "train", "evaluate", "recommend", "publish", "maintain"]
+    assert [t.task_id for t in spark_tasks] == [
+        "validate",
+        "prepare",
+        "train",
+        "evaluate",
+        "recommend",
+        "publish",
+        "maintain",
+    ]
     for task in spark_tasks:
         assert Path(task.application) == REPO / "jobs" / f"{task.task_id}.py"
         assert Path(task.application).is_file()
