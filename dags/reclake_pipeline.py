@@ -197,7 +197,7 @@ class ReclakeJob(SparkSubmitOperator):
         params = context["params"]
         self.packages = self.packages or DELTA_PACKAGE
         self.conf = {**(self.conf or {}), **params["spark_conf"]}
-        self.application_args = [*self.application_args, *override_args(params["overrides"])]
+        self.application_args = [*(self.application_args or []), *override_args(params["overrides"])]
         super().execute(context)
         for asset in self.outlets:
             context["outlet_events"][asset].extra = {"run_date": context["ds"], "run_id": context["run_id"]}
@@ -206,12 +206,16 @@ class ReclakeJob(SparkSubmitOperator):
 @task
 def check_config(params: dict[str, Any] | None = None) -> None:
     """Load the run's config before any Spark starts: a bad key or value fails here, once, naming it."""
+    if params is None:
+        raise AirflowFailException("check_config runs in a DAG run, which passes it the params")
     run_config(params)
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
 def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> bool:
     """False skips the training jobs; the next job then reuses the latest model."""
+    if params is None or ds is None:
+        raise AirflowFailException("retrain_due runs in a DAG run, which passes it the params and ds")
     latest = None
     if params["retrain"] == "auto":
         from reclake.serving.registry import latest_model_date  # delta-rs, no Spark

@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import PydanticUndefined
+from pydantic_core import ErrorDetails, PydanticUndefined
 
 from reclake.constants import DEFAULT_SEED, DEFAULT_TOP_N
 from reclake.errors import ConfigError
@@ -491,6 +491,13 @@ class PublishSection(Section):
             raise ValueError("retain_runs needs partition_by_run_date: true (old runs are dropped as partitions)")
         return self
 
+    @property
+    def bigquery_target(self) -> BigQuerySection:
+        """``bigquery`` for the bigquery sink, where the validator has made it required."""
+        if self.bigquery is None:
+            raise ConfigError("publish.bigquery is not set, and the bigquery sink needs it")
+        return self.bigquery
+
 
 class RunSection(Section):
     """Identity of one run: its date (what it is about) and id (which attempt)."""
@@ -556,7 +563,9 @@ def parse_override(override: str) -> tuple[list[str], Any]:
     try:
         value = yaml.safe_load(raw) if raw.strip() else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({exc.problem})") from None
+        # Only marked errors (syntax) name a problem; others (e.g. a control character) say it in their text.
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({problem})") from None
     return key.strip().split("."), value
 
 
@@ -598,7 +607,7 @@ def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
         return
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 _PART = "_part"
@@ -21,7 +21,7 @@ def with_positions(df: DataFrame, order: list[Column], name: str) -> DataFrame:
     """
     ranged = df.orderBy(*order).withColumn(_PART, F.spark_partition_id()).localCheckpoint(eager=True)
     # One small row per partition, so collecting them is cheap.
-    sizes = dict(ranged.groupBy(_PART).count().collect())
+    sizes: dict[int, int] = dict(ranged.groupBy(_PART).count().collect())
     offsets, total = [], 0
     for part in sorted(sizes):
         offsets += [F.lit(part), F.lit(total)]
@@ -29,3 +29,14 @@ def with_positions(df: DataFrame, order: list[Column], name: str) -> DataFrame:
     offset = F.create_map(*offsets)[F.col(_PART)] if offsets else F.lit(0)
     within = F.row_number().over(Window.partitionBy(_PART).orderBy(*order)) - 1
     return ranged.withColumn(name, (offset + within).cast("long")).drop(_PART)
+
+
+def one_row(df: DataFrame) -> Row:
+    """The row of a query that always returns one (an ungrouped aggregation, a table's detail).
+
+    ``first()`` types its row as optional; here a missing row is a bug, so it raises.
+    """
+    row = df.first()
+    if row is None:
+        raise ValueError("expected one row, got none")
+    return row

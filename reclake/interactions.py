@@ -26,7 +26,7 @@ from reclake.constants import (
     USER_IDX,
     VALUE,
 )
-from reclake.frames import with_positions
+from reclake.frames import one_row, with_positions
 
 
 def pair_strengths(events: DataFrame, event_types: Mapping[str, EventType], settings: PrepareSection) -> DataFrame:
@@ -54,7 +54,7 @@ def new_id_mappings(ids: DataFrame, existing: DataFrame | None, id_col: str, idx
     offset = 0
     if existing is not None:
         distinct = distinct.join(existing.select(id_col), on=id_col, how="left_anti")
-        offset = (existing.agg(F.max(idx_col)).first()[0] or -1) + 1
+        offset = (one_row(existing.agg(F.max(idx_col)))[0] or -1) + 1
     numbered = with_positions(distinct, [F.col(id_col)], "_position")
     return numbered.select(id_col, (F.col("_position") + F.lit(offset)).cast("int").alias(idx_col))
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession
 
-from reclake.config import Config, EventsSection, GenerateSection
+from reclake.config import BadRowKind, Config, EventsSection, GenerateSection
 from reclake.constants import EVENT_TYPE, ITEM_ID, USER_ID, VALUE
 from reclake.errors import ConfigError
 
@@ -138,7 +138,7 @@ def _out_of_range_purchase(events: EventsSection) -> str:
     raise ConfigError("generate.bad_rows.out_of_range needs a min_value or max_value for events.types.purchase")
 
 
-def bad_lines(bad_rows: Mapping[str, int], config: Config, end: dt.datetime) -> list[str]:
+def bad_lines(bad_rows: Mapping[BadRowKind, int], config: Config, end: dt.datetime) -> list[str]:
     """CSV lines (without header), each breaking exactly one row rule, ``bad_rows[kind]`` of each kind.
 
     ``duplicate: n`` gives one valid row and n copies of it. Every other line has

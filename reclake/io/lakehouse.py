@@ -14,20 +14,27 @@ from delta.tables import DeltaTable
 from pyspark.sql import DataFrame, SparkSession
 
 from reclake.errors import MissingTableError
+from reclake.frames import one_row
+
+
+def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    """``uri`` as a Hadoop ``Path`` and its ``FileSystem``, through the session's JVM."""
+    jvm = spark.sparkContext._jvm
+    if jvm is None:  # set once a SparkContext has started, which ``spark.sparkContext`` guarantees
+        raise RuntimeError("the Spark session has no JVM to reach Hadoop file systems through")
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path, path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
 
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
     """True if a file or folder exists at ``uri`` on any Hadoop file system (local, s3a, gs, ...)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    return bool(path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).exists(path))
+    path, fs = _hadoop_path(spark, uri)
+    return bool(fs.exists(path))
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small text file on any Hadoop file system (local, s3a, gs, abfss)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
+    path, fs = _hadoop_path(spark, uri)
     stream = fs.create(path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))
@@ -44,11 +51,11 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
     try:
         yield
     finally:
-        for key, value in previous.items():
-            if value is None:
+        for key, old in previous.items():
+            if old is None:
                 spark.conf.unset(key)
             else:
-                spark.conf.set(key, value)
+                spark.conf.set(key, old)
 
 
 def read_delta(spark: SparkSession, uri: str, *, produced_by: str) -> DataFrame:
@@ -101,7 +108,7 @@ def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str])
     """Give an existing Delta table these ``properties`` values (one metadata commit, only when needed)."""
     if not delta_exists(spark, uri):
         return
-    current = DeltaTable.forPath(spark, uri).detail().first()["properties"]
+    current = one_row(DeltaTable.forPath(spark, uri).detail())["properties"]
     differing = {key: value for key, value in properties.items() if current.get(key) != value}
     if differing:
         assignments = ", ".join(f"'{key}' = '{value}'" for key, value in differing.items())
@@ -110,5 +117,5 @@ def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str])
 
 def last_commit_rows(spark: SparkSession, uri: str) -> int:
     """Rows the latest commit of a Delta table wrote, from Delta's own operation metrics."""
-    metrics = DeltaTable.forPath(spark, uri).history(1).select("operationMetrics").first()[0]
+    metrics = one_row(DeltaTable.forPath(spark, uri).history(1).select("operationMetrics"))[0]
     return int(metrics.get("numOutputRows", 0))

@@ -29,6 +29,7 @@ from reclake.constants import (
     SOURCE,
     USER_ID,
 )
+from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
 from reclake.runtime import RunContext
 
@@ -85,12 +86,14 @@ class RunStats(NamedTuple):
 
 def run_stats(staged: DataFrame, key: str) -> RunStats:
     """Rows, distinct keys and model versions of one staged run, in one pass."""
-    row = staged.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct(key).alias("keys"),
-        F.array_sort(F.collect_set(MODEL_VERSION)).alias("versions"),
-        F.min(key).alias("first_key"),
-    ).first()
+    row = one_row(
+        staged.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(key).alias("keys"),
+            F.array_sort(F.collect_set(MODEL_VERSION)).alias("versions"),
+            F.min(key).alias("first_key"),
+        )
+    )
     return RunStats(int(row["rows"]), int(row["keys"]), ",".join(row["versions"]), row["first_key"])
 
 

@@ -16,6 +16,7 @@ from deltalake import DeltaTable as DeltaRsTable
 from pyspark.sql import SparkSession
 
 from reclake.constants import RUN_DATE
+from reclake.frames import one_row
 from reclake.io.lakehouse import session_conf
 from reclake.io.layout import PARQUET_BLOCK_SIZE
 from reclake.io.tables import delta_rs_uri
@@ -59,7 +60,7 @@ def files_by_run_date(uri: str, key: str) -> dict[str | None, list[FileStats]]:
 
 
 def data_file_count(spark: SparkSession, uri: str) -> int:
-    return int(DeltaTable.forPath(spark, uri).detail().select("numFiles").first()[0])
+    return int(one_row(DeltaTable.forPath(spark, uri).detail().select("numFiles"))[0])
 
 
 def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_group_bytes: int) -> int:
@@ -82,13 +83,16 @@ def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_
 
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> None:
+    partitions = spark.conf.get("spark.sql.shuffle.partitions")
+    if partitions is None:  # Spark always has a value for it (default 200)
+        raise RuntimeError("spark.sql.shuffle.partitions is not set")
     conf = {
         "spark.databricks.delta.retentionDurationCheck.enabled": str(
             retention_hours >= _DEFAULT_RETENTION_HOURS
         ).lower(),
         # VACUUM lists files with this many tasks (default 10 000: ~50 s of overhead on 2 cores);
         # the shuffle partitions are already sized to the cluster.
-        "spark.sql.sources.parallelPartitionDiscovery.parallelism": spark.conf.get("spark.sql.shuffle.partitions"),
+        "spark.sql.sources.parallelPartitionDiscovery.parallelism": partitions,
     }
     with session_conf(spark, conf):
         DeltaTable.forPath(spark, uri).vacuum(float(retention_hours))

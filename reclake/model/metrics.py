@@ -38,6 +38,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from reclake.constants import ITEM_IDX, RANK, USER_IDX
+from reclake.frames import one_row
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
@@ -91,10 +92,10 @@ def per_user_ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int
 
 def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> dict[str, float]:
     """Mean precision, recall, NDCG and MAP at k over users with relevant items (see module docstring)."""
-    row = (
-        per_user_ranking_metrics(recommended, relevant, k)
-        .agg(*[F.avg(name).alias(name) for name in RANKING_METRICS], F.count(F.lit(1)).alias("users"))
-        .first()
+    row = one_row(
+        per_user_ranking_metrics(recommended, relevant, k).agg(
+            *[F.avg(name).alias(name) for name in RANKING_METRICS], F.count(F.lit(1)).alias("users")
+        )
     )
     return {name: float(row[name] or 0.0) for name in RANKING_METRICS} | {"users": int(row["users"])}
 
@@ -110,10 +111,10 @@ def list_metrics(recommended: DataFrame, popularity: DataFrame, k: int) -> dict[
     """Catalogue coverage and average popularity of the top-k lists; ``popularity`` is the catalogue."""
     top = recommended.where(F.col(RANK) <= k).select(ITEM_IDX)
     catalogue = popularity.count()
-    row = (
-        top.join(popularity, ITEM_IDX, "left")
-        .agg(F.countDistinct(ITEM_IDX).alias("items"), F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop"))
-        .first()
+    row = one_row(
+        top.join(popularity, ITEM_IDX, "left").agg(
+            F.countDistinct(ITEM_IDX).alias("items"), F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop")
+        )
     )
     return {
         "coverage": (row["items"] / catalogue) if catalogue else 0.0,

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from delta.tables import DeltaTable
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 import reclake
@@ -85,7 +85,7 @@ def set_status(
     spark: SparkSession, lakehouse_root: str, version: str, status: str, metrics: dict[str, Any] | None = None
 ) -> None:
     """Move ``version`` to ``status`` (and record its evaluation metrics), then refresh metadata.json."""
-    updates = {"status": F.lit(status), "status_at": F.current_timestamp()}
+    updates: dict[str, str | Column] = {"status": F.lit(status), "status_at": F.current_timestamp()}
     if metrics is not None:
         updates["metrics"] = F.lit(json.dumps(metrics, sort_keys=True))
     table = DeltaTable.forPath(spark, table_uri(lakehouse_root, MODEL_REGISTRY))

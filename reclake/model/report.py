@@ -16,7 +16,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reclake.constants import ITEM_ID, ITEM_IDX, SCORE, USER_IDX
-from reclake.frames import with_positions
+from reclake.frames import one_row, with_positions
 
 HISTORY_EDGES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f")
@@ -26,12 +26,12 @@ COLOURS = ("#4e79a7", "#f28e2b", "#59a14f")
 
 def score_histogram(top_k: DataFrame, bins: int = 20) -> list[tuple[str, int]]:
     """(bucket label, count) of the recommended items' scores, ``bins`` equal-width buckets."""
-    low, high = top_k.agg(F.min(SCORE), F.max(SCORE)).first()
+    low, high = one_row(top_k.agg(F.min(SCORE), F.max(SCORE)))
     if low is None:
         return []
     width = (high - low) / bins or 1.0
     bucket = F.least(F.floor((F.col(SCORE) - F.lit(low)) / F.lit(width)), F.lit(bins - 1)).cast("int")
-    counts = dict(top_k.groupBy(bucket.alias("b")).count().collect())
+    counts: dict[int, int] = dict(top_k.groupBy(bucket.alias("b")).count().collect())
     return [(f"{low + b * width:.2f}", counts.get(b, 0)) for b in range(bins)]
 
 
@@ -53,7 +53,7 @@ def popularity_decile_share(top_k: DataFrame, train: DataFrame) -> list[float]:
         + 1
     )
     deciles = ranked.select(ITEM_IDX, decile.alias("decile"))
-    counts = dict(top_k.join(deciles, ITEM_IDX).groupBy("decile").count().collect())
+    counts: dict[int, int] = dict(top_k.join(deciles, ITEM_IDX).groupBy("decile").count().collect())
     total = sum(counts.values()) or 1
     return [counts.get(d, 0) / total for d in range(1, 11)]
 
@@ -73,7 +73,7 @@ def history_lengths(train: DataFrame) -> list[tuple[str, int]]:
     bucket = F.lit(len(HISTORY_EDGES) - 1)
     for i in reversed(range(len(HISTORY_EDGES) - 1)):
         bucket = F.when(F.col("_n") < HISTORY_EDGES[i + 1], F.lit(i)).otherwise(bucket)
-    counts = dict(per_user.groupBy(bucket.alias("b")).count().collect())
+    counts: dict[int, int] = dict(per_user.groupBy(bucket.alias("b")).count().collect())
     labels = [f"{lo}-{hi - 1}" if hi - 1 > lo else f"{lo}" for lo, hi in zip(HISTORY_EDGES, HISTORY_EDGES[1:])]
     labels.append(f"{HISTORY_EDGES[-1]}+")
     return [(label, counts.get(i, 0)) for i, label in enumerate(labels)]

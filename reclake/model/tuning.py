@@ -20,6 +20,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 
 from reclake.config import AlsSection, TuneSection
+from reclake.errors import ConfigError
 from reclake.model.als import fit_als
 from reclake.model.metrics import RANKING_METRICS
 from reclake.model.scoring import list_quality, model_top_k
@@ -78,4 +79,6 @@ def tune(train: DataFrame, base: AlsSection, settings: TuneSection, k: int) -> T
     finally:
         fit_part.unpersist()
         validation.unpersist()
+    if best is None:  # TuneSection's validator requires a value in each searched list
+        raise ConfigError("tune: the search space has no candidate to try")
     return TuningResult(best=best[1], metric=f"{settings.metric}@{k}", trials=trials)

@@ -17,10 +17,11 @@ class GxValidator:
 
     def __init__(self, docs_dir: str | None) -> None:
         import great_expectations as gx  # heavy: imported only when a validation runs
+        from great_expectations.data_context.types.base import ProgressBarsConfig
 
         self._gx = gx
         self.context = gx.get_context(mode="ephemeral")
-        self.context.variables.progress_bars = {"globally": False}
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         self.docs_dir = docs_dir
         if docs_dir is not None:
             self.context.add_data_docs_site(

@@ -12,12 +12,14 @@ vectors (cosine).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TypedDict, Unpack
 
 import pyarrow as pa
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, RANK, SCORE, USER_IDX
+from reclake.frames import one_row
 from reclake.recommend.kernel import (
     SEEN,
     TOP_N_ARROW,
@@ -86,6 +88,14 @@ def _blocked_top_n(
     return merged.select(USER_IDX, RANK, ITEM_IDX, SCORE)
 
 
+class ScoringOptions(TypedDict, total=False):
+    """The keyword options of :func:`top_n_for_users`, so callers can pass one set to several calls."""
+
+    user_batch_size: int
+    broadcast_limit_mb: float
+    item_block_size: int
+
+
 def top_n_for_users(
     user_factors: DataFrame,
     item_factors: DataFrame,
@@ -104,7 +114,7 @@ def top_n_for_users(
     take at most ``broadcast_limit_mb``, else scored in blocks of
     ``item_block_size`` items; both give the same rows.
     """
-    stats = item_factors.agg(F.count(F.lit(1)).alias("items"), F.max(F.size(FEATURES)).alias("rank")).first()
+    stats = one_row(item_factors.agg(F.count(F.lit(1)).alias("items"), F.max(F.size(FEATURES)).alias("rank")))
     users = _with_seen_lists(user_factors, seen)
     if not stats["items"]:
         return users.limit(0).select(USER_IDX, F.lit(1).alias(RANK), F.lit(0).alias(ITEM_IDX), F.lit(0.0).alias(SCORE))
@@ -120,7 +130,9 @@ def unit_vectors(factors: DataFrame) -> DataFrame:
     return factors.withColumn(FEATURES, scaled)
 
 
-def similar_items(item_factors: DataFrame, candidates: DataFrame, n: int, **options: float) -> DataFrame:
+def similar_items(
+    item_factors: DataFrame, candidates: DataFrame, n: int, **options: Unpack[ScoringOptions]
+) -> DataFrame:
     """(item_idx, rank, similar_item_idx, score): each item's n nearest ``candidates`` by cosine, itself excluded."""
     queries = unit_vectors(item_factors).withColumnRenamed(ITEM_IDX, USER_IDX)
     itself = item_factors.select(F.col(ITEM_IDX).alias(USER_IDX), ITEM_IDX)

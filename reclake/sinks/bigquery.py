@@ -112,16 +112,17 @@ def load_partition(
             location=settings.location,
             project=settings.project,
         )
-        job.result(timeout=settings.timeout_s)
+        try:
+            job.result(timeout=settings.timeout_s)
+        except concurrent.futures.TimeoutError:
+            raise SinkError(
+                f"BigQuery load job {job.job_id} into {destination} did not finish within {settings.timeout_s:.0f}s; "
+                "it may still complete: check it with `bq show -j` before re-running"
+            ) from None
     except GoogleAPIError as exc:
         job_id = f" (job {job.job_id})" if job is not None else ""
         details = "; ".join(e.get("message", "") for e in getattr(exc, "errors", None) or []) or str(exc)
         raise SinkError(f"BigQuery load into {destination} failed{job_id}: {details}") from None
-    except concurrent.futures.TimeoutError:
-        raise SinkError(
-            f"BigQuery load job {job.job_id} into {destination} did not finish within {settings.timeout_s:.0f}s; "
-            "it may still complete: check it with `bq show -j` before re-running"
-        ) from None
     if job.output_rows != expected_rows:
         raise SinkError(f"BigQuery load job {job.job_id} wrote {job.output_rows} rows, Spark staged {expected_rows}")
     return {"bigquery_rows": int(job.output_rows), "bigquery_files": int(job.input_files or 0)}
@@ -131,7 +132,7 @@ def publish_to_bigquery(
     staged: DataFrame, rows: int, settings: PublishSection, ctx: RunContext, client: bigquery.Client | None = None
 ) -> dict[str, int]:
     """Stage ``staged`` (``rows`` rows) as Parquet and load it into its run-date partition; return the counts."""
-    target = settings.bigquery
+    target = settings.bigquery_target
     client = client or make_client(target)  # before the Spark write: fail fast without credentials
     source = staging_path(target.staging_uri, ctx.run_date, ctx.run_id)
     lay_out_for_lookup(staged, USER_ID, file_count(rows, settings.target_file_rows)).write.mode("overwrite").parquet(

@@ -59,26 +59,19 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         if not settings.gate and refusals:
             refusals = []  # gate off: record and report, never refuse
         label = f"{settings.metric}@{k}"
+        rows = {"train_rows": train.count(), "test_rows": test.count()}
+        summary = (
+            f"{label} {model_metrics[settings.metric]:.4f} vs popularity baseline "
+            f"{baseline_metrics[settings.metric]:.4f}"
+            + (f" and last published model {previous['model_version']}" if previous else "")
+        )
         metrics = {
             "k": k,
-            "split": {
-                "kind": settings.split,
-                "test_ratio": settings.test_ratio,
-                "seed": settings.seed,
-                "train_rows": train.count(),
-                "test_rows": test.count(),
-            },
+            "split": {"kind": settings.split, "test_ratio": settings.test_ratio, "seed": settings.seed, **rows},
             "model": model_metrics,
             "popularity": baseline_metrics,
             "previous": {"model_version": previous["model_version"]} if previous else None,
-            "gate": {
-                "metric": label,
-                "approved": not refusals,
-                "summary": f"{label} {model_metrics[settings.metric]:.4f} vs popularity baseline "
-                f"{baseline_metrics[settings.metric]:.4f}"
-                + (f" and last published model {previous['model_version']}" if previous else ""),
-                "refusals": refusals,
-            },
+            "gate": {"metric": label, "approved": not refusals, "summary": summary, "refusals": refusals},
         }
         status = REJECTED if refusals else APPROVED
         if status == APPROVED and entry["status"] == PUBLISHED:
@@ -97,11 +90,11 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     if refusals:
         raise QualityGateFailed(f"model {version} rejected: {'; '.join(refusals)} (report: {folder}/report.md)")
     return StageResult(
-        counts={**{key: metrics["split"][key] for key in ("train_rows", "test_rows")}, "users": model_metrics["users"]},
+        counts={**rows, "users": int(model_metrics["users"])},
         metrics=flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_"),
         tables={"report": f"{folder}/report.md"},
-        details={"model_version": version, "gate": metrics["gate"]["summary"]},
-        note=f"approved: {metrics['gate']['summary']}",
+        details={"model_version": version, "gate": summary},
+        note=f"approved: {summary}",
     )
 
 

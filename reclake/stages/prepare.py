@@ -18,6 +18,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
+from reclake.frames import one_row
 from reclake.interactions import new_id_mappings, pair_strengths, to_interactions
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta
 from reclake.io.tables import EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS, table_uri
@@ -45,14 +46,12 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     interactions = to_interactions(pair_strengths(events, config.events.types, config.prepare), users, items)
     uri = table_uri(root, INTERACTIONS)
     write_delta(interactions, uri, metadata={"run_id": ctx.run_id, "stage": "prepare"})
-    stats = (
-        read_delta(spark, uri, produced_by="prepare")
-        .agg(
+    stats = one_row(
+        read_delta(spark, uri, produced_by="prepare").agg(
             F.count(F.lit(1)).alias("pairs"),
             F.countDistinct(USER_IDX).alias("users"),
             F.countDistinct(ITEM_IDX).alias("items"),
         )
-        .first()
     )
     return StageResult(
         counts={**stats.asDict(), "new_users": new_users, "new_items": new_items},

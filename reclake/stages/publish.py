@@ -73,7 +73,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         from reclake.sinks.bigquery import publish_to_bigquery
 
         counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
-        tables["recommendations"] = settings.bigquery.destination(ctx.run_date)
+        tables["recommendations"] = settings.bigquery_target.destination(ctx.run_date)
     else:
         uri = table_uri(root, RECOMMENDATIONS)
         counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))

@@ -42,6 +42,7 @@ from reclake.constants import (
     USER_IDX,
 )
 from reclake.errors import InputError, MissingTableError
+from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta
 from reclake.io.tables import (
     EVENTS,
@@ -60,7 +61,7 @@ from reclake.recommend.fallback import (
     users_without_factors,
     with_original_ids,
 )
-from reclake.recommend.topn import SIMILAR_IDX, similar_items, top_n_for_users
+from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 
@@ -93,7 +94,7 @@ def _indexed_pairs(
     return events.join(users, USER_ID).join(F.broadcast(items), ITEM_ID).select(USER_IDX, ITEM_IDX).distinct()
 
 
-def _options(settings: RecommendSection) -> dict[str, float]:
+def _options(settings: RecommendSection) -> ScoringOptions:
     return {
         "user_batch_size": settings.user_batch_size,
         "broadcast_limit_mb": settings.broadcast_limit_mb,
@@ -138,14 +139,12 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
     uri = table_uri(root, STAGED_RECOMMENDATIONS)
     write_delta(output, uri, metadata=metadata)
-    stats = (
-        read_delta(spark, uri, produced_by="recommend")
-        .agg(
+    stats = one_row(
+        read_delta(spark, uri, produced_by="recommend").agg(
             F.count(F.lit(1)).alias("rows"),
             F.countDistinct(USER_ID).alias("users"),
             F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
         )
-        .first()
     )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}
     if settings.similar_items_top_n:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_IDX, USER_IDX
+from reclake.frames import one_row
 from reclake.io.lakehouse import read_delta
 from reclake.io.tables import INTERACTIONS, MODEL_REGISTRY, table_uri
 from reclake.model import registry
@@ -45,12 +46,14 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     uri = model_uri(root, version)
     model.write().overwrite().save(uri)
 
-    snapshot = spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version").first()[0]
-    stats = interactions.agg(
-        F.count(F.lit(1)).alias("rows"),
-        F.countDistinct(USER_IDX).alias("users"),
-        F.countDistinct(ITEM_IDX).alias("items"),
-    ).first()
+    snapshot = one_row(spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version"))[0]
+    stats = one_row(
+        interactions.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(USER_IDX).alias("users"),
+            F.countDistinct(ITEM_IDX).alias("items"),
+        )
+    )
     registry.register(
         spark,
         root,
