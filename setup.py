@@ -42,7 +42,7 @@ setup(
         "deltalake>=1.0,<2",
     ],
     extras_require={
-        "dev": ["pytest>=8", "polars>=1.0", "ruff>=0.8", "mypy>=1.13", "pandas-stubs", "types-PyYAML", "build>=1.2"],
+        "dev": ["pytest>=8", "polars>=1.0", "ruff>=0.8", "mypy>=1.13", "pandas-stubs", "types-PyYAML"],
         "airflow": [
             "apache-airflow>=3.1,<4",
             "apache-airflow-providers-apache-spark>=5",

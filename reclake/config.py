@@ -292,6 +292,11 @@ class ValidationSection(Section):
         description="Local folder for the per-run JSON result and the Great Expectations Data Docs; "
         "null: `<lakehouse>/_validation` when the lakehouse is local.",
     )
+    data_docs: bool = Field(
+        default=True,
+        description="Render the Great Expectations Data Docs (HTML) on every run; the JSON result is written "
+        "either way. Turn off where nobody reads them (e.g. most tests).",
+    )
 
     @model_validator(mode="after")
     def _band(self) -> ValidationSection:

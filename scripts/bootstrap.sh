@@ -30,7 +30,7 @@ fi
 stamp=".venv/.installed-$(cat setup.py | sha1sum | cut -c1-12)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$python" -m venv .venv
-  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q --upgrade pip "setuptools>=68" wheel
   .venv/bin/pip install -q -e ".[${extras}]"
   rm -f .venv/.installed-*
   touch "$stamp"

@@ -11,19 +11,11 @@ import json
 
 import pytest
 
-from reclake import pipeline
 from reclake.config import EvaluateSection
 from reclake.model.gate import gate
 from reclake.stages import evaluate, recommend, train
 
-SMALL_DATA = [
-    "--set", "generate.users=400",
-    "--set", "generate.items=120",
-    "--set", "generate.clusters=4",
-    "--set", "generate.mean_items_per_user=15",
-]  # fmt: skip
-# On this little data a rank near the number of planted clusters is what beats popularity.
-GOOD_ALS = ["--set", "als.rank=4", "--set", "als.alpha=5"]
+from .conftest import Golden
 
 
 def test_gate_passes_a_model_that_clears_both_bars():
@@ -47,15 +39,13 @@ def test_gate_tolerance_is_relative_to_the_last_published_value():
     assert gate({"map": 0.269}, {"map": 0.1}, {"map": 0.30}, settings)
 
 
-@pytest.mark.slow
-def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, lakehouse, spark):
-    common = ["--config", "conf/local.yaml", "--lakehouse", str(lakehouse), "--run-date", "2026-11-23"]
-    status, summary = run_cli(pipeline.main, *common, *SMALL_DATA, *GOOD_ALS)
-    assert status == 0, summary.get("error")
+def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, golden, golden_copy):
+    # The golden run's model passed the gate and was published.
+    summary = golden.second
     good = summary["model_version"]
     evaluated = summary["metrics"]["evaluate"]
     assert evaluated["ndcg@10"] > evaluated["baseline_ndcg@10"] * 1.05
-    models = lakehouse / "models"
+    models = golden.root / "models"
     assert (models / "PUBLISHED").read_text().strip() == good
     metadata = json.loads((models / good / "metadata.json").read_text())
     assert metadata["status"] == "published"
@@ -67,6 +57,9 @@ def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, lakehouse, sp
     for svg in ("score_distribution.svg", "popularity_bias.svg", "history_lengths.svg"):
         assert (models / good / svg).read_text().startswith("<svg")
 
+    # A deliberately bad model, trained on a copy.
+    common = Golden.args(golden_copy)
+    models = golden_copy / "models"
     status, summary = run_cli(train.main, *common, "--set", "als.rank=1", "--set", "als.max_iter=1")
     assert status == 0
     bad = summary["model_version"]

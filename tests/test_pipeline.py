@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,16 +13,7 @@ from deltalake import DeltaTable
 
 from reclake import pipeline as run
 
-from .conftest import MOVIELENS, REPO
-
-TOP_N = 5
-SMALL = [
-    "--set", "generate.users=300",
-    "--set", "generate.items=60",
-    "--set", "als.rank=8",
-    "--set", "als.max_iter=5",
-    "--set", f"recommend.top_n={TOP_N}",
-]  # fmt: skip
+from .conftest import GOLDEN_TOP_N, GOLDEN_USERS, MOVIELENS, REPO
 
 
 def check_recommendations(recs: pd.DataFrame, events: pd.DataFrame, n: int) -> None:
@@ -36,53 +29,50 @@ def check_recommendations(recs: pd.DataFrame, events: pd.DataFrame, n: int) -> N
         assert rows["item_id"].is_unique, user
 
 
-@pytest.fixture(scope="module")
-def pipeline(spark, tmp_path_factory):
-    """One run of the embedded default (sample data generated on first use), then a re-run of the same date."""
-    lakehouse = tmp_path_factory.mktemp("pipeline") / "lakehouse"
-    args = ["--config", str(REPO / "conf" / "local.yaml"), "--lakehouse", str(lakehouse), "--run-date", "2026-11-20"]
-    runs = []
-    for _ in range(2):
-        status = run.main([*args, *SMALL, "--set", "spark.shuffle_partitions=2", "--json"])
-        runs.append(status)
-    return lakehouse, runs
-
-
-def test_pipeline_publishes_n_unseen_items_for_every_user(pipeline):
-    lakehouse, statuses = pipeline
-    assert statuses == [0, 0]
-    recs = DeltaTable(str(lakehouse / "recommendations")).to_pandas()
-    events = DeltaTable(str(lakehouse / "events")).to_pandas()
-    assert events["user_id"].nunique() == 300
-    check_recommendations(recs, events, TOP_N)
+def test_pipeline_publishes_n_unseen_items_for_every_user(golden):
+    recs = DeltaTable(str(golden.root / "recommendations")).to_pandas()
+    events = DeltaTable(str(golden.root / "events")).to_pandas()
+    assert events["user_id"].nunique() == GOLDEN_USERS
+    check_recommendations(recs, events, GOLDEN_TOP_N)
     assert list(recs.columns) == ["user_id", "rank", "item_id", "score", "source", "model_version", "run_date"]
     assert set(recs["source"]) == {"als"}
 
 
-def test_rerunning_a_date_replaces_its_rows_and_keeps_ids_stable(pipeline):
-    lakehouse, _ = pipeline
-    table = DeltaTable(str(lakehouse / "recommendations"))
+def test_rerunning_a_date_replaces_its_rows_and_keeps_ids_stable(golden):
+    table = DeltaTable(str(golden.root / "recommendations"))
     recs = table.to_pandas()
     # Two runs for one date: one copy, from the second run's model.
-    assert len(recs) == recs["user_id"].nunique() * TOP_N
-    assert recs["model_version"].nunique() == 1
-    previous = DeltaTable(str(lakehouse / "recommendations"), version=table.version() - 1).to_pandas()
-    assert len(previous) == len(recs) and previous["model_version"].iloc[0] != recs["model_version"].iloc[0]
+    assert len(recs) == recs["user_id"].nunique() * GOLDEN_TOP_N
+    assert set(recs["model_version"]) == {golden.second["model_version"]} != {golden.first["model_version"]}
+    previous = DeltaTable(str(golden.root / "recommendations"), version=table.version() - 1).to_pandas()
+    assert len(previous) == len(recs) and set(previous["model_version"]) == {golden.first["model_version"]}
     # Same input twice: the id tables were written once and never renumbered.
-    assert DeltaTable(str(lakehouse / "user_ids")).version() == 0
-    assert DeltaTable(str(lakehouse / "user_ids")).to_pandas()["user_idx"].is_unique
+    assert DeltaTable(str(golden.root / "user_ids")).version() == 0
+    assert DeltaTable(str(golden.root / "user_ids")).to_pandas()["user_idx"].is_unique
 
 
-def test_json_summary_names_every_table(spark, tmp_path, run_cli):
-    lakehouse = tmp_path / "lakehouse"
-    status, summary = run_cli(
-        run.main, "--config", str(REPO / "conf" / "local.yaml"), "--lakehouse", str(lakehouse), *SMALL
-    )
-    assert status == 0 and summary["status"] == "succeeded"
-    assert summary["tables"]["recommendations"] == str(lakehouse / "recommendations")
-    assert summary["counts"]["publish"]["rows"] == 300 * TOP_N
+def test_json_summary_names_every_table(golden):
+    summary = golden.first
+    assert summary["status"] == "succeeded"
+    for name in ("events", "quarantine", "interactions", "recommendations", "similar_items"):
+        assert summary["tables"][name] == str(golden.root / name)
+    assert summary["counts"]["publish"]["rows"] == GOLDEN_USERS * GOLDEN_TOP_N
     assert summary["counts"]["validate"]["raw_rows"] == summary["counts"]["validate"]["valid_rows"]
-    assert set(summary["timings_s"]) >= {"validate", "prepare", "train", "recommend", "publish", "total"}
+    assert set(summary["timings_s"]) >= {"generate", "validate", "prepare", "train", "recommend", "publish", "total"}
+    assert summary["counts"]["generate"] == {}  # generated on first use only
+    assert "generate" not in golden.second["counts"] or golden.second["counts"]["generate"] == {}
+
+
+def test_a_quiet_run_prints_one_line_per_stage_and_where_to_look(golden):
+    err = golden.second_stderr.splitlines()
+    stages = [m[1] for line in err if (m := re.match(r"reclake run: (\w+) +[\d.]+ s\b", line))]
+    assert stages == ["generate", "validate", "prepare", "train", "evaluate", "recommend", "publish"], err
+    assert not [line for line in err if "WARN" in line or "INFO" in line], err  # logs went to the file
+    assert any("evaluate" in line and "(approved: ndcg@10" in line for line in err), err
+    look_up = next(line for line in err if "look up one user:" in line)
+    assert look_up.endswith(f"--lakehouse {golden.root}")
+    log = Path(next(line for line in err if line.strip().startswith("logs:")).split("logs:")[1].strip())
+    assert log.parent == golden.root / "_logs" and "stage publish: done" in log.read_text()
 
 
 def test_a_failing_stage_reports_status_and_error(spark, tmp_path, run_cli):
@@ -91,7 +81,7 @@ def test_a_failing_stage_reports_status_and_error(spark, tmp_path, run_cli):
     assert summary["status"] == "failed" and "input not found" in summary["error"]
 
 
-@pytest.mark.slow
+@pytest.mark.e2e
 @pytest.mark.skipif(not MOVIELENS.exists(), reason=f"MovieLens 100k not found at {MOVIELENS} (../shared absent)")
 def test_movielens_by_configuration_alone(spark, tmp_path, run_cli):
     lakehouse = tmp_path / "lakehouse"

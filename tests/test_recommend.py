@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import numpy as np
 import pytest
 from pyspark.sql import functions as F
 
-from reclake import pipeline
 from reclake.config import load_config
 from reclake.constants import (
     FEATURES,
@@ -33,10 +33,11 @@ from reclake.io.tables import (
 )
 from reclake.recommend.kernel import top_k_entries
 from reclake.recommend.topn import top_n_for_users
-from reclake.runtime import run_job
-from reclake.stages import evaluate, recommend
+from reclake.stages import recommend
 
-RUN_DATE = dt.date(2026, 11, 20)
+from .conftest import GOLDEN_RUN_DATE
+
+RUN_DATE = dt.date.fromisoformat(GOLDEN_RUN_DATE)
 
 
 def brute_force(scores: np.ndarray, excluded: set[tuple[int, int]], k: int) -> list[tuple[int, int, int]]:
@@ -118,23 +119,10 @@ def test_scores_are_the_dot_products(random_model) -> None:
 
 
 @pytest.fixture(scope="module")
-def lakehouse_with_model(spark, tmp_path_factory):
-    """A small generated lakehouse through train and evaluate, plus one user who arrived after training."""
+def lakehouse_with_model(spark, golden, tmp_path_factory):
+    """A copy of the golden lakehouse (trained, evaluated, approved), plus one user who arrived after training."""
     root = tmp_path_factory.mktemp("rec") / "lakehouse"
-    # recommend serves approved models: evaluate approves this one (its gate is off, the data is tiny).
-    through_evaluate = [*pipeline.STAGES[: pipeline.STAGES.index(evaluate.STAGE) + 1]]
-    status = run_job(
-        "test",
-        "",
-        through_evaluate,
-        [
-            "--lakehouse", str(root), "--run-date", RUN_DATE.isoformat(), "--set", "input.generate_if_missing=true",
-            "--set", "generate.users=120", "--set", "generate.items=400", "--set", "als.rank=6", "--set", "als.max_iter=3",
-            "--set", "recommend.top_n=5", "--set", "spark.shuffle_partitions=2", "--set", "spark.app_name=reclake-tests",
-            "--set", "evaluate.gate=false",
-        ]
-    )  # fmt: skip
-    assert status == 0
+    shutil.copytree(golden.root, root)
     users = spark.read.format("delta").load(f"{root}/{USER_IDS}")
     items = spark.read.format("delta").load(f"{root}/{ITEM_IDS}")
     new_idx = users.agg(F.max(USER_IDX)).first()[0] + 1
@@ -162,7 +150,7 @@ def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(
 ) -> None:
     root, new_idx, newcomer_had = lakehouse_with_model
     items = spark.read.format("delta").load(f"{root}/{ITEM_IDS}")
-    denied = [r[ITEM_ID] for r in items.orderBy(ITEM_IDX).limit(40).collect()]
+    denied = [r[ITEM_ID] for r in items.orderBy(ITEM_IDX).limit(20).collect()]
     spark.createDataFrame([(i,) for i in denied], f"{ITEM_ID} string").write.format("delta").mode("overwrite").save(
         f"{root}/catalogue/out_of_stock"
     )
@@ -202,7 +190,7 @@ def test_seen_window_and_similar_items(spark, run_cli, lakehouse_with_model) -> 
     _recommend(run_cli, root, "recommend.exclude_seen_window_days=3", "recommend.similar_items_top_n=4")
     out = spark.read.format("delta").load(f"{root}/{STAGED_RECOMMENDATIONS}")
     events = spark.read.format("delta").load(f"{root}/{EVENTS}")
-    cutoff = dt.datetime(2026, 11, 17, tzinfo=dt.timezone.utc)
+    cutoff = dt.datetime.combine(RUN_DATE - dt.timedelta(days=3), dt.time(), tzinfo=dt.timezone.utc)
     recent = events.where(F.col("event_time") >= F.lit(cutoff)).select(USER_ID, ITEM_ID)
     older = events.where(F.col("event_time") < F.lit(cutoff)).select(USER_ID, ITEM_ID).subtract(recent)
     assert recent.count() and older.count()

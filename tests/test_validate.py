@@ -32,6 +32,8 @@ from reclake.quality.rules import (
 from reclake.quality.suites import ROW_SUITE, load_suite, resolve, rule_names
 from reclake.stages import generate, validate
 
+from .conftest import Golden
+
 HEADER = "user_id,item_id,event_type,value,timestamp"
 T = "2026-11-22T10:00:00Z"  # a valid time: the day before the run date
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.timezone.utc)
@@ -136,7 +138,7 @@ def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     spark, tmp_path, monkeypatch, broadcast_limit
 ):
     """Copies are equal once parsed ("2" and "2.0", " d1" and "d1"); the quarantine keeps each later copy as read."""
-    monkeypatch.setattr(validate, "BROADCAST_ROWS", broadcast_limit)  # both ways of joining copies back
+    monkeypatch.setattr(batch, "BROADCAST_ROWS", broadcast_limit)  # both ways of joining copies back
     lines = [f"d1,i1,purchase,2,{T}", f"d1,i1,purchase,2.0,{T}", f"d1,i1,purchase, 2 ,{T}", f" d1,i1,Purchase,2,{T}"]
     path = write_csv(tmp_path, lines)
     config = load_config(None, [f"input.path={path}"])
@@ -264,6 +266,7 @@ def test_generated_bad_rows_are_quarantined_in_exact_numbers(spark, run_cli, tmp
         "control_char_id": 1,
     }
     sets = ["generate.users=40", "generate.items=30", "generate.partitions=2", f"run.run_date={RUN_DATE}"]
+    sets.append("validation.data_docs=true")  # this test reads them
     sets += [f"generate.bad_rows.{kind}={n}" for kind, n in bad.items()]
     args = [item for s in sets for item in ("--set", s)]
     status, summary = run_cli(generate.main, "--lakehouse", str(lakehouse), *args)
@@ -358,21 +361,9 @@ def test_events_keep_file_statistics_on_event_time_only_even_in_a_table_made_bef
     assert table.toDF().count() == 20
 
 
-def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark, run_cli, tmp_path, lakehouse):
-    tiny = [
-        "generate.users=60",
-        "generate.items=25",
-        "generate.partitions=2",
-        "als.rank=4",
-        "als.max_iter=2",
-        "recommend.top_n=3",
-        "input.generate_if_missing=true",
-    ]
-    args = ["--lakehouse", str(lakehouse), "--run-date", RUN_DATE]
-    args += [item for s in tiny for item in ("--set", s)]
-    status, summary = run_cli(pipeline.main, *args)
-    assert status == 0, summary
-    published = summary["tables"]["recommendations"]
+def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark, run_cli, tmp_path, golden_copy):
+    args = Golden.args(golden_copy)
+    published = str(golden_copy / "recommendations")
     before_version = delta_version(spark, published)
     before_rows = sorted(spark.read.format("delta").load(published).collect())
 

@@ -99,7 +99,7 @@ class _Gate:
         self.spark, self.config, self.ctx = spark, config, ctx
         folder = reports_dir(config)
         self.report_path = str(Path(folder) / "results" / f"{ctx.run_id}.json")
-        self.gx = GxValidator(str(Path(folder) / "data_docs"))
+        self.gx = GxValidator(str(Path(folder) / "data_docs") if config.validation.data_docs else None)
         self.runs_uri = table_uri(config.lakehouse.root, VALIDATION_RUNS)
         self.report: dict[str, Any] = {
             "run_id": ctx.run_id,

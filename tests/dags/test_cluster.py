@@ -17,7 +17,7 @@ from deltalake import DeltaTable
 from ..conftest import REPO
 from .conftest import run_daily
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 
 def free_port() -> int:

@@ -9,7 +9,7 @@ from deltalake import DeltaTable
 from ..test_pipeline import check_recommendations
 from .conftest import RUN_DATE, TABLES, TOP_N, run_daily, states
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.e2e
 
 ALERTS: list[dict] = []
 
@@ -68,15 +68,8 @@ def test_publish_records_an_asset_event_naming_the_run_date(local_runs):
 
 
 def test_latest_model_date_reads_the_registry_the_run_wrote(local_runs):
-    import sys
+    from reclake.serving.registry import latest_model_date
 
-    from ..conftest import REPO
-
-    sys.path.insert(0, str(REPO / "dags"))
-    try:
-        from reclake_pipeline import latest_model_date
-    finally:
-        sys.path.remove(str(REPO / "dags"))
     lakehouse, _ = local_runs
     assert latest_model_date(str(lakehouse)) == RUN_DATE
 

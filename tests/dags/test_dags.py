@@ -155,5 +155,7 @@ def test_retrain_is_due(pipeline_module, policy, latest, expected):
     assert pipeline_module.retrain_is_due(policy, latest, dt.date(2026, 11, 20), 7) is expected
 
 
-def test_latest_model_date_is_none_without_a_registry(pipeline_module, tmp_path):
-    assert pipeline_module.latest_model_date(str(tmp_path / "lakehouse")) is None
+def test_latest_model_date_is_none_without_a_registry(tmp_path):
+    from reclake.serving.registry import latest_model_date
+
+    assert latest_model_date(str(tmp_path / "lakehouse")) is None
