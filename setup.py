@@ -42,7 +42,15 @@ setup(
         "deltalake>=1.0,<2",
     ],
     extras_require={
-        "dev": ["pytest>=8", "polars>=1.0", "ruff>=0.8", "mypy>=1.13", "pandas-stubs", "types-PyYAML"],
+        "dev": [
+            "pytest>=8",
+            "polars>=1.0",
+            # Lint tools exact, so `make lint` judges the same code the same way everywhere.
+            "ruff==0.17.6",
+            "mypy==2.4.1",
+            "pandas-stubs==3.1.0.261029",
+            "types-PyYAML==6.0.12.20261122",
+        ],
         "airflow": [
             "apache-airflow>=3.1,<4",
             "apache-airflow-providers-apache-spark>=5",

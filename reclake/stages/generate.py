@@ -1,15 +1,8 @@
-"""Generate synthetic interaction events with structure ALS can recover.
+"""Write synthetic interaction events to the input path, in the configured input format.
 
-Users belong to one of ``clusters`` taste clusters and so do items; a user draws
-``taste_share`` of their items from their own cluster and the rest from the
-whole catalogue. User activity is heavy-tailed (Lomax) and item popularity is
-Zipf-like, as in real logs. Every picked item is viewed; some are added to the
-cart and some of those bought (``value`` = quantity). Output is deterministic
-for a given seed and partition count, and written in the configured input format.
-
-``generate.bad_rows`` adds rows that break the validation rules, in exact numbers
-per kind (CSV only), as one more file next to the clean ones; each kind breaks
-exactly the row rule named in BAD_ROW_RULES.
+The events come from :mod:`reclake.synthetic` (planted taste clusters,
+heavy-tailed activity, Zipf-like popularity); ``generate.bad_rows`` appends
+rows that each break one named validation rule, as one more CSV file.
 
     spark-submit jobs/generate.py --config conf/local.yaml
     reclake generate --config conf/local.yaml --set generate.users=100000
