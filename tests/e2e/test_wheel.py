@@ -98,8 +98,12 @@ def test_the_installed_wheel_validates_and_runs_the_pipeline_outside_the_checkou
     report = json.loads(Path(validated["validation"]["report"]).read_text())
     assert set(report["great_expectations"]) == {"events.source", "events.batch"}
 
-    ran = summary(outside(fresh_venv, tmp_path, "run", *common))
-    assert ran["status"] == "succeeded" and ran["counts"]["publish"]["users"] == 150
+    done = outside(fresh_venv, tmp_path, "run", *common)
+    ran = summary(done)
+    assert ran["status"] == "succeeded" and ran["counts"]["publish"]["user_ids"] == 150
+    # A fresh JVM started quiet: Ivy's report and log4j's lines went to the log file, not to the terminal.
+    assert "WARN" not in done.stderr and ":: resolution report ::" not in done.stderr, done.stderr[-2000:]
+    assert "resolution report" in Path(done.stderr.split("logs:")[-1].strip()).read_text()
     user = ran["example_user_id"]
     looked_up = summary(outside(fresh_venv, tmp_path, "lookup", user, "--lakehouse", str(lakehouse), "--json"))
     assert looked_up["user_id"] == user and len(looked_up["items"]) == 10
