@@ -508,7 +508,7 @@ class PublishSection(Section):
 
 
 class MonitoringSection(Section):
-    """What a run leaves for operators: Prometheus metrics (docs/monitoring.md).
+    """What a run leaves for operators: Prometheus metrics (docs/monitoring.md) and Spark event logs.
 
     Pushgateway credentials come only from the environment (RECLAKE_PUSHGATEWAY_USERNAME and
     RECLAKE_PUSHGATEWAY_PASSWORD, basic auth), never from this file or the URL.
@@ -528,6 +528,11 @@ class MonitoringSection(Section):
         "http://pushgateway:9091; null: no push. No user or password in the URL.",
     )
     push_timeout_s: float = Field(default=10.0, gt=0, description="How long one push may take, in seconds.")
+    event_log_dir: LocalPath | None = Field(
+        default=None,
+        description="Spark event logs go here (spark.eventLog.dir), for the History Server (`make history`): "
+        "a local folder (created if missing) or an object-store URI; null: no event logs.",
+    )
 
     @field_validator("pushgateway_url")
     @classmethod

@@ -144,7 +144,7 @@ def execute(
     stage = None
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
-            spark = build_spark_session(config.spark)
+            spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
             t0 = time.perf_counter()
