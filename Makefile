@@ -4,8 +4,9 @@ VENV := .venv
 CONFIG ?= conf/local.yaml
 ARGS ?=
 PYTEST_ARGS ?=
+EVENT_LOG_DIR ?=
 
-.PHONY: setup run test test-e2e lint format docs bench clean package cluster-up cluster-down
+.PHONY: setup run test test-e2e lint format docs bench clean package cluster-up cluster-down history
 
 setup:
 	bash scripts/bootstrap.sh
@@ -44,6 +45,11 @@ cluster-up: setup
 
 cluster-down:
 	bash scripts/spark-cluster.sh stop
+
+# The Spark History Server on the runs' event logs (monitoring.event_log_dir of CONFIG, or
+# EVENT_LOG_DIR=...), in the foreground at http://127.0.0.1:18080 (scripts/history-server.sh).
+history: setup
+	CONFIG=$(CONFIG) bash scripts/history-server.sh $(EVENT_LOG_DIR)
 
 clean:
 	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache build dist

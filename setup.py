@@ -40,6 +40,8 @@ setup(
         "great-expectations>=1.20,<2",
         # delta-rs: Spark-free readers (lookup client, tests that read back tables).
         "deltalake>=1.0,<2",
+        # Each run's metrics in the Prometheus text format, and the Pushgateway client.
+        "prometheus-client>=0.20",
     ],
     extras_require={
         "dev": [

@@ -17,6 +17,7 @@ import json
 import os
 import types
 import typing
+import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,11 +34,13 @@ from pydantic import (
     model_validator,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails, PydanticUndefined
+from pydantic_core import ErrorDetails, PydanticCustomError, PydanticUndefined
 
 from reclake.constants import DEFAULT_SEED, DEFAULT_TOP_N
 from reclake.errors import ConfigError
 
+# The error type of a URL with a user or password in it: its message must not repeat the URL.
+_CREDENTIALS_IN_URL = "credentials_in_url"
 REGENERATE_REFERENCE = ".venv/bin/python -m reclake.config > docs/configuration.md"
 
 
@@ -504,6 +507,50 @@ class PublishSection(Section):
         return self.bigquery
 
 
+class MonitoringSection(Section):
+    """What a run leaves for operators: Prometheus metrics (docs/monitoring.md) and Spark event logs.
+
+    Pushgateway credentials come only from the environment (RECLAKE_PUSHGATEWAY_USERNAME and
+    RECLAKE_PUSHGATEWAY_PASSWORD, basic auth), never from this file or the URL.
+    """
+
+    metrics: bool = Field(
+        default=True, description="Write the run's Prometheus metrics (and push them when pushgateway_url is set)."
+    )
+    textfile_dir: LocalPath | None = Field(
+        default=None,
+        description="Folder of the metrics files: `reclake.prom` (the latest run, for node_exporter's textfile "
+        "collector) and `runs/<run_id>.prom`; null: `<lakehouse>/_metrics` for a local lakehouse, none otherwise.",
+    )
+    pushgateway_url: str | None = Field(
+        default=None,
+        description="Pushgateway to push each run's metrics to, grouped by job and stage, e.g. "
+        "http://pushgateway:9091; null: no push. No user or password in the URL.",
+    )
+    push_timeout_s: float = Field(default=10.0, gt=0, description="How long one push may take, in seconds.")
+    event_log_dir: LocalPath | None = Field(
+        default=None,
+        description="Spark event logs go here (spark.eventLog.dir), for the History Server (`make history`): "
+        "a local folder (created if missing) or an object-store URI; null: no event logs.",
+    )
+
+    @field_validator("pushgateway_url")
+    @classmethod
+    def _no_credentials_in_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL with a host")
+        if parts.username is not None or parts.password is not None:
+            raise PydanticCustomError(
+                _CREDENTIALS_IN_URL,
+                "must not carry credentials: set RECLAKE_PUSHGATEWAY_USERNAME and RECLAKE_PUSHGATEWAY_PASSWORD "
+                "in the environment instead",
+            )
+        return url.rstrip("/")
+
+
 class RunSection(Section):
     """Identity of one run: its date (what it is about) and id (which attempt)."""
 
@@ -526,6 +573,7 @@ class Config(Section):
     tune: TuneSection = Field(default_factory=TuneSection, description=TuneSection.__doc__)
     recommend: RecommendSection = Field(default_factory=RecommendSection, description=RecommendSection.__doc__)
     publish: PublishSection = Field(default_factory=PublishSection, description=PublishSection.__doc__)
+    monitoring: MonitoringSection = Field(default_factory=MonitoringSection, description=MonitoringSection.__doc__)
     run: RunSection = Field(default_factory=RunSection, description=RunSection.__doc__)
 
     @model_validator(mode="before")
@@ -553,6 +601,13 @@ class Config(Section):
     @property
     def checkpoint_dir(self) -> str:
         return self.als.checkpoint_dir or join_uri(self.lakehouse.root, "_checkpoints")
+
+
+def local_folder(uri: str) -> Path | None:
+    """The local folder a path or ``file:`` URI names; None for an object-store URI (s3a://, gs://, ...)."""
+    if "://" in uri and not uri.startswith("file:"):
+        return None
+    return Path(uri.removeprefix("file:"))
 
 
 def join_uri(root: str, *parts: str) -> str:
@@ -617,6 +672,8 @@ def _describe(error: ErrorDetails) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key (check the spelling against docs/configuration.md)"
+    if error["type"] == _CREDENTIALS_IN_URL:  # never echo a secret into an error message or a log
+        return f"{key}: {message}"
     if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):
         return f"{key}: {message} (got {error['input']!r})"
     return f"{key}: {message}"

@@ -4,9 +4,25 @@ The command line prints their message on one line and exits with status 2;
 anything else is a bug and keeps its traceback.
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping
+
 
 class ReclakeError(Exception):
-    """Base class: an error a person can act on."""
+    """Base class: an error a person can act on.
+
+    ``counts`` and ``metrics`` are what the failing stage had measured before it
+    stopped (a rejected batch's quarantine counts, a rejected model's metrics):
+    the run's summary and its Prometheus metrics keep them.
+    """
+
+    def __init__(
+        self, message: str, *, counts: Mapping[str, int] | None = None, metrics: Mapping[str, float] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.counts = dict(counts or {})
+        self.metrics = dict(metrics or {})
 
 
 class ConfigError(ReclakeError):

@@ -29,8 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reclake.config import Config, RunSection, join_uri, load_config
+from reclake.config import Config, RunSection, load_config, local_folder
 from reclake.errors import ReclakeError
+from reclake.monitoring.metrics import publish_metrics
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
     from pyspark.sql import SparkSession
@@ -120,7 +121,9 @@ def execute(
     """Run ``stages`` in order in one Spark application; return the JSON summary.
 
     A :class:`ReclakeError` stops the run and is reported as ``status: failed``
-    with the error; any other exception is a bug and propagates. ``progress``
+    with the error, the ``failed_stage`` and what it had counted; any other
+    exception is a bug and propagates. The finished job's Prometheus metrics
+    are written (and pushed) last; ``reports`` names the files. ``progress``
     hears of each finished stage; a JVM this starts logs to ``jvm_log``.
     """
     from reclake.spark import build_spark_session  # pyspark is imported only when a job really runs
@@ -138,9 +141,10 @@ def execute(
     }
     started = time.perf_counter()
     spark = None
+    stage = None
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
-            spark = build_spark_session(config.spark)
+            spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
             t0 = time.perf_counter()
@@ -159,10 +163,17 @@ def execute(
         # A data or config problem, not a bug: report it in the summary, no traceback.
         summary["status"] = "failed"
         summary["error"] = f"{type(exc).__name__}: {exc}"
+        if stage is not None:
+            summary["failed_stage"] = stage.name
+            if exc.counts:
+                summary["counts"][stage.name] = exc.counts
+            if exc.metrics:
+                summary["metrics"][stage.name] = exc.metrics
     finally:
         summary["timings_s"]["total"] = round(time.perf_counter() - started, 3)
     if spark is not None:
         _finish(stages, spark, config, ctx, summary)
+    summary["reports"] = publish_metrics(summary, config)
     return summary
 
 
@@ -181,11 +192,8 @@ def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: R
 
 def log_file(config: Config, ctx: RunContext) -> Path:
     """Where a quiet run's logs go: ``<lakehouse>/_logs/<run_id>.log``, or the temp folder for a remote lakehouse."""
-    root = config.lakehouse.root
-    local = not ("://" in root and not root.startswith("file:"))
-    folder = (
-        Path(join_uri(root.removeprefix("file:"), "_logs")) if local else Path(tempfile.gettempdir()) / "reclake-logs"
-    )
+    root = local_folder(config.lakehouse.root)
+    folder = root / "_logs" if root is not None else Path(tempfile.gettempdir()) / "reclake-logs"
     return folder / f"{ctx.run_id}.log"
 
 

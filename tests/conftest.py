@@ -63,6 +63,21 @@ def call_job(main: Callable[[Sequence[str]], int], capsys, *args: str) -> tuple[
     return status, json.loads(out[-1])
 
 
+def prom_values(path: Path) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A Prometheus text-format file as {(metric name, labels): value}, read with prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(path.read_text())
+        for sample in family.samples
+    }
+
+
+def prom_value(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return values[(name, frozenset(labels.items()))]
+
+
 @pytest.fixture(scope="session")
 def spark():
     from reclake.spark import build_spark_session

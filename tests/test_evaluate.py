@@ -15,7 +15,7 @@ from reclake.config import EvaluateSection
 from reclake.model.gate import gate
 from reclake.stages import evaluate, recommend, train
 
-from .conftest import Golden
+from .conftest import Golden, prom_value, prom_values
 
 
 def test_gate_passes_a_model_that_clears_both_bars():
@@ -70,6 +70,19 @@ def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, golden, golde
     assert "ndcg@10" in error and "popularity baseline" in error and "last published model" in error
     assert json.loads((models / bad / "metadata.json").read_text())["status"] == "rejected"
     assert "REJECTED" in (models / bad / "report.md").read_text()
+    # Its metrics say so; evaluate's last success stays the golden run's.
+    assert summary["failed_stage"] == "evaluate"
+    values = prom_values(golden_copy / "_metrics" / "reclake.prom")
+    assert prom_value(values, "reclake_stage_success", stage="evaluate") == 0
+    assert prom_value(values, "reclake_gate_approved") == 0
+    rejected = prom_value(values, "reclake_model_metric", model="candidate", metric="ndcg@10")
+    assert rejected == summary["metrics"]["evaluate"]["ndcg@10"] < evaluated["ndcg@10"]
+    last_success = "reclake_last_success_timestamp_seconds"
+    golden_values = prom_values(golden.root / "_metrics" / "reclake.prom")
+    assert prom_value(values, last_success, stage="evaluate") == prom_value(
+        golden_values, last_success, stage="evaluate"
+    )
+    assert prom_value(values, last_success, stage="train") > prom_value(golden_values, last_success, stage="train")
 
     # recommend keeps serving the approved model, never the rejected one.
     status, summary = run_cli(recommend.main, *common)

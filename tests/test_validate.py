@@ -32,7 +32,7 @@ from reclake.quality.rules import (
 from reclake.quality.suites import ROW_SUITE, load_suite, resolve, rule_names
 from reclake.stages import generate, validate
 
-from .conftest import Golden
+from .conftest import Golden, prom_value, prom_values
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
 T = "2026-11-22T10:00:00Z"  # a valid time: the day before the run date
@@ -371,5 +371,11 @@ def test_a_bad_batch_leaves_published_recommendations_exactly_as_they_were(spark
     status, summary = run_cli(pipeline.main, *args, "--input", bad)
     assert status == 2 and "quarantine_share:" in summary["error"]
     assert "prepare" not in summary["timings_s"]  # stopped at the gate
+    # What the rejected batch counted reaches the summary and the metrics, for the quarantine alert.
+    assert summary["failed_stage"] == "validate" and summary["counts"]["validate"]["rule.event_type_unknown"] == 6
+    values = prom_values(golden_copy / "_metrics" / "reclake.prom")
+    assert prom_value(values, "reclake_stage_success", stage="validate") == 0
+    assert prom_value(values, "reclake_quarantined_rows", rule="event_type_unknown") == 6
+    assert prom_value(values, "reclake_stage_rows", stage="validate", kind="raw_rows") == 36
     assert delta_version(spark, published) == before_version
     assert sorted(spark.read.format("delta").load(published).collect()) == before_rows

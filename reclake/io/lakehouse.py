@@ -119,3 +119,8 @@ def last_commit_rows(spark: SparkSession, uri: str) -> int:
     """Rows the latest commit of a Delta table wrote, from Delta's own operation metrics."""
     metrics = one_row(DeltaTable.forPath(spark, uri).history(1).select("operationMetrics"))[0]
     return int(metrics.get("numOutputRows", 0))
+
+
+def table_version(spark: SparkSession, uri: str) -> int:
+    """The Delta table's current version: the commit a reader sees now."""
+    return int(one_row(DeltaTable.forPath(spark, uri).history(1).select("version"))[0])

@@ -87,11 +87,17 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     write_text(spark, f"{folder}/report.md", text)
     for name, svg in svgs.items():
         write_text(spark, f"{folder}/{name}", svg)
+    counts = {**rows, "users": int(model_metrics["users"])}
+    measured = flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_")
     if refusals:
-        raise QualityGateFailed(f"model {version} rejected: {'; '.join(refusals)} (report: {folder}/report.md)")
+        raise QualityGateFailed(
+            f"model {version} rejected: {'; '.join(refusals)} (report: {folder}/report.md)",
+            counts=counts,
+            metrics=measured,
+        )
     return StageResult(
-        counts={**rows, "users": int(model_metrics["users"])},
-        metrics=flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_"),
+        counts=counts,
+        metrics=measured,
         tables={"report": f"{folder}/report.md"},
         details={"model_version": version, "gate": summary},
         note=f"approved: {summary}",

@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
 from reclake.errors import MissingTableError
-from reclake.io.lakehouse import delta_exists
+from reclake.io.lakehouse import delta_exists, table_version
 from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM_COLUMNS,
@@ -57,6 +57,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         )
     counts: dict[str, int] = {}
     tables: dict[str, str] = {}
+    published: dict[str, dict[str, int]] = {}  # table -> rows of this run and, for Delta, the version committed
 
     similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
     if settings.sink == "delta" and delta_exists(spark, similar_uri):
@@ -67,6 +68,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             written = publish_table(similar, uri, similar_stats, key=ITEM_ID, ctx=ctx, settings=settings)
             counts.update({f"similar_{name}": value for name, value in written.items()})
             tables["similar_items"] = uri
+            published["similar_items"] = {"rows": written["rows"], "version": table_version(spark, uri)}
 
     if settings.sink == "bigquery":
         # google-cloud-bigquery is an optional extra: imported only when it is the sink.
@@ -74,13 +76,15 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
 
         counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
         tables["recommendations"] = settings.bigquery_target.destination(ctx.run_date)
+        published["recommendations"] = {"rows": stats.rows}
     else:
         uri = table_uri(root, RECOMMENDATIONS)
         counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
         tables["recommendations"] = uri
+        published["recommendations"] = {"rows": stats.rows, "version": table_version(spark, uri)}
     for version in filter(None, stats.model_version.split(",")):
         registry.mark_published(spark, root, version)  # the registry records what apps now read
-    details = {"model_version": stats.model_version, "example_user_id": stats.first_key}
+    details = {"model_version": stats.model_version, "example_user_id": stats.first_key, "published": published}
     return StageResult(counts=counts, tables=tables, details=details)
 
 

@@ -38,6 +38,7 @@ from reclake.constants import (
     SOURCE,
     SOURCE_ALS,
     SOURCE_POPULAR,
+    SOURCES,
     USER_ID,
     USER_IDX,
 )
@@ -144,6 +145,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             F.count(F.lit(1)).alias("rows"),
             F.countDistinct(USER_ID).alias("users"),
             F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
+            *(F.count(F.when(F.col(SOURCE) == source, 1)).alias(f"rows.{source}") for source in SOURCES),
         )
     )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}

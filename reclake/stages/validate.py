@@ -140,7 +140,8 @@ class _Gate:
             rules = "; ".join(describe(f) for f in failures)
             raise ValidationFailed(
                 f"batch rejected, nothing written downstream: {rules} (input {self.config.input_path}; "
-                f"report {self.report_path})"
+                f"report {self.report_path})",
+                counts=counts,
             )
 
 

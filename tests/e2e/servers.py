@@ -1,0 +1,69 @@
+"""Real server processes for the e2e tests: a free loopback port, start, wait until ready, always stop."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def get_json(url: str, timeout: float = 10) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.load(response)
+
+
+def wait_for(check, what: str, timeout: float, log: Path | None = None) -> Any:
+    """Call ``check`` until it returns something truthy (errors count as not yet); fail after ``timeout`` s."""
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except (OSError, ValueError) as exc:
+            last = exc
+        time.sleep(0.5)
+    tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last})\n{tail}")
+
+
+@contextmanager
+def server(command: Sequence[str], ready_url: str, log: Path, timeout: float = 120, **popen: Any) -> Iterator[None]:
+    """Run ``command`` (output to ``log``) until the block ends; ready once ``ready_url`` answers (not 5xx)."""
+    with log.open("wb") as out:  # its own process group: stopping it stops whatever it started
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
+    try:
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise AssertionError(f"{command[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(ready_url, timeout=5) as response:
+                    return response.status == 200
+            except urllib.error.HTTPError as exc:
+                return exc.code < 500  # it answers: e.g. 401 behind basic auth; 503 is still starting
+
+        wait_for(ready, f"{command[0]} at {ready_url}", timeout, log)
+        yield
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
