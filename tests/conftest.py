@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +81,9 @@ def prom_value(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name
 
 @pytest.fixture(scope="session")
 def spark():
+    # py4j says "Closing down clientserver connection" from __del__ at interpreter exit, into a handler
+    # Airflow's logging config bound to a capture stream pytest has closed by then: a traceback, no failure.
+    logging.getLogger("py4j").setLevel(logging.WARNING)
     from reclake.spark import build_spark_session
 
     session = build_spark_session(TEST_SPARK)
