@@ -20,6 +20,7 @@ JOBS = {
     "recommend": "top-N unseen items for every user",
     "publish": "publish the recommendations to the Delta table apps read",
     "maintain": "compact and cluster the published tables, vacuum old versions",
+    "rollback": "undo a run date's publish: restore the published tables to the version before it",
     "lookup": "print one user's recommendations (no Spark): reclake lookup USER",
     "serve": "HTTP API over the published tables: GET /recommendations/{user_id}",
 }

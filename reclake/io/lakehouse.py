@@ -16,6 +16,9 @@ from pyspark.sql import DataFrame, SparkSession
 from reclake.errors import MissingTableError
 from reclake.frames import one_row
 
+# A commit's userMetadata for operations without a write option for it (merge, restore).
+USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
+
 
 def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     """``uri`` as a Hadoop ``Path`` and its ``FileSystem``, through the session's JVM."""

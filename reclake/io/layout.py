@@ -11,6 +11,7 @@ that date's rows (``replaceWhere``) in the same commit that drops dates past
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -29,6 +30,7 @@ from reclake.constants import (
     SOURCE,
     USER_ID,
 )
+from reclake.errors import MissingTableError, ReclakeError
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
 from reclake.runtime import RunContext
@@ -127,3 +129,37 @@ def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequen
     """One run date's rows of a staged table, in the published column order."""
     staged = read_delta(spark, uri, produced_by="recommend")
     return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*columns)
+
+
+def version_before_last_publish(history: Sequence[tuple[int, str | None]], table: str, run_date: dt.date) -> int:
+    """The version of a published table just before ``run_date``'s latest publish, to restore it to.
+
+    ``history`` is (version, userMetadata) per commit. Commits after that publish
+    which carry no run date (maintenance, an earlier rollback) are undone with it;
+    a later publish of another date would be undone too, so that is refused.
+    """
+    day = run_date.isoformat()
+    dates = {version: _commit_run_date(metadata) for version, metadata in history}
+    publishes = [version for version, date in dates.items() if date == day]
+    if not publishes:
+        raise MissingTableError(f"{table} has no publish for run date {day} to roll back")
+    last = max(publishes)
+    later = sorted((version, date) for version, date in dates.items() if version > last and date is not None)
+    if later:
+        named = ", ".join(f"version {version} (run date {date})" for version, date in later)
+        raise ReclakeError(
+            f"{table}: run date {day} was published at version {last}, and later by {named}; "
+            "restoring would undo those too: roll them back first, newest first"
+        )
+    if last == 0:
+        raise ReclakeError(f"{table}: run date {day} is the table's first publish (version 0): nothing to restore")
+    return last - 1
+
+
+def _commit_run_date(metadata: str | None) -> str | None:
+    """The run date a publish commit names in its userMetadata (None for other commits)."""
+    try:
+        date = json.loads(metadata).get("run_date") if metadata else None
+    except (ValueError, AttributeError):
+        return None
+    return date if isinstance(date, str) else None
