@@ -39,6 +39,8 @@ from reclake.constants import DEFAULT_SEED, DEFAULT_TOP_N
 from reclake.errors import ConfigError
 
 REGENERATE_REFERENCE = ".venv/bin/python -m reclake.config > docs/configuration.md"
+# In input.path, stands for the run date (YYYY-MM-DD): each run then validates that date's batch only.
+RUN_DATE_PLACEHOLDER = "{run_date}"
 
 
 def _is_uri(path: str) -> bool:
@@ -136,7 +138,10 @@ class InputSection(Section):
 
     path: LocalPath | None = Field(
         default=None,
-        description="Raw events: a file, folder or URI; null: `<lakehouse>/landing/events`, where `generate` writes.",
+        description="Raw events: a file, folder or URI; null: `<lakehouse>/landing/events`, where `generate` writes. "
+        "With `{run_date}` in it (e.g. `landing/events/date={run_date}`) each run validates that date's batch only "
+        "and replaces only that date's rows of `events`; without it the whole input is one batch that replaces "
+        "all of `events`.",
     )
     format: InputFormat = Field(default="csv", description="How the input is read; json means JSON lines.")
     header: bool = Field(default=True, description="CSV only: the first line names the columns.")
@@ -549,6 +554,15 @@ class Config(Section):
     def input_path(self) -> str:
         """The raw events location: the configured path, else where `generate` writes."""
         return self.input.path or join_uri(self.lakehouse.root, "landing", "events")
+
+    @property
+    def incremental(self) -> bool:
+        """True when the input is one batch per run date (``{run_date}`` in input.path)."""
+        return RUN_DATE_PLACEHOLDER in self.input_path
+
+    def batch_path(self, run_date: dt.date) -> str:
+        """The raw events a run for ``run_date`` validates: the input path with ``{run_date}`` filled in."""
+        return self.input_path.replace(RUN_DATE_PLACEHOLDER, run_date.isoformat())
 
     @property
     def checkpoint_dir(self) -> str:

@@ -115,6 +115,11 @@ def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str])
         spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
 
 
+def partition_columns(spark: SparkSession, uri: str) -> list[str]:
+    """The partition columns of the Delta table at ``uri``."""
+    return list(one_row(DeltaTable.forPath(spark, uri).detail().select("partitionColumns"))[0])
+
+
 def last_commit_rows(spark: SparkSession, uri: str) -> int:
     """Rows the latest commit of a Delta table wrote, from Delta's own operation metrics."""
     metrics = one_row(DeltaTable.forPath(spark, uri).history(1).select("operationMetrics"))[0]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from reclake.config import join_uri
 
-EVENTS = "events"  # validated events of the latest run
+EVENTS = "events"  # validated events, partitioned by ingest_date (the run date whose batch brought them)
 QUARANTINE = "quarantine"  # rows validation rejected, with the reasons
 INTERACTIONS = "interactions"  # one strength per (user_idx, item_idx)
 USER_IDS = "user_ids"  # user_id <-> user_idx, stable across runs
