@@ -312,12 +312,24 @@ class ValidationSection(Section):
 
 
 class PrepareSection(Section):
-    """From events to one strength per user-item pair (the sum of its events' weights)."""
+    """From events to one strength per user-item pair (the sum of its events' weights, over the history)."""
 
     log_scaling: bool = Field(
         default=False, description="strength = log1p(sum of weights / log_epsilon); false: the plain sum."
     )
     log_epsilon: float = Field(default=1.0, gt=0, description="The divisor inside the log when log_scaling is on.")
+    history_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="Pairs are summed over the events ingested in this many days up to the run date (the run "
+        "date's batch included); null: all history up to the run date.",
+    )
+    half_life_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time decay: a day's events count 0.5 ** (days since their ingest date / half_life_days) "
+        "at the run date; null: no decay.",
+    )
 
 
 class AlsSection(Section):
