@@ -1,7 +1,9 @@
 """Incremental ingestion: `{run_date}` in input.path, one landing batch per date, `events` partitioned by ingest date.
 
 Small hand-written landing folders on real Spark and Delta; expected counts by hand.
-The two-day scenario through the whole pipeline is in tests/e2e/test_two_days.py.
+The fast tier replaces one date's partition once; the runs of several dates (about
+10 s of validate each) are in the e2e tier, as is the two-day scenario through the
+whole pipeline (tests/e2e/test_two_days.py).
 """
 
 from __future__ import annotations
@@ -9,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from pyspark.sql import functions as F
 
 from reclake.config import load_config
 from reclake.errors import ConfigError
+from reclake.io.lakehouse import write_delta
 from reclake.stages import generate, validate
 
 HEADER = "user_id,item_id,event_type,value,timestamp"
@@ -49,6 +53,33 @@ def test_the_run_date_fills_in_the_input_path():
     assert not whole.incremental and whole.batch_path(DAY_1) == "/landing/events"
 
 
+EVENTS_SCHEMA = (
+    "user_id string, item_id string, event_type string, value double, event_time timestamp, ingest_date date"
+)
+
+
+def test_a_dates_batch_replaces_that_dates_rows_and_no_others(spark, run_cli, tmp_path, lakehouse):
+    earlier = dt.datetime(2026, 11, 20, 10)
+    day_1 = [(f"a{i}", "i1", "view", None, earlier, DAY_1) for i in range(3)]
+    stale_day_2 = [(f"old{i}", "i1", "view", None, earlier, DAY_2) for i in range(4)]  # an earlier run of day 2
+    write_delta(
+        spark.createDataFrame(day_1 + stale_day_2, EVENTS_SCHEMA),
+        str(lakehouse / "events"),
+        partition_by=["ingest_date"],
+    )
+    landing = tmp_path / "landing"
+    land(landing, DAY_2, rows(DAY_2, 5, "b"))
+    land(landing, DAY_1, rows(DAY_1, 50, "x"))  # another date's folder: not read
+
+    status, summary = run_date(run_cli, lakehouse, landing, DAY_2)
+    assert status == 0, summary.get("error")
+    assert summary["counts"]["validate"]["raw_rows"] == 5
+    events = spark.read.format("delta").load(str(lakehouse / "events"))
+    users = sorted((str(r.ingest_date), r.user_id) for r in events.collect())
+    assert users == [(str(DAY_1), f"a{i}") for i in range(3)] + [(str(DAY_2), f"b{i}") for i in range(5)]
+
+
+@pytest.mark.e2e
 def test_each_date_replaces_only_its_own_partition(spark, run_cli, tmp_path, lakehouse):
     landing = tmp_path / "landing"
     land(landing, DAY_1, rows(DAY_1, 20, "a"))
@@ -76,6 +107,7 @@ def test_each_date_replaces_only_its_own_partition(spark, run_cli, tmp_path, lak
     assert inputs == {f"{landing}/date={DAY_1}", f"{landing}/date={DAY_2}"}
 
 
+@pytest.mark.e2e
 def test_batch_rules_compare_with_the_latest_earlier_date_not_a_rerun_or_a_later_day(
     spark, run_cli, tmp_path, lakehouse
 ):
@@ -112,6 +144,7 @@ def test_dates_cannot_go_into_an_events_table_without_ingest_dates(spark, run_cl
     assert status == 2 and summary["error"].startswith(ConfigError.__name__) and "ingest_date" in summary["error"]
 
 
+@pytest.mark.e2e
 def test_generate_lands_one_folder_per_day_and_keeps_days_already_landed(spark, run_cli, tmp_path, lakehouse):
     pattern = f"{tmp_path}/landing/date={{run_date}}"
     sets = ["generate.users=30", "generate.items=20", "generate.days=2", "generate.bad_rows.malformed_line=2"]

@@ -102,6 +102,7 @@ def prepared(spark, root) -> dict[tuple[str, str], float]:
     return strengths(pairs.join(users, USER_IDX).join(items, ITEM_IDX))
 
 
+@pytest.mark.e2e  # three prepare runs: about 25 s
 def test_prepare_sums_only_the_dates_that_changed_and_matches_a_full_reaggregation(spark, run_cli, tmp_path):
     root = tmp_path / "lakehouse"
     day_1, day_2, day_3 = (DAY + dt.timedelta(days=n) for n in range(3))
@@ -146,6 +147,17 @@ def test_prepare_sums_only_the_dates_that_changed_and_matches_a_full_reaggregati
     daily = spark.read.format("delta").load(str(root / "daily_pairs"))
     assert {r.ingest_date for r in daily.select("ingest_date").distinct().collect()} == {day_3}
     assert prepared(spark, root) == {("z", "i0"): 1.0}
+
+
+def test_prepare_asks_for_validate_on_events_an_older_version_wrote(spark, run_cli, tmp_path):
+    root = tmp_path / "lakehouse"
+    schema = "user_id string, item_id string, event_type string, value double, event_time timestamp"
+    spark.createDataFrame([("u", "i", "view", None, dt.datetime(2026, 1, 1))], schema).write.format("delta").save(
+        str(root / "events")
+    )
+    status, summary = run_cli(prepare.main, "--lakehouse", str(root), "--run-date", str(DAY))
+    assert status == 2 and summary["error"].startswith("MissingTableError")
+    assert "ingest_date" in summary["error"] and "reclake validate" in summary["error"]
 
 
 def mapping(df, id_col, idx_col):

@@ -23,9 +23,17 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import INGEST_DATE, ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
+from reclake.errors import MissingTableError
 from reclake.frames import one_row
 from reclake.interactions import daily_pair_sums, history_strengths, new_id_mappings, to_interactions
-from reclake.io.lakehouse import delta_exists, partition_fingerprints, partition_values, read_delta, write_delta
+from reclake.io.lakehouse import (
+    delta_exists,
+    partition_columns,
+    partition_fingerprints,
+    partition_values,
+    read_delta,
+    write_delta,
+)
 from reclake.io.tables import DAILY_PAIRS, EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS, table_uri
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
@@ -77,6 +85,10 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root = config.lakehouse.root
     events_uri, daily_uri = table_uri(root, EVENTS), table_uri(root, DAILY_PAIRS)
     read_delta(spark, events_uri, produced_by="validate")  # a missing table: say which job to run
+    if partition_columns(spark, events_uri) != [INGEST_DATE]:
+        raise MissingTableError(
+            f"{events_uri} has no {INGEST_DATE} (an older version wrote it): run `reclake validate`"
+        )
     summed = refresh_daily_pairs(spark, config, events_uri, daily_uri)
     daily = read_delta(spark, daily_uri, produced_by="prepare")
     # Ids can only be new on the dates just summed (every date is summed once when it arrives).
