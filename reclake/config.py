@@ -42,6 +42,8 @@ from reclake.errors import ConfigError
 # The error type of a URL with a user or password in it: its message must not repeat the URL.
 _CREDENTIALS_IN_URL = "credentials_in_url"
 REGENERATE_REFERENCE = ".venv/bin/python -m reclake.config > docs/configuration.md"
+# In input.path, stands for the run date (YYYY-MM-DD): each run then validates that date's batch only.
+RUN_DATE_PLACEHOLDER = "{run_date}"
 
 
 def _is_uri(path: str) -> bool:
@@ -139,7 +141,10 @@ class InputSection(Section):
 
     path: LocalPath | None = Field(
         default=None,
-        description="Raw events: a file, folder or URI; null: `<lakehouse>/landing/events`, where `generate` writes.",
+        description="Raw events: a file, folder or URI; null: `<lakehouse>/landing/events`, where `generate` writes. "
+        "With `{run_date}` in it (e.g. `landing/events/date={run_date}`) each run validates that date's batch only "
+        "and replaces only that date's rows of `events`; without it the whole input is one batch that replaces "
+        "all of `events`.",
     )
     format: InputFormat = Field(default="csv", description="How the input is read; json means JSON lines.")
     header: bool = Field(default=True, description="CSV only: the first line names the columns.")
@@ -310,12 +315,24 @@ class ValidationSection(Section):
 
 
 class PrepareSection(Section):
-    """From events to one strength per user-item pair (the sum of its events' weights)."""
+    """From events to one strength per user-item pair (the sum of its events' weights, over the history)."""
 
     log_scaling: bool = Field(
         default=False, description="strength = log1p(sum of weights / log_epsilon); false: the plain sum."
     )
     log_epsilon: float = Field(default=1.0, gt=0, description="The divisor inside the log when log_scaling is on.")
+    history_days: int | None = Field(
+        default=None,
+        gt=0,
+        description="Pairs are summed over the events ingested in this many days up to the run date (the run "
+        "date's batch included); null: all history up to the run date.",
+    )
+    half_life_days: float | None = Field(
+        default=None,
+        gt=0,
+        description="Time decay: a day's events count 0.5 ** (days since their ingest date / half_life_days) "
+        "at the run date; null: no decay.",
+    )
 
 
 class AlsSection(Section):
@@ -597,6 +614,15 @@ class Config(Section):
     def input_path(self) -> str:
         """The raw events location: the configured path, else where `generate` writes."""
         return self.input.path or join_uri(self.lakehouse.root, "landing", "events")
+
+    @property
+    def incremental(self) -> bool:
+        """True when the input is one batch per run date (``{run_date}`` in input.path)."""
+        return RUN_DATE_PLACEHOLDER in self.input_path
+
+    def batch_path(self, run_date: dt.date) -> str:
+        """The raw events a run for ``run_date`` validates: the input path with ``{run_date}`` filled in."""
+        return self.input_path.replace(RUN_DATE_PLACEHOLDER, run_date.isoformat())
 
     @property
     def checkpoint_dir(self) -> str:

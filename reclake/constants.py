@@ -7,6 +7,8 @@ EVENT_TYPE = "event_type"
 VALUE = "value"
 EVENT_TIME = "event_time"
 EVENT_COLUMNS = (USER_ID, ITEM_ID, EVENT_TYPE, VALUE, EVENT_TIME)
+# The `events` table's partition column: the run date whose batch brought the row in.
+INGEST_DATE = "ingest_date"
 
 # Dense integer ids ALS works on, kept stable across runs in the id-mapping tables.
 USER_IDX = "user_idx"

@@ -32,7 +32,7 @@ PIPELINE = (validate.STAGE, prepare.STAGE, train.STAGE, evaluate.STAGE, recommen
 
 def generate_if_missing(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     """Generate sample input on first use, when the config asks for it."""
-    if config.input.generate_if_missing and not path_exists(spark, config.input_path):
+    if config.input.generate_if_missing and not path_exists(spark, config.batch_path(ctx.run_date)):
         return generate.run(spark, config, ctx)
     return StageResult()
 

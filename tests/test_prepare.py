@@ -1,4 +1,4 @@
-"""Event weights become one strength per pair; integer ids stay stable across runs."""
+"""Event weights become one strength per pair, summed per ingest date then over the history; stable integer ids."""
 
 from __future__ import annotations
 
@@ -6,10 +6,13 @@ import datetime as dt
 import math
 
 import pytest
+from pyspark.sql import functions as F
 
 from reclake.config import EventType, PrepareSection
 from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
-from reclake.interactions import new_id_mappings, pair_strengths
+from reclake.interactions import daily_pair_sums, history_strengths, new_id_mappings
+from reclake.io.lakehouse import write_delta
+from reclake.stages import prepare
 from reclake.stages.prepare import update_id_table
 
 TYPES = {
@@ -20,17 +23,25 @@ TYPES = {
 }
 
 
+EVENTS_SCHEMA = (
+    "user_id string, item_id string, event_type string, value double, event_time timestamp, ingest_date date"
+)
+DAY = dt.date(2026, 1, 4)
+
+
 @pytest.fixture
 def events(spark):
     rows = [
-        ("u1", "i1", "view", None, dt.datetime(2026, 1, 1)),
-        ("u1", "i1", "purchase", 2.0, dt.datetime(2026, 1, 3)),  # weight only: purchase does not use its value
-        ("u1", "i2", "rating", 4.0, dt.datetime(2026, 1, 2)),  # weight x value
-        ("u2", "i1", "add_to_cart", None, dt.datetime(2026, 1, 1)),
+        ("u1", "i1", "view", None, dt.datetime(2026, 1, 1), DAY),
+        ("u1", "i1", "purchase", 2.0, dt.datetime(2026, 1, 3), DAY),  # weight only: purchase does not use its value
+        ("u1", "i2", "rating", 4.0, dt.datetime(2026, 1, 2), DAY),  # weight x value
+        ("u2", "i1", "add_to_cart", None, dt.datetime(2026, 1, 1), DAY),
     ]
-    return spark.createDataFrame(
-        rows, "user_id string, item_id string, event_type string, value double, event_time timestamp"
-    )
+    return spark.createDataFrame(rows, EVENTS_SCHEMA)
+
+
+def pair_strengths(events, settings: PrepareSection, run_date: dt.date = DAY):
+    return history_strengths(daily_pair_sums(events, TYPES), settings, run_date)
 
 
 def strengths(df):
@@ -38,12 +49,12 @@ def strengths(df):
 
 
 def test_weights_and_values_sum_per_pair(events):
-    result = pair_strengths(events, TYPES, PrepareSection(log_scaling=False))
+    result = pair_strengths(events, PrepareSection(log_scaling=False))
     assert strengths(result) == {("u1", "i1"): 6.0, ("u1", "i2"): 4.0, ("u2", "i1"): 3.0}
 
 
 def test_each_pair_keeps_its_latest_event_time(events):
-    result = pair_strengths(events, TYPES, PrepareSection(log_scaling=False))
+    result = pair_strengths(events, PrepareSection(log_scaling=False))
     assert {(r.user_id, r.item_id): r.last_event_time.day for r in result.collect()} == {
         ("u1", "i1"): 3,
         ("u1", "i2"): 2,
@@ -52,12 +63,101 @@ def test_each_pair_keeps_its_latest_event_time(events):
 
 
 def test_log_scaling(events):
-    result = pair_strengths(events, TYPES, PrepareSection(log_scaling=True, log_epsilon=2.0))
+    result = pair_strengths(events, PrepareSection(log_scaling=True, log_epsilon=2.0))
     assert strengths(result) == {
         ("u1", "i1"): round(math.log(1 + 6 / 2), 6),
         ("u1", "i2"): round(math.log(1 + 4 / 2), 6),
         ("u2", "i1"): round(math.log(1 + 3 / 2), 6),
     }
+
+
+def test_history_days_and_half_life_weigh_days_by_ingest_date(spark):
+    days = [DAY - dt.timedelta(days=n) for n in (2, 1, 0)] + [DAY + dt.timedelta(days=1)]
+    rows = [("u1", "i1", "view", None, dt.datetime(2026, 1, 1), day) for day in days]  # one view a day, weight 1
+    rows.append(("u2", "i2", "add_to_cart", None, dt.datetime(2026, 1, 1), days[0]))  # only 2 days before DAY
+    daily = daily_pair_sums(spark.createDataFrame(rows, EVENTS_SCHEMA), TYPES)
+    # All history up to DAY: the day after it (a backfill's later day) does not count.
+    assert strengths(history_strengths(daily, PrepareSection(), DAY)) == {("u1", "i1"): 3.0, ("u2", "i2"): 3.0}
+    # The last 2 days: DAY and the day before; u2's only day is older.
+    assert strengths(history_strengths(daily, PrepareSection(history_days=2), DAY)) == {("u1", "i1"): 2.0}
+    # Half-life 1 day: 1 + 0.5 + 0.25 for u1; u2's add_to_cart (3) two days old counts 0.75.
+    decayed = history_strengths(daily, PrepareSection(half_life_days=1), DAY)
+    assert strengths(decayed) == {("u1", "i1"): 1.75, ("u2", "i2"): 0.75}
+
+
+def plain_strengths(events) -> dict[tuple[str, str], float]:
+    """The full re-aggregation, spelled out here: every event's weight (x value for ratings) summed per pair."""
+    weight = F.when(F.col("event_type") == "rating", F.col("value")).otherwise(
+        F.when(F.col("event_type") == "view", 1.0).when(F.col("event_type") == "add_to_cart", 3.0).otherwise(5.0)
+    )
+    summed = events.groupBy("user_id", "item_id").agg(F.sum(weight).alias("strength"))
+    return {(r.user_id, r.item_id): round(r.strength, 6) for r in summed.collect()}
+
+
+def prepared(spark, root) -> dict[tuple[str, str], float]:
+    """interactions as (user_id, item_id) -> strength."""
+    pairs = spark.read.format("delta").load(str(root / "interactions"))
+    users = spark.read.format("delta").load(str(root / "user_ids"))
+    items = spark.read.format("delta").load(str(root / "item_ids"))
+    return strengths(pairs.join(users, USER_IDX).join(items, ITEM_IDX))
+
+
+@pytest.mark.e2e  # three prepare runs: about 25 s
+def test_prepare_sums_only_the_dates_that_changed_and_matches_a_full_reaggregation(spark, run_cli, tmp_path):
+    root = tmp_path / "lakehouse"
+    day_1, day_2, day_3 = (DAY + dt.timedelta(days=n) for n in range(3))
+    t = dt.datetime(2026, 1, 3)
+
+    def events_of(day, users, event_type="view"):
+        return [(u, f"i{n % 3}", event_type, None, t, day) for n, u in enumerate(users)]
+
+    def write_events(rows, replace_where=None):
+        frame = spark.createDataFrame(rows, EVENTS_SCHEMA)
+        write_delta(frame, str(root / "events"), replace_where=replace_where, partition_by=["ingest_date"])
+
+    def prepare_for(day):
+        status, summary = run_cli(prepare.main, "--lakehouse", str(root), "--run-date", str(day))
+        assert status == 0, summary.get("error")
+        return summary["counts"]["prepare"]
+
+    def daily_rows(day):
+        daily = spark.read.format("delta").load(str(root / "daily_pairs")).where(F.col("ingest_date") == day)
+        return sorted(daily.drop("events_files").collect())
+
+    write_events(events_of(day_1, ["a", "b", "c"]) + events_of(day_2, ["a", "d"], "purchase"))
+    assert prepare_for(day_2)["days_summed"] == 2
+    everything = spark.read.format("delta").load(str(root / "events"))
+    assert prepared(spark, root) == plain_strengths(everything)
+    assert prepared(spark, root)[("a", "i0")] == 6.0  # a view on day 1, a purchase on day 2
+    day_1_rows = daily_rows(day_1)
+
+    # Day 2 re-validated (its rows replaced) and day 3 arrives: those two are summed again, day 1 is not.
+    write_events(events_of(day_2, ["a"], "add_to_cart"), replace_where=f"ingest_date = '{day_2}'")
+    write_events(events_of(day_3, ["e", "b"]), replace_where=f"ingest_date = '{day_3}'")
+    counts = prepare_for(day_3)
+    assert counts["days_summed"] == 2 and counts["new_users"] == 1  # e
+    assert daily_rows(day_1) == day_1_rows
+    assert [(r.user_id, r.strength) for r in daily_rows(day_2)] == [("a", 3.0)]
+    everything = spark.read.format("delta").load(str(root / "events"))
+    assert prepared(spark, root) == plain_strengths(everything)
+
+    # A whole-input run replaces every date: the daily rows of dates gone from events go too.
+    write_events(events_of(day_3, ["z"]))
+    assert prepare_for(day_3)["days_summed"] == 1
+    daily = spark.read.format("delta").load(str(root / "daily_pairs"))
+    assert {r.ingest_date for r in daily.select("ingest_date").distinct().collect()} == {day_3}
+    assert prepared(spark, root) == {("z", "i0"): 1.0}
+
+
+def test_prepare_asks_for_validate_on_events_an_older_version_wrote(spark, run_cli, tmp_path):
+    root = tmp_path / "lakehouse"
+    schema = "user_id string, item_id string, event_type string, value double, event_time timestamp"
+    spark.createDataFrame([("u", "i", "view", None, dt.datetime(2026, 1, 1))], schema).write.format("delta").save(
+        str(root / "events")
+    )
+    status, summary = run_cli(prepare.main, "--lakehouse", str(root), "--run-date", str(DAY))
+    assert status == 2 and summary["error"].startswith("MissingTableError")
+    assert "ingest_date" in summary["error"] and "reclake validate" in summary["error"]
 
 
 def mapping(df, id_col, idx_col):

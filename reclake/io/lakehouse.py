@@ -5,16 +5,20 @@ Every Delta table is written here, by delta-spark (Delta Lake's own connector).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
+import pyarrow as pa
 from delta.tables import DeltaTable
+from deltalake import DeltaTable as DeltaRsTable
 from pyspark.sql import DataFrame, SparkSession
 
 from reclake.errors import MissingTableError
 from reclake.frames import one_row
+from reclake.io.tables import delta_rs_uri
 
 # A commit's userMetadata for operations without a write option for it (merge, restore).
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
@@ -116,6 +120,45 @@ def ensure_properties(spark: SparkSession, uri: str, properties: dict[str, str])
     if differing:
         assignments = ", ".join(f"'{key}' = '{value}'" for key, value in differing.items())
         spark.sql(f"ALTER TABLE delta.`{uri}` SET TBLPROPERTIES ({assignments})")
+
+
+def partition_columns(spark: SparkSession, uri: str) -> list[str]:
+    """The partition columns of the Delta table at ``uri``."""
+    return list(one_row(DeltaTable.forPath(spark, uri).detail().select("partitionColumns"))[0])
+
+
+def _add_actions(uri: str) -> dict[str, list[Any]]:
+    """The current data files of a Delta table, with partition values and statistics, from its log (delta-rs)."""
+    return pa.table(DeltaRsTable(delta_rs_uri(uri)).get_add_actions(flatten=True)).to_pydict()
+
+
+def partition_fingerprints(uri: str, partition: str) -> dict[str, str]:
+    """Partition value -> a short hash of the names of its data files, from the Delta log (no data read).
+
+    Delta never rewrites a data file in place, so a partition whose rows were
+    replaced has other files, and another fingerprint.
+    """
+    actions = _add_actions(uri)
+    files: dict[str, list[str]] = {}
+    for path, value in zip(actions["path"], actions.get(f"partition.{partition}", [])):
+        files.setdefault(str(value), []).append(path)
+    return {value: hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest()[:16] for value, paths in files.items()}
+
+
+def partition_values(uri: str, partition: str, column: str) -> dict[str, str | None]:
+    """Partition value -> the one value ``column`` holds in all its files, from file statistics (no data read).
+
+    None where the partition's files hold different values or lack statistics.
+    Meant for short string columns (statistics keep a 32-character prefix).
+    """
+    actions = _add_actions(uri)
+    values = actions.get(f"partition.{partition}", [])
+    unknown = [None] * len(values)
+    lows, highs = actions.get(f"min.{column}", unknown), actions.get(f"max.{column}", unknown)
+    found: dict[str, set[str | None]] = {}
+    for value, low, high in zip(values, lows, highs):
+        found.setdefault(str(value), set()).add(low if low == high else None)
+    return {value: next(iter(held)) if len(held) == 1 else None for value, held in found.items()}
 
 
 def last_commit_rows(spark: SparkSession, uri: str) -> int:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from reclake.config import join_uri
 
-EVENTS = "events"  # validated events of the latest run
+EVENTS = "events"  # validated events, partitioned by ingest_date (the run date whose batch brought them)
 QUARANTINE = "quarantine"  # rows validation rejected, with the reasons
+DAILY_PAIRS = "daily_pairs"  # per ingest date, each pair's sum of event weights: what interactions sums
 INTERACTIONS = "interactions"  # one strength per (user_idx, item_idx)
 USER_IDS = "user_ids"  # user_id <-> user_idx, stable across runs
 ITEM_IDS = "item_ids"  # item_id <-> item_idx, stable across runs

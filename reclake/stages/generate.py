@@ -4,8 +4,14 @@ The events come from :mod:`reclake.synthetic` (planted taste clusters,
 heavy-tailed activity, Zipf-like popularity); ``generate.bad_rows`` appends
 rows that each break one named validation rule, as one more CSV file.
 
+With ``{run_date}`` in ``input.path`` the events land one folder per day instead:
+an event in the folder of the day after it happened, ``generate.days`` folders up
+to the run date (or ``generate.end_date``), the bad rows in the last one; days
+already landed are kept.
+
     spark-submit jobs/generate.py --config conf/local.yaml
     reclake generate --config conf/local.yaml --set generate.users=100000
+    reclake generate --set 'input.path=landing/events/date={run_date}' --run-date 2026-11-24
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pyspark.sql import functions as F
 from reclake.config import Config
 from reclake.constants import EVENT_TYPE, ITEM_ID, USER_ID, VALUE
 from reclake.errors import ConfigError
-from reclake.io.lakehouse import write_delta
+from reclake.io.lakehouse import path_exists, write_delta
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 from reclake.synthetic import (
     GENERATED_EVENT_TYPES,
@@ -71,16 +77,45 @@ def check_compatible(config: Config) -> None:
         )
 
 
+def landing_date(timestamp: str) -> F.Column:
+    """The day an event lands (is ingested): the day after it happened, UTC, so a run date's batch is complete."""
+    return F.date_add(F.to_date(F.substring(timestamp, 1, 10)), 1)
+
+
+def write_landing_days(spark: SparkSession, config: Config, events: DataFrame, end_date: dt.date) -> list[dt.date]:
+    """Write each day's events to ``input.path`` with ``{run_date}`` filled in; return the days written.
+
+    Landing data is immutable: a day whose folder exists already is left as it is,
+    so generating for a later date only adds the new days.
+    """
+    days = [end_date - dt.timedelta(days=n) for n in reversed(range(config.generate.days))]
+    missing = [day for day in days if not path_exists(spark, config.batch_path(day))]
+    events = events.withColumn("_landing_date", landing_date(TIMESTAMP)).persist()
+    try:
+        for day in missing:
+            batch = events.where(F.col("_landing_date") == F.lit(day)).drop("_landing_date")
+            write_input(batch, config, config.batch_path(day))
+    finally:
+        events.unpersist()
+    return missing
+
+
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     check_compatible(config)
-    path = config.input_path
     end_date = config.generate.end_date or ctx.run_date
     events = generate_events(spark, config.generate, end_date)
-    write_input(events, config, path)
+    if config.incremental:
+        written = write_landing_days(spark, config, events, end_date)
+        last_day = config.batch_path(end_date) if end_date in written else None
+        counts = {"landing_days": len(written)}
+    else:
+        write_input(events, config, config.input_path)
+        last_day, counts = config.input_path, {}
     bad_rows = {kind: count for kind, count in config.generate.bad_rows.items() if count}
-    if bad_rows:
-        append_bad_rows(spark, config, path, dt.datetime.combine(end_date, dt.time(), tzinfo=dt.timezone.utc))
-    return StageResult(counts={f"bad_rows.{kind}": count for kind, count in bad_rows.items()}, tables={"input": path})
+    if bad_rows and last_day is not None:
+        append_bad_rows(spark, config, last_day, dt.datetime.combine(end_date, dt.time(), tzinfo=dt.timezone.utc))
+        counts.update({f"bad_rows.{kind}": count for kind, count in bad_rows.items()})
+    return StageResult(counts=counts, tables={"input": config.input_path})
 
 
 STAGE = Stage("generate", run)

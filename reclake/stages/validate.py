@@ -13,6 +13,12 @@ The rules live in Great Expectations suites shipped in reclake/quality/suites/:
   quarantine write) before ``events`` is written; a failure raises
   ValidationFailed naming the rules and the figures.
 
+With ``{run_date}`` in ``input.path`` a run validates that date's batch only and
+replaces only that date's partition of ``events`` (partitioned by ``ingest_date``),
+so re-running or backfilling a date neither duplicates nor loses rows; the volume
+and schema rules compare with the latest successful batch of an earlier date.
+Without it the whole input is one batch that replaces all of ``events``.
+
 Nothing is dropped silently: the job checks, from Delta's own commit metrics,
 that raw rows = valid + quarantined. Every run saves a JSON result
 (``<reports_dir>/results/<run_id>.json``), updates the GX Data Docs
@@ -34,9 +40,9 @@ from pyspark.sql import DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import Config, join_uri
-from reclake.constants import EVENT_COLUMNS, EVENT_TIME, RUN_DATE, RUN_ID
+from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, RUN_DATE, RUN_ID
 from reclake.errors import ConfigError, ValidationFailed
-from reclake.io.lakehouse import delta_exists, last_commit_rows, write_delta
+from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, write_delta
 from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events
 from reclake.io.tables import EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
 from reclake.quality.batch import (
@@ -83,13 +89,33 @@ RUNS_SCHEMA = (
 )
 
 
-def previous_success(spark: SparkSession, runs_uri: str, run_id: str) -> Row | None:
-    """The latest successful validate run other than this one, or None on a first run."""
+def previous_success(spark: SparkSession, runs_uri: str, ctx: RunContext, *, incremental: bool) -> Row | None:
+    """The successful validate run this batch is compared with, or None on a first run.
+
+    A whole-input run compares with the latest successful run other than itself.
+    A run of one date's batch compares with the latest successful batch of an
+    earlier date, so re-running or backfilling a date never compares it with itself
+    or with a later day.
+    """
     if not delta_exists(spark, runs_uri):
         return None
     runs = spark.read.format("delta").load(runs_uri)
-    done = runs.where((F.col("status") == "succeeded") & (F.col(RUN_ID) != run_id))
+    done = runs.where((F.col("status") == "succeeded") & (F.col(RUN_ID) != ctx.run_id))
+    if incremental:
+        earlier = done.where(F.col(RUN_DATE) < F.lit(ctx.run_date))
+        return earlier.orderBy(F.col(RUN_DATE).desc(), F.col("validated_at").desc()).first()
     return done.orderBy(F.col("validated_at").desc()).first()
+
+
+def check_events_layout(spark: SparkSession, events_uri: str) -> None:
+    """A date's batch replaces its own partition: an ``events`` table without ingest dates cannot take it."""
+    if not delta_exists(spark, events_uri):
+        return
+    if partition_columns(spark, events_uri) != [INGEST_DATE]:
+        raise ConfigError(
+            f"{events_uri} is not partitioned by {INGEST_DATE} (written before ingest dates existed): run one "
+            "whole-input validate (input.path without {run_date}) or remove the table, then run the dates"
+        )
 
 
 class _Gate:
@@ -97,6 +123,7 @@ class _Gate:
 
     def __init__(self, spark: SparkSession, config: Config, ctx: RunContext, schema: dict[str, str]) -> None:
         self.spark, self.config, self.ctx = spark, config, ctx
+        self.input = config.batch_path(ctx.run_date)
         folder = reports_dir(config)
         self.report_path = str(Path(folder) / "results" / f"{ctx.run_id}.json")
         self.gx = GxValidator(str(Path(folder) / "data_docs") if config.validation.data_docs else None)
@@ -104,7 +131,7 @@ class _Gate:
         self.report: dict[str, Any] = {
             "run_id": ctx.run_id,
             "run_date": ctx.run_date.isoformat(),
-            "input": config.input_path,
+            "input": self.input,
             "source_schema": schema,
             "counts": {},
             "batch_failures": [],
@@ -132,25 +159,28 @@ class _Gate:
             counts.get("raw_rows"),
             counts.get("valid_rows"),
             counts.get("quarantined_rows"),
-            self.config.input_path,
+            self.input,
             json.dumps(self.report["source_schema"], sort_keys=True),
         )
         write_delta(self.spark.createDataFrame([row], RUNS_SCHEMA), self.runs_uri, mode="append")
         if failures:
             rules = "; ".join(describe(f) for f in failures)
             raise ValidationFailed(
-                f"batch rejected, nothing written downstream: {rules} (input {self.config.input_path}; "
-                f"report {self.report_path})",
+                f"batch rejected, nothing written downstream: {rules} (input {self.input}; report {self.report_path})",
                 counts=counts,
             )
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     settings = config.validation
-    raw = read_raw(spark, config.input, config.input_path)
+    root = config.lakehouse.root
+    events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
+    if config.incremental:
+        check_events_layout(spark, events_uri)
+    raw = read_raw(spark, config.input, config.batch_path(ctx.run_date))
     schema = source_schema(raw)
     gate = _Gate(spark, config, ctx, schema)
-    previous = previous_success(spark, gate.runs_uri, ctx.run_id)
+    previous = previous_success(spark, gate.runs_uri, ctx, incremental=config.incremental)
     if not raw.columns:
         empty = failure("empty_input", "the input has at least one row", "no header, no rows")
         gate.finish("failed", {"raw_rows": 0}, [empty])
@@ -170,8 +200,6 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     now = dt.datetime.now(dt.timezone.utc)
     row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
     with split_batch(to_events(raw, config.input, keep_raw=True), row_checks) as flagged:
-        root = config.lakehouse.root
-        events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
         commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
         # Its scan of every row also counts what the batch rules and the report need (rules: on its rows only).
@@ -194,8 +222,17 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             failures = [f for f in failures if f["rule"] == "empty_input"]
         if failures:
             gate.finish("failed", counts, failures)
-        valid_events = flagged.where(F.col(VALID)).select(*EVENT_COLUMNS)
-        write_delta(valid_events, events_uri, metadata=commit, properties=EVENTS_PROPERTIES)
+        valid_events = flagged.where(F.col(VALID)).select(*EVENT_COLUMNS, F.lit(ctx.run_date).alias(INGEST_DATE))
+        # One date's batch replaces that date's partition only; the whole input replaces the whole table.
+        this_date = f"{INGEST_DATE} = '{ctx.run_date}'" if config.incremental else None
+        write_delta(
+            valid_events,
+            events_uri,
+            replace_where=this_date,
+            partition_by=[INGEST_DATE],
+            metadata=commit,
+            properties=EVENTS_PROPERTIES,
+        )
 
     written = last_commit_rows(spark, events_uri) + last_commit_rows(spark, quarantine_uri)
     if written != counts["raw_rows"]:
