@@ -29,6 +29,7 @@ SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
 # Where a recommendation came from.
 SOURCE_ALS = "als"
 SOURCE_POPULAR = "popular"
+SOURCE_FOLDIN = "foldin"  # a user new since training, factors folded in against the item factors
 
 # A registered model's status: trained -> approved | rejected (the quality gate) -> published.
 TRAINED, APPROVED, REJECTED, PUBLISHED = "trained", "approved", "rejected", "published"
