@@ -49,12 +49,9 @@ from reclake.io.tables import (
     USER_IDS,
     table_uri,
 )
-from reclake.model.metrics import (
-    RANKING_METRICS,
-    item_popularity,
-    list_metrics,
-    ranking_metrics,
-)
+from reclake.model.metrics import RANKING_METRICS
+from reclake.model.report import REPORTED_METRICS
+from reclake.model.scoring import list_quality
 from reclake.model.splitters import holdout
 from reclake.runtime import execute
 from reclake.spark import build_spark_session
@@ -69,12 +66,9 @@ COMMON = ["spark.driver_memory=3g", "evaluate.gate=false"]
 
 
 def show(name: str, metrics: dict[str, float]) -> None:
-    print(
-        f"{name:<22} "
-        + "  ".join(f"{m}@{K}={metrics[m]:.4f}" for m in RANKING_METRICS)
-        + f"  coverage={metrics['coverage']:.4f}  avg_popularity={metrics['avg_popularity']:.4f}",
-        flush=True,
-    )
+    """One line: every reported metric present in ``metrics`` (the published lists lack the factor-based ones)."""
+    labels = {m: f"{m}@{K}" if m in RANKING_METRICS else m for m in REPORTED_METRICS if m in metrics}
+    print(f"{name:<22} " + "  ".join(f"{label}={metrics[m]:.4f}" for m, label in labels.items()), flush=True)
 
 
 def tuned(lakehouse: Path, data: Path) -> dict:
@@ -92,17 +86,11 @@ def tuned(lakehouse: Path, data: Path) -> dict:
     print("winner:", json.dumps(summary["tuning"]["best"]))
     show(
         "ALS (tuned winner)",
-        {
-            name: m[f"{name}@{K}" if name in RANKING_METRICS else name]
-            for name in [*RANKING_METRICS, "coverage", "avg_popularity"]
-        },
+        {name: m[f"{name}@{K}" if name in RANKING_METRICS else name] for name in REPORTED_METRICS},
     )
     show(
         "popularity baseline",
-        {
-            name: m["baseline_" + (f"{name}@{K}" if name in RANKING_METRICS else name)]
-            for name in [*RANKING_METRICS, "coverage", "avg_popularity"]
-        },
+        {name: m["baseline_" + (f"{name}@{K}" if name in RANKING_METRICS else name)] for name in REPORTED_METRICS},
     )
     return summary["tuning"]["best"]
 
@@ -142,8 +130,7 @@ def shipped(lakehouse: Path, workdir: Path, data: Path) -> None:
     published = spark.read.format("delta").load(table_uri(str(out), RECOMMENDATIONS))
     top = published.select(F.col(USER_ID).alias(USER_IDX), RANK, F.col(ITEM_ID).alias(ITEM_IDX))
     relevant = with_ids(test_part).toDF(USER_IDX, ITEM_IDX)
-    catalogue = item_popularity(with_ids(train_part).toDF(USER_IDX, ITEM_IDX))
-    show("ALS (shipped config)", ranking_metrics(top, relevant, K) | list_metrics(top, catalogue, K))
+    show("ALS (shipped config)", list_quality(top, with_ids(train_part).toDF(USER_IDX, ITEM_IDX), relevant, K))
 
 
 def main() -> None:

@@ -443,6 +443,11 @@ class RecommendSection(Section):
         gt=0,
         description="Users without ALS factors get what was popular in this many days; null: all history.",
     )
+    fold_in: bool = Field(
+        default=True,
+        description="Users new since training with usable interactions get factors from one least-squares solve "
+        "against the model's item factors (source foldin); false: the popularity fallback.",
+    )
     eligible_items: str | None = Field(
         default=None,
         description="Delta table (a name under the lakehouse, or a path/URI) of the item_ids that may be "

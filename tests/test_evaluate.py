@@ -45,6 +45,12 @@ def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, golden, golde
     good = summary["model_version"]
     evaluated = summary["metrics"]["evaluate"]
     assert evaluated["ndcg@10"] > evaluated["baseline_ndcg@10"] * 1.05
+    # Beyond accuracy, for the model and the baseline: popularity lists repeat the same few head items,
+    # so the model's slots spread wider (entropy) over less popular (more informative) items.
+    assert evaluated["distributional_coverage"] > evaluated["baseline_distributional_coverage"]
+    assert evaluated["novelty"] > evaluated["baseline_novelty"] > 0
+    for name in ("diversity", "serendipity"):
+        assert 0 < evaluated[name] <= 2 and 0 <= evaluated["baseline_" + name] <= 2, name
     models = golden.root / "models"
     assert (models / "PUBLISHED").read_text().strip() == good
     metadata = json.loads((models / good / "metadata.json").read_text())
@@ -53,6 +59,8 @@ def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, golden, golde
     assert metadata["data_snapshot"]["rows"] > 0 and metadata["code_version"].startswith("0.")
     report = (models / good / "report.md").read_text()
     assert "APPROVED" in report and "popularity baseline" in report
+    for row in ("| novelty |", "| diversity |", "| serendipity |", "| distributional_coverage |"):
+        assert row in report, row
     assert "| i00" in report  # the most recommended items, by the ids apps know
     for svg in ("score_distribution.svg", "popularity_bias.svg", "history_lengths.svg"):
         assert (models / good / svg).read_text().startswith("<svg")

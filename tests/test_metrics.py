@@ -7,11 +7,16 @@ import math
 import pytest
 
 from reclake.model.metrics import (
+    average_popularity,
+    catalogue_coverage,
+    distributional_coverage,
     ideal_dcg,
+    intra_list_diversity,
     item_popularity,
-    list_metrics,
+    novelty,
     per_user_ranking_metrics,
     ranking_metrics,
+    serendipity,
 )
 
 L2, L3 = 1 / math.log2(3), 1 / math.log2(4)  # discounts of positions 2 and 3
@@ -95,10 +100,71 @@ def test_coverage_and_average_popularity(spark):
     recommended = spark.createDataFrame(
         [(1, 1, 1), (1, 2, 3), (1, 3, 4), (2, 1, 1), (2, 2, 3)], "user_idx int, rank int, item_idx int"
     )
-    result = list_metrics(recommended, popularity, k=2)
     # Top-2 slots: items 1, 3, 1, 3 -> 2 of 4 catalogue items; popularity (1 + .25 + 1 + .25) / 4.
-    assert result["coverage"] == pytest.approx(2 / 4)
-    assert result["avg_popularity"] == pytest.approx(0.625)
+    assert catalogue_coverage(recommended, train.select("item_idx"), k=2) == pytest.approx(2 / 4)
+    assert average_popularity(recommended, popularity, k=2) == pytest.approx(0.625)
+
+
+# Item vectors for the similarity metrics: after scaling to unit length, 1 = (1, 0), 2 = (0, 1),
+# 3 = (1, 1)/sqrt 2, 4 = (-1, 0); 5 is the zero vector (no direction, left out).
+VECTORS = {1: [2.0, 0.0], 2: [0.0, 3.0], 3: [1.0, 1.0], 4: [-1.0, 0.0], 5: [0.0, 0.0]}
+S = 1 / math.sqrt(2)  # cos(1, 3) = cos(2, 3); cos(1, 2) = 0, cos(1, 4) = -1, cos(3, 4) = -S
+
+
+@pytest.fixture
+def vectors(spark):
+    return spark.createDataFrame(list(VECTORS.items()), "item_idx int, features array<float>")
+
+
+def lists(spark, by_user):
+    rows = [(u, rank, item) for u, items in by_user.items() for rank, item in enumerate(items, start=1)]
+    return spark.createDataFrame(rows, "user_idx int, rank int, item_idx int")
+
+
+def pairs(spark, by_user):
+    return spark.createDataFrame(
+        [(u, item) for u, items in by_user.items() for item in items], "user_idx int, item_idx int"
+    )
+
+
+def test_intra_list_diversity_is_mean_pairwise_cosine_distance(spark, vectors):
+    recommended = lists(spark, {1: [1, 2, 3], 2: [1, 4, 5], 3: [3, 5], 4: [1, 2, 3, 4]})
+    # User 1: pairs (1,2) 1 - 0, (1,3) and (2,3) 1 - S each. User 2: item 5 has no direction, pair (1,4)
+    # is 1 - (-1) = 2. User 3: one usable item, no pair, skipped. User 4: rank 4 is beyond k = 3, as user 1.
+    user_1 = (1 + 2 * (1 - S)) / 3
+    assert intra_list_diversity(recommended, vectors, k=3) == pytest.approx((user_1 + 2 + user_1) / 3)
+
+
+def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
+    train = pairs(spark, {1: [1], 2: [2, 4]})
+    recommended = lists(spark, {1: [2, 3], 2: [1, 3, 4], 3: [1]})
+    # k = 2. User 1 (history {1}): item 2 is 1 - 0 = 1 unexpected, item 3 1 - S.
+    # User 2 (history {2, 4}): item 1 is 1 - (0 + -1)/2 = 1.5, item 3 is 1 - (S - S)/2 = 1.
+    # User 3 has no history: left out.
+    every_item_relevant = ((1 + (1 - S)) / 2 + (1.5 + 1) / 2) / 2
+    assert serendipity(recommended, train, vectors, k=2) == pytest.approx(every_item_relevant)
+    # Held out: user 1 liked item 3, user 2 item 1 (the rest counts 0).
+    relevant = pairs(spark, {1: [3], 2: [1]})
+    held_out_relevance = ((0 + (1 - S)) / 2 + (1.5 + 0) / 2) / 2
+    assert serendipity(recommended, train, vectors, k=2, relevant=relevant) == pytest.approx(held_out_relevance)
+
+
+def test_novelty_is_mean_self_information_of_recommended_items(spark):
+    # 8 training interactions: item 1 four times (p = 1/2, 1 bit), item 2 twice (2 bits), items 3, 4 once (3 bits).
+    train = pairs(spark, {1: [1, 2, 3], 2: [1, 2, 4], 3: [1], 4: [1]})
+    recommended = lists(spark, {1: [1, 3, 4], 2: [1, 2], 3: [9, 3]})
+    # Top-2 slots: 1, 3 | 1, 2 | 9 (never trained on: left out), 3 -> (1 + 3 + 1 + 2 + 3) / 5 bits.
+    assert novelty(recommended, train, k=2) == pytest.approx(2.0)
+
+
+def test_distributional_coverage_is_entropy_of_the_slots(spark):
+    recommended = lists(spark, {1: [1, 3, 4], 2: [1, 2], 3: [9, 3]})
+    # Top-2 slots: items 1 and 3 twice each, 2 and 9 once each, of 6.
+    expected = -(2 * (2 / 6) * math.log2(2 / 6) + 2 * (1 / 6) * math.log2(1 / 6))
+    assert distributional_coverage(recommended, k=2) == pytest.approx(expected)
+    # Everyone gets the same single item: no spread at all; four items evenly: two bits.
+    assert distributional_coverage(lists(spark, {1: [7], 2: [7]}), k=2) == pytest.approx(0.0)
+    assert distributional_coverage(lists(spark, {1: [1, 2], 2: [3, 4]}), k=2) == pytest.approx(2.0)
 
 
 # Spark's own evaluator, by metric name: what ranking_metrics claims parity with.

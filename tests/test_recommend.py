@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 
 import numpy as np
@@ -18,6 +19,7 @@ from reclake.constants import (
     SCORE,
     SOURCE,
     SOURCE_ALS,
+    SOURCE_FOLDIN,
     SOURCE_POPULAR,
     USER_ID,
     USER_IDX,
@@ -120,15 +122,18 @@ def test_scores_are_the_dot_products(random_model) -> None:
 
 @pytest.fixture(scope="module")
 def lakehouse_with_model(spark, golden, tmp_path_factory):
-    """A copy of the golden lakehouse (trained, evaluated, approved), plus one user who arrived after training."""
+    """A copy of the golden lakehouse (trained, evaluated, approved), plus two users who arrived after training.
+
+    The newcomer has two interactions, the lurker none.
+    """
     root = tmp_path_factory.mktemp("rec") / "lakehouse"
     shutil.copytree(golden.root, root)
     users = spark.read.format("delta").load(f"{root}/{USER_IDS}")
     items = spark.read.format("delta").load(f"{root}/{ITEM_IDS}")
     new_idx = users.agg(F.max(USER_IDX)).first()[0] + 1
-    spark.createDataFrame([("newcomer", new_idx)], f"{USER_ID} string, {USER_IDX} int").write.format("delta").mode(
-        "append"
-    ).save(f"{root}/{USER_IDS}")
+    spark.createDataFrame(
+        [("newcomer", new_idx), ("lurker", new_idx + 1)], f"{USER_ID} string, {USER_IDX} int"
+    ).write.format("delta").mode("append").save(f"{root}/{USER_IDS}")
     had = items.orderBy(ITEM_IDX).limit(2).collect()
     spark.createDataFrame(
         [(new_idx, r[ITEM_IDX], 1.0) for r in had], f"{USER_IDX} int, {ITEM_IDX} int, strength double"
@@ -145,7 +150,7 @@ def _recommend(run_cli, root, *overrides: str):
     return summary
 
 
-def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(
+def test_everyone_gets_unseen_eligible_items_and_newcomers_without_fold_in_get_popular_ones(
     spark, run_cli, lakehouse_with_model
 ) -> None:
     root, new_idx, newcomer_had = lakehouse_with_model
@@ -160,14 +165,18 @@ def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(
         "recommend.excluded_items=catalogue/out_of_stock",
         "recommend.fallback_window_days=null",
         "recommend.similar_items_top_n=0",
+        "recommend.fold_in=false",
     )
     out = spark.read.format("delta").load(f"{root}/{STAGED_RECOMMENDATIONS}")
     users = spark.read.format("delta").load(f"{root}/{USER_IDS}")
 
     per_user = {r[USER_ID]: r["n"] for r in out.groupBy(USER_ID).agg(F.count("*").alias("n")).collect()}
     assert set(per_user) == {r[USER_ID] for r in users.collect()} and set(per_user.values()) == {5}
-    assert summary["counts"]["recommend"]["fallback_users"] == 1
-    assert {r[SOURCE] for r in out.where(F.col(USER_ID) != "newcomer").collect()} == {SOURCE_ALS}
+    assert summary["counts"]["recommend"]["fallback_users"] == 2
+    assert summary["counts"]["recommend"]["foldin_users"] == 0
+    newcomers = F.col(USER_ID).isin("newcomer", "lurker")
+    assert {r[SOURCE] for r in out.where(~newcomers).collect()} == {SOURCE_ALS}
+    assert {r[SOURCE] for r in out.where(newcomers).collect()} == {SOURCE_POPULAR}
 
     seen = spark.read.format("delta").load(f"{root}/{INTERACTIONS}").join(users, USER_IDX).join(items, ITEM_IDX)
     assert out.join(seen, [USER_ID, ITEM_ID]).count() == 0
@@ -183,6 +192,39 @@ def test_everyone_gets_unseen_eligible_items_and_newcomers_get_popular_ones(
     assert [r[ITEM_ID] for r in newcomer] == [r[ITEM_ID] for r in ranked[:5]]
     assert [r[SCORE] for r in newcomer] == [float(r["p"]) for r in ranked[:5]]
     assert {r[SOURCE] for r in newcomer} == {SOURCE_POPULAR}
+
+
+def test_a_newcomer_with_events_is_folded_in_and_one_without_gets_popular_items(
+    spark, run_cli, lakehouse_with_model
+) -> None:
+    root, new_idx, newcomer_had = lakehouse_with_model
+    summary = _recommend(run_cli, root, "recommend.similar_items_top_n=0")
+    assert summary["counts"]["recommend"]["foldin_users"] == 1
+    assert summary["counts"]["recommend"]["fallback_users"] == 1
+    out = spark.read.format("delta").load(f"{root}/{STAGED_RECOMMENDATIONS}")
+    assert {r[SOURCE] for r in out.where(F.col(USER_ID) == "lurker").collect()} == {SOURCE_POPULAR}
+    newcomer = out.where(F.col(USER_ID) == "newcomer").orderBy(RANK).collect()
+    assert {r[SOURCE] for r in newcomer} == {SOURCE_FOLDIN}
+
+    # Expected, from outside: the model's item factors and settings, the newcomer's factors as the
+    # confidence-weighted ridge fit over every item (numpy least squares), then the 5 best unseen items.
+    version = summary["model_version"]
+    params = json.loads((root / "models" / version / "metadata.json").read_text())["params"]
+    factors = spark.read.parquet(f"{root}/models/{version}/model/itemFactors").orderBy("id").collect()
+    item_idx = np.array([r["id"] for r in factors])
+    matrix = np.array([r["features"] for r in factors], dtype=np.float64)
+    ids = {r[ITEM_IDX]: r[ITEM_ID] for r in spark.read.format("delta").load(f"{root}/{ITEM_IDS}").collect()}
+    had = np.isin([ids[i] for i in item_idx], list(newcomer_had))
+    confidence = np.where(had, 1 + params["alpha"] * 1.0, 1.0)  # strength 1.0 on each of the two items
+    design = np.vstack(
+        [np.sqrt(confidence)[:, None] * matrix, np.sqrt(params["reg_param"] * 2) * np.eye(len(matrix[0]))]
+    )
+    target = np.concatenate([np.sqrt(confidence) * had, np.zeros(len(matrix[0]))])
+    user = np.linalg.lstsq(design, target, rcond=None)[0]
+    scores = np.where(had, -np.inf, matrix @ user)
+    best = sorted(range(len(scores)), key=lambda i: (-scores[i], item_idx[i]))[:5]
+    assert [r[ITEM_ID] for r in newcomer] == [ids[item_idx[i]] for i in best]
+    assert [r[SCORE] for r in newcomer] == pytest.approx([scores[i] for i in best], rel=1e-4)
 
 
 def test_seen_window_and_similar_items(spark, run_cli, lakehouse_with_model) -> None:

@@ -22,26 +22,28 @@ users present in the test set:
   sum_{i<=min(k,|R|)} 1 / log2(i+1) (Jarvelin & Kekalainen 2002)
 - MAP@k       = mean over users of sum_{i<=k} rel(i) * hits@i / i, divided by min(k, |R|)
 
-Beside accuracy, two properties of the lists themselves:
-
-- coverage    = distinct items recommended in any top-k / items in the catalogue, in [0, 1]
-- avg_popularity = mean, over every recommended slot, of the recommended item's
-  popularity: the share of training users who interacted with it, in [0, 1]
-  (lower = less popularity bias).
+Beyond accuracy, properties of the lists themselves (each metric's function has its
+definition, range and reference): catalogue coverage, average popularity,
+distributional coverage, novelty, intra-list diversity and serendipity. The last
+two need an item similarity: the cosine of item vectors (ALS item factors in
+``evaluate``), given as ``vectors`` (item_idx, features) and normalised by
+:func:`unit_item_vectors`; the model and the baseline are measured with the same
+vectors, so their values compare.
 """
 
 from __future__ import annotations
 
 import math
 
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from reclake.constants import ITEM_IDX, RANK, USER_IDX
+from reclake.constants import FEATURES, ITEM_IDX, RANK, USER_IDX
 from reclake.frames import one_row
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
+_UNIT = "_unit"
 _POS = "_pos"
 
 
@@ -107,16 +109,128 @@ def item_popularity(interactions: DataFrame) -> DataFrame:
     return per_item.crossJoin(total).select(ITEM_IDX, (F.col("_users") / F.col("_all")).alias("popularity"))
 
 
-def list_metrics(recommended: DataFrame, popularity: DataFrame, k: int) -> dict[str, float]:
-    """Catalogue coverage and average popularity of the top-k lists; ``popularity`` is the catalogue."""
-    top = recommended.where(F.col(RANK) <= k).select(ITEM_IDX)
-    catalogue = popularity.count()
-    row = one_row(
-        top.join(popularity, ITEM_IDX, "left").agg(
-            F.countDistinct(ITEM_IDX).alias("items"), F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop")
-        )
+def top_k_slots(recommended: DataFrame, k: int) -> DataFrame:
+    """The recommended rows at ranks 1..k: the slots every list metric looks at."""
+    return recommended.where(F.col(RANK) <= k)
+
+
+def catalogue_coverage(recommended: DataFrame, catalogue: DataFrame, k: int) -> float:
+    """Share of the catalogue recommended in at least one top-k list, in [0, 1].
+
+    coverage = |distinct items in any top-k| / |catalogue| (``catalogue``: one row per
+    item_idx; ``evaluate`` uses the training items). "Catalog coverage" of Shani &
+    Gunawardana, Evaluating Recommendation Systems (2011), as in Microsoft Recommenders.
+    """
+    items = catalogue.select(ITEM_IDX).distinct().count()
+    recommended_items = top_k_slots(recommended, k).select(ITEM_IDX).distinct().count()
+    return recommended_items / items if items else 0.0
+
+
+def average_popularity(recommended: DataFrame, popularity: DataFrame, k: int) -> float:
+    """Mean popularity of the item in every top-k slot, in [0, 1]; lower = less popularity bias.
+
+    An item's popularity is the share of training users who interacted with it
+    (:func:`item_popularity`); an item unknown to ``popularity`` counts 0.
+    """
+    slots = top_k_slots(recommended, k).join(popularity, ITEM_IDX, "left")
+    row = one_row(slots.agg(F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop")))
+    return float(row["pop"] or 0.0)
+
+
+def distributional_coverage(recommended: DataFrame, k: int) -> float:
+    """Shannon entropy (bits) of how the top-k slots are spread over items, in [0, log2(distinct items)].
+
+    With p(i) = slots holding item i / all top-k slots: -sum_i p(i) log2 p(i). 0 when
+    every list is the same single item; log2 n when n items fill the slots equally.
+    Shani & Gunawardana (2011), formula (21), as Microsoft Recommenders'
+    ``distributional_coverage``.
+    """
+    per_item = top_k_slots(recommended, k).groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
+    # With N slots and n_i per item: -sum (n_i/N) log2(n_i/N) = log2 N - sum n_i log2 n_i / N.
+    slots, weighted = one_row(per_item.agg(F.sum("_n"), F.sum(F.col("_n") * F.log2("_n"))))
+    return math.log2(slots) - weighted / slots if slots else 0.0
+
+
+def novelty(recommended: DataFrame, train: DataFrame, k: int) -> float:
+    """Mean self-information (bits) of the items in the top-k slots, in [0, log2(training rows)].
+
+    An item's novelty is -log2 p(i), p(i) = its share of the training interactions:
+    recommending what few people chose scores high. Averaged over every top-k slot
+    whose item has training interactions. Castells, Vargas & Wang, Novelty and
+    diversity metrics for recommender systems (ECIR 2011), as Microsoft Recommenders'
+    ``novelty``.
+    """
+    per_item = train.groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
+    # -log2(n_i / N) = log2 N - log2 n_i, N = training rows.
+    interactions = train.count()
+    row = one_row(top_k_slots(recommended, k).join(per_item, ITEM_IDX).agg(F.avg(F.log2("_n"))))
+    return math.log2(interactions) - row[0] if row[0] is not None else 0.0
+
+
+def unit_item_vectors(vectors: DataFrame) -> DataFrame:
+    """(item_idx, _unit): each item's vector scaled to length 1; zero vectors (no direction) left out."""
+    norm = F.sqrt(F.aggregate(F.col(FEATURES), F.lit(0.0), lambda acc, x: acc + x * x))
+    return (
+        vectors.select(ITEM_IDX, F.col(FEATURES), norm.alias("_norm"))
+        .where(F.col("_norm") > 0)
+        .select(ITEM_IDX, F.transform(FEATURES, lambda x: x / F.col("_norm")).alias(_UNIT))
     )
-    return {
-        "coverage": (row["items"] / catalogue) if catalogue else 0.0,
-        "avg_popularity": float(row["pop"] or 0.0),
-    }
+
+
+def _cosine(left: str, right: str) -> Column:
+    """Dot product of two unit vectors: their cosine similarity."""
+    products = F.zip_with(F.col(left), F.col(right), lambda x, y: x * y)
+    return F.aggregate(products, F.lit(0.0), lambda acc, x: acc + x)
+
+
+def intra_list_diversity(recommended: DataFrame, vectors: DataFrame, k: int) -> float:
+    """Mean dissimilarity of the item pairs within each top-k list, averaged over users, in [0, 2].
+
+    A user's value is the mean of 1 - cos(i, j) over the unordered pairs of distinct
+    items i, j in their top-k (items without a vector left out; users with fewer than
+    two such items skipped), so 1 - the intra-list similarity of Ziegler et al.,
+    Improving Recommendation Lists Through Topic Diversification (WWW 2005), as
+    Microsoft Recommenders' ``diversity``. Cosine lies in [-1, 1], so the range is
+    [0, 2]; with non-negative vectors, [0, 1].
+    """
+    units = unit_item_vectors(vectors)
+    slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct().join(units, ITEM_IDX)
+    left = slots.select(USER_IDX, F.col(ITEM_IDX).alias("_i"), F.col(_UNIT).alias("_a"))
+    right = slots.select(USER_IDX, F.col(ITEM_IDX).alias("_j"), F.col(_UNIT).alias("_b"))
+    pairs = left.join(right, USER_IDX).where(F.col("_i") < F.col("_j"))
+    per_user = pairs.groupBy(USER_IDX).agg(F.avg(1 - _cosine("_a", "_b")).alias("_diversity"))
+    return float(one_row(per_user.agg(F.avg("_diversity")))[0] or 0.0)
+
+
+def serendipity(
+    recommended: DataFrame, train: DataFrame, vectors: DataFrame, k: int, relevant: DataFrame | None = None
+) -> float:
+    """Mean over users of the mean unexpectedness x relevance of their top-k items, in [0, 2].
+
+    For user u and recommended item i: unexpectedness = 1 - the mean of cos(i, j) over
+    the items j of u's training history, relevance = 1 if i is among u's ``relevant``
+    (held-out) items, else 0 (every item counts as relevant when ``relevant`` is None).
+    A user's serendipity is the mean over their top-k items, the result the mean over
+    users with a history; items without a vector are left out. Microsoft Recommenders'
+    ``serendipity`` with its relevance column (Zhang et al., Auralist, WSDM 2012;
+    Castells, Vargas & Wang, ECIR 2011), the item similarity being the cosine of
+    ``vectors``. Range [0, 2] as cosine lies in [-1, 1]; [0, 1] for non-negative vectors.
+    """
+    units = unit_item_vectors(vectors)
+    slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct()
+    relevance = F.lit(1.0)
+    if relevant is not None:
+        flags = relevant.select(USER_IDX, ITEM_IDX).distinct().withColumn(_HIT, F.lit(1.0))
+        slots = slots.join(flags, [USER_IDX, ITEM_IDX], "left")
+        relevance = F.coalesce(F.col(_HIT), F.lit(0.0))
+    slots = slots.select(USER_IDX, ITEM_IDX, relevance.alias("_relevance"))
+    recommended_vectors = slots.join(units.withColumnRenamed(_UNIT, "_a"), ITEM_IDX)
+    history = train.select(USER_IDX, F.col(ITEM_IDX).alias("_j")).distinct()
+    history_vectors = history.join(units.select(F.col(ITEM_IDX).alias("_j"), F.col(_UNIT).alias("_b")), "_j")
+    per_item = (
+        recommended_vectors.join(history_vectors, USER_IDX)
+        .groupBy(USER_IDX, ITEM_IDX)
+        .agg((1 - F.avg(_cosine("_a", "_b"))).alias("_unexpected"), F.first("_relevance").alias("_relevance"))
+    )
+    per_user = per_item.groupBy(USER_IDX).agg(F.avg(F.col("_unexpected") * F.col("_relevance")).alias("_s"))
+    return float(one_row(per_user.agg(F.avg("_s")))[0] or 0.0)

@@ -17,9 +17,20 @@ from pyspark.sql import functions as F
 
 from reclake.constants import ITEM_ID, ITEM_IDX, SCORE, USER_IDX
 from reclake.frames import one_row, with_positions
+from reclake.model.metrics import RANKING_METRICS
 
 HISTORY_EDGES = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 COLOURS = ("#4e79a7", "#f28e2b", "#59a14f")
+# The metrics table's rows, in order (reclake/model/metrics.py defines each).
+REPORTED_METRICS = (
+    *RANKING_METRICS,
+    "coverage",
+    "distributional_coverage",
+    "avg_popularity",
+    "novelty",
+    "diversity",
+    "serendipity",
+)
 
 # ---------------------------------------------------------------- aggregations (small results only)
 
@@ -136,12 +147,11 @@ def render(
     k, model, base = metrics["k"], metrics["model"], metrics["popularity"]
     prev = (previous or {}).get("metrics") or {}
     prev_model = prev.get("model", {}) if prev.get("k") == k else {}
-    names = ["precision", "recall", "ndcg", "map", "coverage", "avg_popularity"]
     rows = []
-    for name in names:
+    for name in REPORTED_METRICS:
         lift = (model[name] / base[name] - 1) if base[name] else float("nan")
         row = [
-            f"{name}@{k}" if name in ("precision", "recall", "ndcg", "map") else name,
+            f"{name}@{k}" if name in RANKING_METRICS else name,
             model[name],
             base[name],
             f"{lift:+.1%}",
@@ -184,6 +194,11 @@ def render(
         "## Metrics",
         "",
         _table(["metric", "model", "popularity baseline", "lift", previous_name, "change"], rows),
+        "",
+        "Beyond accuracy: novelty is the mean self-information of recommended items (bits), "
+        "distributional_coverage the entropy of the recommendation slots (bits); diversity (within a list) "
+        "and serendipity (unexpected given the user's history, times held-out relevance) use the cosine "
+        "of the model's item factors for both columns. Definitions: reclake/model/metrics.py.",
         "",
         "## Quality gate",
         "",

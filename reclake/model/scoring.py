@@ -14,7 +14,16 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, USER_IDX
-from reclake.model.metrics import item_popularity, list_metrics, ranking_metrics
+from reclake.model.metrics import (
+    average_popularity,
+    catalogue_coverage,
+    distributional_coverage,
+    intra_list_diversity,
+    item_popularity,
+    novelty,
+    ranking_metrics,
+    serendipity,
+)
 from reclake.recommend.fallback import popularity_factors
 from reclake.recommend.topn import top_n_for_users
 
@@ -41,4 +50,23 @@ def popularity_top_k(train: DataFrame, test: DataFrame, k: int) -> DataFrame:
 
 def list_quality(top_k: DataFrame, train: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
     """Ranking metrics against ``test`` plus coverage and average popularity against ``train``'s catalogue."""
-    return ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k) | list_metrics(top_k, item_popularity(train), k)
+    return ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k) | {
+        "coverage": catalogue_coverage(top_k, train.select(ITEM_IDX), k),
+        "avg_popularity": average_popularity(top_k, item_popularity(train), k),
+    }
+
+
+def beyond_accuracy(
+    top_k: DataFrame, train: DataFrame, test: DataFrame, item_vectors: DataFrame, k: int
+) -> dict[str, float]:
+    """Diversity, novelty, serendipity (relevance from ``test``) and distributional coverage of the top-k lists.
+
+    ``item_vectors`` (item_idx, features) define item similarity; pass the same
+    vectors for the lists being compared.
+    """
+    return {
+        "diversity": intra_list_diversity(top_k, item_vectors, k),
+        "novelty": novelty(top_k, train, k),
+        "serendipity": serendipity(top_k, train, item_vectors, k, relevant=test),
+        "distributional_coverage": distributional_coverage(top_k, k),
+    }

@@ -1,6 +1,9 @@
-"""Which items may be recommended, and the popularity fallback for users the model has no factors for.
+"""Which items may be recommended, and lists for users the model has no factors for: fold-in, then popularity.
 
-The fallback is a rank-1 "model" (every user vector [1], every item vector
+Users new since training who have usable interactions get factors folded in
+against the model's item factors (:mod:`reclake.recommend.foldin`, one solve per
+user in the Python workers; the item factors are broadcast to every worker). The
+others get the popularity fallback: a rank-1 "model" (every user vector [1], every item vector
 [its distinct users]) scored by the same top-N kernel, so it excludes seen items
 exactly like ALS lists do, without a users x items cross join.
 """
@@ -8,11 +11,16 @@ exactly like ALS lists do, without a users x items cross join.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 
+import pyarrow as pa
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from reclake.constants import EVENT_TIME, FEATURES, ITEM_IDX, USER_IDX
+from reclake.config import AlsSection
+from reclake.constants import EVENT_TIME, FEATURES, ITEM_IDX, STRENGTH, USER_IDX
+from reclake.recommend.foldin import HISTORY, FoldInModel, fold_in_batch
+from reclake.recommend.kernel import factor_matrix
 
 POPULARITY = "popularity"
 
@@ -57,3 +65,37 @@ def users_without_factors(users: DataFrame, user_factors: DataFrame) -> DataFram
 def with_original_ids(top: DataFrame, users: DataFrame, items: DataFrame) -> DataFrame:
     """Swap integer indices for the ids the apps know."""
     return top.join(users, USER_IDX).join(F.broadcast(items), ITEM_IDX)
+
+
+def folded_in_factors(
+    users: DataFrame, interactions: DataFrame, item_factors: DataFrame, settings: AlsSection
+) -> DataFrame:
+    """(user_idx, features) for the ``users`` with usable ``interactions``: one ALS user step each.
+
+    ``interactions`` are (user_idx, item_idx, strength) as ALS was trained on;
+    ``settings`` the model's ALS settings (reg_param, alpha, implicit_prefs).
+    """
+    table = item_factors.select(ITEM_IDX, FEATURES).toArrow()
+    ids = table.column(ITEM_IDX).to_numpy(zero_copy_only=False)
+    model = FoldInModel.build(
+        ids,
+        factor_matrix(table.column(FEATURES), len(ids)),
+        settings.reg_param,
+        settings.alpha,
+        settings.implicit_prefs,
+    )
+    shared = users.sparkSession.sparkContext.broadcast(model)
+    history = F.collect_list(
+        F.struct(F.col(ITEM_IDX).cast("int").alias(ITEM_IDX), F.col(STRENGTH).cast("double").alias(STRENGTH))
+    )
+    histories = (
+        interactions.join(users.select(USER_IDX), USER_IDX, "left_semi")
+        .groupBy(F.col(USER_IDX).cast("int").alias(USER_IDX))
+        .agg(history.alias(HISTORY))
+    )
+
+    def per_batch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batches:
+            yield fold_in_batch(batch, shared.value)
+
+    return histories.mapInArrow(per_batch, f"{USER_IDX} int, {FEATURES} array<float>")

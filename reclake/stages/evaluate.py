@@ -4,7 +4,8 @@ The interactions are split per user (``evaluate.split``: random, or time = each
 user's latest interactions held out); a model with the newest registered
 model's settings is fit on the training part, and its top-k lists and the
 popularity baseline's, already-seen items excluded, are scored on the held-out
-part (reclake/model/metrics.py). The gate then approves the model only if, on
+part (reclake/model/metrics.py): accuracy at k, and beyond it coverage,
+popularity, diversity, novelty and serendipity. The gate then approves the model only if, on
 ``evaluate.metric``@k, it beats the baseline by ``baseline_margin`` and is no more
 than ``tolerance`` below the last published model's recorded value; otherwise
 the model is marked rejected and the job fails naming the metric and both
@@ -23,14 +24,14 @@ from pyspark import StorageLevel
 from pyspark.sql import SparkSession
 
 from reclake.config import AlsSection, Config
-from reclake.constants import APPROVED, PUBLISHED, REJECTED
+from reclake.constants import APPROVED, ITEM_IDX, PUBLISHED, REJECTED
 from reclake.errors import MissingTableError, QualityGateFailed
 from reclake.io.lakehouse import read_delta, write_text
 from reclake.io.tables import INTERACTIONS, ITEM_IDS, table_uri
 from reclake.model import registry, report
 from reclake.model.als import fit_als
 from reclake.model.gate import flat_metrics, gate, previous_metrics
-from reclake.model.scoring import list_quality, model_top_k, popularity_top_k
+from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
 from reclake.model.splitters import holdout
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
@@ -52,8 +53,14 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     model_lists = model_top_k(model, train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
     baseline_lists = popularity_top_k(train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        model_metrics = list_quality(model_lists, train, test, k)
-        baseline_metrics = list_quality(baseline_lists, train, test, k)
+        # One item similarity (the model's item factors) for both, so diversity and serendipity compare.
+        item_vectors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
+        model_metrics = list_quality(model_lists, train, test, k) | beyond_accuracy(
+            model_lists, train, test, item_vectors, k
+        )
+        baseline_metrics = list_quality(baseline_lists, train, test, k) | beyond_accuracy(
+            baseline_lists, train, test, item_vectors, k
+        )
         previous = registry.latest_published(spark, root, exclude=version)
         refusals = gate(model_metrics, baseline_metrics, previous_metrics(previous, k), settings)
         if not settings.gate and refusals:

@@ -10,8 +10,10 @@ product. Ties are broken by item index, so the output is deterministic.
 Item factors are broadcast while they fit under ``recommend.broadcast_limit_mb``;
 above it the catalogue is cut into item blocks, every (user bucket, item block)
 pair is scored in its own task and the per-block top N are merged exactly.
-Users the model has no factors for get the most popular eligible items they do
-not have (``source = "popular"``). Also writes item-to-item neighbours (cosine on
+Users the model has no factors for (new since training) but with usable
+interactions get factors folded in against the model's item factors, one ALS user
+step each (``source = "foldin"``; ``recommend.fold_in``); the rest get the most
+popular eligible items they do not have (``source = "popular"``). Also writes item-to-item neighbours (cosine on
 item factors) to ``staging/similar_items``.
 
     spark-submit jobs/recommend.py --config conf/local.yaml --set recommend.top_n=20
@@ -20,13 +22,14 @@ item factors) to ``staging/similar_items``.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import Config, RecommendSection
+from reclake.config import AlsSection, Config, RecommendSection
 from reclake.constants import (
     ITEM_ID,
     ITEM_IDX,
@@ -37,6 +40,7 @@ from reclake.constants import (
     SIMILAR_ITEM_ID,
     SOURCE,
     SOURCE_ALS,
+    SOURCE_FOLDIN,
     SOURCE_POPULAR,
     SOURCES,
     USER_ID,
@@ -54,9 +58,10 @@ from reclake.io.tables import (
     USER_IDS,
     table_uri,
 )
-from reclake.model.registry import latest_approved_version, model_uri
+from reclake.model.registry import latest_approved_version, model_entry, model_uri
 from reclake.recommend.fallback import (
     eligible,
+    folded_in_factors,
     popularity_factors,
     since,
     users_without_factors,
@@ -117,17 +122,23 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
     options = _options(settings)
 
-    als_top = top_n_for_users(user_factors, eligible(item_factors, allowed, denied), seen, settings.top_n, **options)
+    candidates = eligible(item_factors, allowed, denied)
+    als_top = top_n_for_users(user_factors, candidates, seen, settings.top_n, **options)
+    newcomers = users_without_factors(users, user_factors)
+    lists = [als_top.withColumn(SOURCE, F.lit(SOURCE_ALS))]
+    if settings.fold_in:
+        interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
+        params = AlsSection.model_validate(model_entry(spark, root, version)["params"])
+        # Solved once: the folded-in users are both scored and taken out of the fallback.
+        folded = folded_in_factors(newcomers, interactions, item_factors, params).localCheckpoint(eager=True)
+        foldin_top = top_n_for_users(folded, candidates, seen, settings.top_n, **options)
+        lists.append(foldin_top.withColumn(SOURCE, F.lit(SOURCE_FOLDIN)))
+        newcomers = newcomers.join(folded.select(USER_IDX), USER_IDX, "left_anti")
     popular_top = top_n_for_users(
-        users_without_factors(users, user_factors),
-        popularity_factors(eligible(items, allowed, denied), recent),
-        seen,
-        settings.top_n,
-        **options,
+        newcomers, popularity_factors(eligible(items, allowed, denied), recent), seen, settings.top_n, **options
     )
-    top = als_top.withColumn(SOURCE, F.lit(SOURCE_ALS)).unionByName(
-        popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR))
-    )
+    lists.append(popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR)))
+    top = functools.reduce(DataFrame.unionByName, lists)
     output = with_original_ids(top, users, items).select(
         USER_ID,
         RANK,
@@ -146,6 +157,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             F.countDistinct(USER_ID).alias("users"),
             F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
             *(F.count(F.when(F.col(SOURCE) == source, 1)).alias(f"rows.{source}") for source in SOURCES),
+            F.countDistinct(F.when(F.col(SOURCE) == SOURCE_FOLDIN, F.col(USER_ID))).alias("foldin_users"),
         )
     )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}
