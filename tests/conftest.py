@@ -48,6 +48,7 @@ GOLDEN_DATA = [
     "als.alpha=5",
     "als.max_iter=6",
     f"recommend.top_n={GOLDEN_TOP_N}",
+    "recommend.similar_items_top_n=5",
 ]
 
 

@@ -41,6 +41,7 @@ def test_grid_larger_than_budget_is_a_config_error():
         load_config(None, ["tune.rank=[]"])
 
 
+@pytest.mark.e2e  # two ALS fits and their scoring: the slow tier
 def test_search_prefers_the_rank_that_recovers_the_clusters(spark):
     settings = GenerateSection(users=300, items=80, clusters=4, mean_items_per_user=12, partitions=2)
     events = generate_events(spark, settings, dt.date(2026, 11, 23)).where(F.col("event_type") == "view")
