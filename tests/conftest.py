@@ -137,7 +137,7 @@ def golden(spark, tmp_path_factory) -> Golden:
     from reclake import pipeline
 
     root = tmp_path_factory.mktemp("golden") / "lakehouse"
-    summaries, err = [], io.StringIO()
+    summaries = []
     for _ in range(2):
         out, err = io.StringIO(), io.StringIO()  # capsys is per test: a session fixture reads its output itself
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from reclake.config import AlsSection
 from reclake.constants import EVENT_TIME, FEATURES, ITEM_IDX, STRENGTH, USER_IDX
 from reclake.recommend.foldin import HISTORY, FoldInModel, fold_in_batch
-from reclake.recommend.kernel import factor_matrix
+from reclake.recommend.kernel import item_arrays
 
 POPULARITY = "popularity"
 
@@ -75,11 +75,8 @@ def folded_in_factors(
     ``interactions`` are (user_idx, item_idx, strength) as ALS was trained on;
     ``settings`` the model's ALS settings (reg_param, alpha, implicit_prefs).
     """
-    table = item_factors.select(ITEM_IDX, FEATURES).toArrow()
-    ids = table.column(ITEM_IDX).to_numpy(zero_copy_only=False)
     model = FoldInModel.build(
-        ids,
-        factor_matrix(table.column(FEATURES), len(ids)),
+        *item_arrays(item_factors.select(ITEM_IDX, FEATURES).toArrow()),
         settings.reg_param,
         settings.alpha,
         settings.implicit_prefs,

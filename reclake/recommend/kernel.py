@@ -155,6 +155,12 @@ def seen_pairs(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarr
     return rows, column.flatten().to_numpy(zero_copy_only=False)
 
 
+def item_arrays(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Item indices and their float32 factor matrix from an (item_idx, features) Arrow table."""
+    ids = table.column(ITEM_IDX).to_numpy(zero_copy_only=False)
+    return ids, factor_matrix(table.column(FEATURES), len(ids))
+
+
 def user_arrays(table: pa.Table | pa.RecordBatch) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     ids = table.column(USER_IDX).to_numpy(zero_copy_only=False)
     rows, seen = seen_pairs(table.column(SEEN))

@@ -24,7 +24,7 @@ from reclake.recommend.kernel import (
     SEEN,
     TOP_N_ARROW,
     catalogue,
-    factor_matrix,
+    item_arrays,
     score_users,
     user_arrays,
 )
@@ -46,8 +46,7 @@ def _with_seen_lists(user_factors: DataFrame, seen: DataFrame) -> DataFrame:
 def _broadcast_top_n(users: DataFrame, item_factors: DataFrame, n: int, block_rows: int) -> DataFrame:
     """Item factors on every worker; one pass over the users, no shuffle of scores."""
     table = item_factors.select(ITEM_IDX, FEATURES).toArrow()
-    ids = table.column(ITEM_IDX).to_numpy(zero_copy_only=False)
-    items = users.sparkSession.sparkContext.broadcast(catalogue(ids, factor_matrix(table.column(FEATURES), len(ids))))
+    items = users.sparkSession.sparkContext.broadcast(catalogue(*item_arrays(table)))
 
     def per_batch(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
         for batch in batches:
@@ -73,8 +72,7 @@ def _blocked_top_n(
     keyed_items = items.crossJoin(F.broadcast(spark.range(buckets).select(F.col("id").cast("int").alias(BUCKET))))
 
     def per_pair(user_table: pa.Table, item_table: pa.Table) -> pa.Table:
-        ids = item_table.column(ITEM_IDX).to_numpy(zero_copy_only=False)
-        block = catalogue(ids, factor_matrix(item_table.column(FEATURES), len(ids)))
+        block = catalogue(*item_arrays(item_table))
         batches = list(score_users(*user_arrays(user_table), block, n, block_rows))
         return pa.Table.from_batches(batches, schema=TOP_N_ARROW) if batches else TOP_N_ARROW.empty_table()
 
