@@ -20,22 +20,20 @@ Peak memory is the largest resident set of this process and all its children
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import json
 import os
 import shutil
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
+from measure import PeakRss
 
 os.environ["PYTHONPATH"] = os.pathsep.join(
     filter(None, [str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH")])
@@ -47,30 +45,6 @@ def factors_table(ids: np.ndarray, vectors: np.ndarray, id_col: str) -> pa.Table
     offsets = pa.array(np.arange(0, vectors.size + 1, vectors.shape[1], dtype=np.int32))
     features = pa.ListArray.from_arrays(offsets, pa.array(vectors.ravel()))
     return pa.table({id_col: pa.array(ids.astype(np.int32)), "features": features})
-
-
-class PeakRss:
-    """Largest summed RSS of this process tree while the block runs."""
-
-    def __enter__(self) -> PeakRss:
-        self.peak, self._stop = 0, threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self) -> None:
-        me = psutil.Process()
-        while not self._stop.is_set():
-            total = 0
-            for proc in [me, *me.children(recursive=True)]:
-                with contextlib.suppress(psutil.Error):  # a worker may exit between listing and reading
-                    total += proc.memory_info().rss
-            self.peak = max(self.peak, total)
-            time.sleep(0.2)
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def timed(label: str, fn: Callable[[], object], results: dict) -> None:

@@ -380,6 +380,13 @@ class EvaluateSection(Section):
         description="Gate: a model may be at most this much (relative) below the last published model's value.",
     )
     gate: bool = Field(default=True, description="false: evaluate and record, never refuse a model.")
+    max_users: int | None = Field(
+        default=100_000,
+        gt=0,
+        description="Score about this many test users (a seeded hash of the user id picks them; the model is "
+        "still fit on the whole training part); null: every test user. Above ~10^5 users the metrics' "
+        "standard errors are far below the gate's margins, and scoring stops growing with the user count.",
+    )
 
 
 class TuneSection(Section):

@@ -147,6 +147,8 @@ def execute(
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
+            # The UI, the event log and the status tracker then attribute every Spark job to its stage.
+            spark.sparkContext.setJobGroup(stage.name, f"reclake {stage.name} (run {ctx.run_id})")
             t0 = time.perf_counter()
             result = stage.run(spark, config, ctx)
             summary["timings_s"][stage.name] = round(time.perf_counter() - t0, 3)

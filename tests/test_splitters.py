@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from reclake.model.splitters import random_split, split, time_split
+from reclake.model.splitters import random_split, sample_users, split, time_split
 
 T0 = dt.datetime(2026, 1, 1)
 
@@ -53,3 +53,20 @@ def test_time_split_holds_out_each_users_latest(interactions):
 def test_split_dispatches_on_kind(interactions):
     assert pairs(split(interactions, "time", 0.25, seed=1)[1]) == pairs(time_split(interactions, 0.25)[1])
     assert pairs(split(interactions, "random", 0.25, seed=7)[1]) == pairs(random_split(interactions, 0.25, 7)[1])
+
+
+def test_sample_users_keeps_about_max_users_whole_and_the_same_ones(spark):
+    # 2,000 users with 3 test rows each: about 200 are kept, each with all 3 rows, the same ones every time.
+    test = spark.createDataFrame([(u, i) for u in range(2000) for i in range(3)], "user_idx int, item_idx int")
+    kept = sample_users(test, 200, seed=42)
+    counts = per_user(kept)
+    assert 150 <= len(counts) <= 250
+    assert set(counts.values()) == {3}
+    assert per_user(sample_users(test.repartition(7), 200, seed=42)) == counts
+    assert per_user(sample_users(test, 200, seed=7)) != counts
+
+
+def test_sample_users_leaves_a_small_test_part_whole(interactions):
+    assert sample_users(interactions, None, seed=42) is interactions
+    assert sample_users(interactions, 4, seed=42) is interactions
+    assert len(per_user(sample_users(interactions, 2, seed=42))) < 4

@@ -20,6 +20,7 @@ from reclake.constants import ITEM_IDX, LAST_EVENT_TIME, USER_IDX
 
 _POS = "_split_pos"
 _N = "_split_n"
+_HASH_BUCKETS = 1_000_000
 
 
 def _split_by_order(interactions: DataFrame, order: list[Column], test_ratio: float) -> tuple[DataFrame, DataFrame]:
@@ -55,3 +56,19 @@ def split(interactions: DataFrame, kind: str, test_ratio: float, seed: int) -> t
 def holdout(interactions: DataFrame, settings: EvaluateSection) -> tuple[DataFrame, DataFrame]:
     """The evaluation split (train, test) every stage agrees on: deterministic for a given config."""
     return split(interactions, settings.split, settings.test_ratio, settings.seed)
+
+
+def sample_users(test: DataFrame, max_users: int | None, seed: int) -> DataFrame:
+    """``test`` kept for about ``max_users`` of its users (all their rows), or whole when it has no more.
+
+    A seeded hash of the user picks them, not ``sample()``: the same users for the
+    same data whatever the partitioning, so scoring cost stops growing with the
+    user count while the fit still sees every training row.
+    """
+    if max_users is None:
+        return test
+    users = test.select(USER_IDX).distinct().count()
+    if users <= max_users:
+        return test
+    bucket = F.pmod(F.xxhash64(F.col(USER_IDX), F.lit(seed)), F.lit(_HASH_BUCKETS))
+    return test.where(bucket < F.lit(_HASH_BUCKETS * max_users // users))

@@ -4,8 +4,9 @@ The interactions are split per user (``evaluate.split``: random, or time = each
 user's latest interactions held out); a model with the newest registered
 model's settings is fit on the training part, and its top-k lists and the
 popularity baseline's, already-seen items excluded, are scored on the held-out
-part (reclake/model/metrics.py): accuracy at k, and beyond it coverage,
-popularity, diversity, novelty and serendipity. The gate then approves the model only if, on
+part (reclake/model/metrics.py) for about ``evaluate.max_users`` of its users:
+accuracy at k, and beyond it coverage, popularity, diversity, novelty and
+serendipity. The gate then approves the model only if, on
 ``evaluate.metric``@k, it beats the baseline by ``baseline_margin`` and is no more
 than ``tolerance`` below the last published model's recorded value; otherwise
 the model is marked rejected and the job fails naming the metric and both
@@ -32,7 +33,7 @@ from reclake.model import registry, report
 from reclake.model.als import fit_als
 from reclake.model.gate import flat_metrics, gate, previous_metrics
 from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
-from reclake.model.splitters import holdout
+from reclake.model.splitters import holdout, sample_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 
@@ -48,7 +49,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     train, test = holdout(interactions, settings)
     # Each part feeds a fit, two list computations and several aggregations: materialise once.
     train = train.persist(StorageLevel.MEMORY_AND_DISK)
-    test = test.persist(StorageLevel.MEMORY_AND_DISK)
+    held_out = test.persist(StorageLevel.MEMORY_AND_DISK)
+    test = sample_users(held_out, settings.max_users, settings.seed)
     model = fit_als(train, AlsSection.model_validate(entry["params"]))
     model_lists = model_top_k(model, train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
     baseline_lists = popularity_top_k(train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
@@ -66,7 +68,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         if not settings.gate and refusals:
             refusals = []  # gate off: record and report, never refuse
         label = f"{settings.metric}@{k}"
-        rows = {"train_rows": train.count(), "test_rows": test.count()}
+        rows = {"train_rows": train.count(), "test_rows": held_out.count(), "scored_test_rows": test.count()}
         summary = (
             f"{label} {model_metrics[settings.metric]:.4f} vs popularity baseline "
             f"{baseline_metrics[settings.metric]:.4f}"
@@ -88,7 +90,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train, item_ids)
         )
     finally:
-        for frame in (train, test, model_lists, baseline_lists):
+        for frame in (train, held_out, model_lists, baseline_lists):
             frame.unpersist()
     folder = registry.model_dir(root, version)
     write_text(spark, f"{folder}/report.md", text)
