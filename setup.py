@@ -59,6 +59,8 @@ setup(
         ],
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
+        # Only bench/ uses these: the ALS comparison and the scale plot.
+        "bench": ["implicit>=0.7,<0.8", "matplotlib>=3.8"],
     },
     entry_points={"console_scripts": ["reclake=reclake.cli:main"]},
 )
