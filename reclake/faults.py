@@ -76,6 +76,11 @@ def _complete_parquet(path: Path) -> bool:
         return False
 
 
+def _data_files(table: Path) -> set[Path]:
+    """The table's Parquet data files (not the checkpoints in its log)."""
+    return {path for path in table.rglob("*.parquet") if "_delta_log" not in path.parts}
+
+
 def _commits(table: Path) -> int:
     log = table / "_delta_log"
     return sum(1 for name in os.listdir(log) if _COMMIT_FILE.match(name)) if log.is_dir() else 0
@@ -94,14 +99,14 @@ def kill_between_files_and_commit(stage: str, point: str, table: Path | None, fi
     if not armed(stage, point) or table is None:
         yield
         return
-    before = set(table.rglob("*.parquet"))
+    before = _data_files(table)
     commits = _commits(table)
     jvm = jvm_process_id()
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            new = set(table.rglob("*.parquet")) - before
+            new = _data_files(table) - before
             if len(new) >= files and all(map(_complete_parquet, new)):
                 if jvm is not None:
                     os.kill(jvm, signal.SIGSTOP)

@@ -9,6 +9,7 @@ with the same output; `reclake maintain` removes the files the killed writers le
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -96,10 +97,11 @@ def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_c
     for i, moment in enumerate(moments):
         proc = start_job("run", root, "--set", f"run.run_id=random-kill-{i}")
         try:
-            proc.wait(timeout=moment)
+            assert proc.wait(timeout=moment) == 0, proc.communicate()[1][-2000:]
             completed += 1  # finished before its moment came: a complete run, checked like the others
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # it may just have finished
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             kills += 1
         proc.communicate()
