@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import socket
 import time
@@ -26,6 +27,7 @@ from typing import Any
 from reclake.config import local_folder
 from reclake.errors import ReclakeError
 
+log = logging.getLogger(__name__)
 LOCK_FILE = "_locks/writer.lock"
 _POLL_S = 0.2
 
@@ -59,7 +61,8 @@ def writer_lock(lakehouse_root: str, run_id: str, job: str, wait_s: float) -> It
     path = folder / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as handle:
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
         while True:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -67,10 +70,13 @@ def writer_lock(lakehouse_root: str, run_id: str, job: str, wait_s: float) -> It
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise LakehouseBusy(
-                        f"{_holder(handle)} is writing to {lakehouse_root}; this run wrote nothing "
+                        f"{_holder(handle)} is writing to {lakehouse_root}; this run did not start "
                         f"(waited {wait_s:g} s, run.lock_wait_s): run it again once that one has finished"
                     ) from None
                 time.sleep(_POLL_S)
+        waited = time.monotonic() - started
+        if waited >= _POLL_S:
+            log.info("waited %.1f s for the writer lock of %s", waited, lakehouse_root)
         holder = {
             "job": job,
             "run_id": run_id,

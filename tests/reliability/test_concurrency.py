@@ -47,7 +47,9 @@ def runs(root) -> dict[str, dict]:
 
 
 def lists_by_date(root) -> dict[str, Counter]:
-    rows = DeltaTable(str(root / "recommendations")).to_pyarrow_table(["run_date", "user_id", "rank"]).to_pylist()
+    rows = (
+        DeltaTable(str(root / "recommendations")).to_pyarrow_table(columns=["run_date", "user_id", "rank"]).to_pylist()
+    )
     return {
         str(day): Counter((r["user_id"], r["rank"]) for r in rows if r["run_date"] == day)
         for day in {r["run_date"] for r in rows}
