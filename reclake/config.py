@@ -585,6 +585,12 @@ class RunSection(Section):
 
     run_date: dt.date | None = Field(default=None, description="The date the run is about; null: today (UTC).")
     run_id: str | None = Field(default=None, description="Which attempt; null: derived from the run date and the time.")
+    lock_wait_s: float = Field(
+        default=0.0,
+        ge=0,
+        description="How long a job waits for another job's writer lock on the lakehouse before it fails "
+        "(exit status 2, naming the holder); 0: fail at once. See docs/reliability.md.",
+    )
 
 
 class Config(Section):

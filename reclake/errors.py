@@ -43,3 +43,7 @@ class MissingTableError(ReclakeError):
 
 class QualityGateFailed(ReclakeError):
     """A trained model is not good enough to publish (see `reclake evaluate`)."""
+
+
+class ConcurrentWriteError(ReclakeError):
+    """Another writer committed first to a Delta table this job was committing to."""

@@ -24,13 +24,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reclake.config import Config, RunSection, load_config, local_folder
 from reclake.errors import ReclakeError
+from reclake.io.lock import writer_lock
 from reclake.monitoring.metrics import publish_metrics
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
@@ -126,7 +127,8 @@ def execute(
     are written (and pushed) last; ``reports`` names the files. ``progress``
     hears of each finished stage; a JVM this starts logs to ``jvm_log``.
     """
-    from reclake.spark import build_spark_session  # pyspark is imported only when a job really runs
+    from reclake.io.lakehouse import commit_conflict  # pyspark is imported only when a job really runs
+    from reclake.spark import build_spark_session
 
     ctx = ctx or RunContext.from_config(config.run)
     summary: dict[str, Any] = {
@@ -142,9 +144,11 @@ def execute(
     started = time.perf_counter()
     spark = None
     stage = None
+    lock = ExitStack()  # the lakehouse's writer lock: held from the first stage until the run is recorded
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
+        lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))
         for stage in stages:
             log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
             # The UI, the event log and the status tracker then attribute every Spark job to its stage.
@@ -163,20 +167,32 @@ def execute(
         summary["status"] = "succeeded"
     except ReclakeError as exc:
         # A data or config problem, not a bug: report it in the summary, no traceback.
-        summary["status"] = "failed"
-        summary["error"] = f"{type(exc).__name__}: {exc}"
-        if stage is not None:
-            summary["failed_stage"] = stage.name
-            if exc.counts:
-                summary["counts"][stage.name] = exc.counts
-            if exc.metrics:
-                summary["metrics"][stage.name] = exc.metrics
+        _failed(summary, stage, exc)
+    except Exception as exc:
+        conflict = commit_conflict(exc)  # another writer won a Delta commit: said in one line, not a bug
+        if conflict is None:
+            lock.close()
+            raise
+        _failed(summary, stage, conflict)
     finally:
         summary["timings_s"]["total"] = round(time.perf_counter() - started, 3)
-    if spark is not None:
-        _finish(stages, spark, config, ctx, summary)
+    with lock:
+        if spark is not None:
+            _finish(stages, spark, config, ctx, summary)
     summary["reports"] = publish_metrics(summary, config)
     return summary
+
+
+def _failed(summary: dict[str, Any], stage: Stage | None, exc: ReclakeError) -> None:
+    """Record a run stopped by ``exc`` in its summary: the error, the stage and what it had counted."""
+    summary["status"] = "failed"
+    summary["error"] = f"{type(exc).__name__}: {exc}"
+    if stage is not None:
+        summary["failed_stage"] = stage.name
+        if exc.counts:
+            summary["counts"][stage.name] = exc.counts
+        if exc.metrics:
+            summary["metrics"][stage.name] = exc.metrics
 
 
 def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: RunContext, summary: dict) -> None:

@@ -16,7 +16,7 @@ from delta.tables import DeltaTable
 from deltalake import DeltaTable as DeltaRsTable
 from pyspark.sql import DataFrame, SparkSession
 
-from reclake.errors import MissingTableError
+from reclake.errors import ConcurrentWriteError, MissingTableError
 from reclake.frames import one_row
 from reclake.io.tables import delta_rs_uri
 
@@ -170,3 +170,25 @@ def last_commit_rows(spark: SparkSession, uri: str) -> int:
 def table_version(spark: SparkSession, uri: str) -> int:
     """The Delta table's current version: the commit a reader sees now."""
     return int(one_row(DeltaTable.forPath(spark, uri).history(1).select("version"))[0])
+
+
+def commit_conflict(exc: BaseException) -> ConcurrentWriteError | None:
+    """Delta's answer to losing an optimistic-concurrency race, as a one-line error; None for anything else.
+
+    Each Delta commit checks what was committed since the version it read
+    (ConcurrentAppendException: files added where it read, ConcurrentDeleteReadException,
+    ConcurrentDeleteDeleteException, MetadataChangedException, ...); the losing
+    commit writes nothing, so running the job again is safe.
+    """
+    from delta import exceptions as delta_errors
+
+    names = delta_errors.__all__
+    text = str(exc)
+    raised = isinstance(exc, tuple(getattr(delta_errors, name) for name in names))
+    if not raised and not any(f"io.delta.exceptions.{name}" in text for name in names):
+        return None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    return ConcurrentWriteError(
+        f"another job committed to the same Delta table first, so this run's commit was refused and not "
+        f"made ({first}); run it again"
+    )

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import PublishSection
+from reclake.config import PublishSection, local_folder
 from reclake.constants import (
     ITEM_ID,
     MODEL_VERSION,
@@ -31,6 +31,7 @@ from reclake.constants import (
     USER_ID,
 )
 from reclake.errors import MissingTableError, ReclakeError
+from reclake.faults import kill_between_files_and_commit
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
 from reclake.runtime import RunContext
@@ -106,7 +107,10 @@ def publish_table(
     files = file_count(stats.rows, settings.target_file_rows)
     existing = _published_run_dates(staged.sparkSession, uri) if settings.retain_runs else []
     cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
-    with session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}):
+    with (
+        session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}),
+        kill_between_files_and_commit("publish", "after_files", local_folder(uri), files),
+    ):
         write_delta(
             lay_out_for_lookup(staged, key, files),
             uri,

@@ -12,7 +12,7 @@ from pyspark.sql import types as T
 
 from reclake.config import Config
 from reclake.constants import MODEL_VERSION, RUN_DATE, RUN_ID
-from reclake.io.lakehouse import USER_METADATA, delta_exists, session_conf, write_delta
+from reclake.io.lakehouse import USER_METADATA, commit_conflict, delta_exists, session_conf, write_delta
 from reclake.io.tables import RUNS, table_uri
 from reclake.runtime import RunContext
 
@@ -46,8 +46,24 @@ def run_row(ctx: RunContext, summary: dict[str, Any], finished_at: dt.datetime) 
     }
 
 
+# A run refused the writer lock records itself while the holder may be recording too: Delta lets one
+# commit win and refuses the other, which reads the table again and retries.
+RECORD_ATTEMPTS = 5
+
+
 def record_run(spark: SparkSession, config: Config, ctx: RunContext, summary: dict[str, Any]) -> None:
-    """Upsert this run's row into the runs table: a retried run id replaces its earlier row."""
+    """Upsert this run's row into the runs table, retrying a commit another job's record won."""
+    for attempt in range(1, RECORD_ATTEMPTS + 1):
+        try:
+            _upsert_run(spark, config, ctx, summary)
+            return
+        except Exception as exc:
+            if attempt == RECORD_ATTEMPTS or commit_conflict(exc) is None:
+                raise
+
+
+def _upsert_run(spark: SparkSession, config: Config, ctx: RunContext, summary: dict[str, Any]) -> None:
+    """Upsert this run's row: a retried run id replaces its earlier row."""
     uri = table_uri(config.lakehouse.root, RUNS)
     row = spark.createDataFrame([run_row(ctx, summary, dt.datetime.now(dt.timezone.utc))], RUNS_SCHEMA).coalesce(1)
     metadata = {"run_id": ctx.run_id, "status": summary["status"]}

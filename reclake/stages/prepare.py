@@ -24,6 +24,7 @@ from pyspark.sql import functions as F
 from reclake.config import Config
 from reclake.constants import INGEST_DATE, ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
 from reclake.errors import MissingTableError
+from reclake.faults import fault_point
 from reclake.frames import one_row
 from reclake.interactions import daily_pair_sums, history_strengths, new_id_mappings, to_interactions
 from reclake.io.lakehouse import (
@@ -95,6 +96,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     new_days = daily.where(F.col(INGEST_DATE).isin(summed))
     users, new_users = update_id_table(spark, new_days, table_uri(root, USER_IDS), USER_ID, USER_IDX)
     items, new_items = update_id_table(spark, new_days, table_uri(root, ITEM_IDS), ITEM_ID, ITEM_IDX)
+    fault_point("prepare", "after_ids")
     interactions = to_interactions(history_strengths(daily, config.prepare, ctx.run_date), users, items)
     uri = table_uri(root, INTERACTIONS)
     write_delta(interactions, uri, metadata={"run_id": ctx.run_id, "stage": "prepare"})

@@ -26,6 +26,7 @@ from pyspark.sql import SparkSession
 from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
 from reclake.errors import MissingTableError
+from reclake.faults import fault_point
 from reclake.io.lakehouse import delta_exists, table_version
 from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
@@ -69,6 +70,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             counts.update({f"similar_{name}": value for name, value in written.items()})
             tables["similar_items"] = uri
             published["similar_items"] = {"rows": written["rows"], "version": table_version(spark, uri)}
+            fault_point("publish", "between_tables")
 
     if settings.sink == "bigquery":
         # google-cloud-bigquery is an optional extra: imported only when it is the sink.

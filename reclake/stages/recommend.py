@@ -47,6 +47,7 @@ from reclake.constants import (
     USER_IDX,
 )
 from reclake.errors import InputError, MissingTableError
+from reclake.faults import fault_point
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta
 from reclake.io.tables import (
@@ -161,6 +162,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         )
     )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}
+    fault_point("recommend", "after_staged")
     if settings.similar_items_top_n:
         similar = similar_items(
             item_factors, eligible(item_factors, allowed, denied), settings.similar_items_top_n, **options

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_IDX, USER_IDX
+from reclake.faults import fault_point
 from reclake.frames import one_row
 from reclake.io.lakehouse import read_delta
 from reclake.io.tables import INTERACTIONS, MODEL_REGISTRY, table_uri
@@ -45,6 +46,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     version = new_model_version()
     uri = model_uri(root, version)
     model.write().overwrite().save(uri)
+    fault_point("train", "mid_model_save")
 
     snapshot = one_row(spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version"))[0]
     stats = one_row(

@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 from reclake.config import Config, join_uri
 from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, RUN_DATE, RUN_ID
 from reclake.errors import ConfigError, ValidationFailed
+from reclake.faults import fault_point
 from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, write_delta
 from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events
 from reclake.io.tables import EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
@@ -211,6 +212,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
             metadata=commit,
         )
+        fault_point("validate", "after_quarantine")
         tally = {**totals.get, **per_rule.get}
         counts = reason_counts(tally)
 

@@ -13,7 +13,7 @@ from reclake.io.layout import version_before_last_publish
 from reclake.serving import LookupClient
 from reclake.stages import rollback
 
-from .conftest import GOLDEN_RUN_DATE, Golden
+from ..conftest import GOLDEN_RUN_DATE, Golden
 
 D1, D2 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 

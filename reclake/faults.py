@@ -1,0 +1,126 @@
+"""Named fault-injection points: ``RECLAKE_FAULT=<stage>:<point>`` makes a job kill itself there.
+
+The reliability tests (tests/reliability/) use them to crash a real run at the
+places where a crash hurts most: between two writes of a stage, between writing
+a commit's data files and committing it, between two published tables. A point
+that is not named costs one dictionary lookup. The kill is SIGKILL to the whole
+process group when this process leads it (``reclake run`` started in its own
+session: the driver, the Spark JVM and its Python workers die at once, as on a
+lost machine), else to this process and its Spark JVM.
+
+Points (``docs/reliability.md`` says what each leaves behind):
+
+    validate:after_quarantine   quarantine committed, events not
+    prepare:after_ids           daily_pairs and the id tables committed, interactions not
+    train:mid_model_save        model files saved, registry row not written
+    recommend:after_staged      staged recommendations committed, staged similar items not
+    publish:after_files         a published table's data files written, its commit not
+    publish:between_tables      similar_items committed, recommendations not
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+FAULT_ENV = "RECLAKE_FAULT"
+
+
+def armed(stage: str, point: str) -> bool:
+    """True when ``RECLAKE_FAULT`` names this point."""
+    return os.environ.get(FAULT_ENV) == f"{stage}:{point}"
+
+
+def kill_run(jvm_pid: int | None = None) -> None:
+    """SIGKILL this run: its process group when it leads one, else this process and ``jvm_pid``."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+    if jvm_pid is not None:
+        os.kill(jvm_pid, signal.SIGKILL)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def fault_point(stage: str, point: str) -> None:
+    """Kill the run here if ``RECLAKE_FAULT`` names ``<stage>:<point>``."""
+    if armed(stage, point):
+        kill_run(jvm_process_id())
+
+
+def jvm_process_id() -> int | None:
+    """The pid of the Spark JVM this process started, if any (no pyspark import when there is none)."""
+    context = getattr(sys.modules.get("pyspark"), "SparkContext", None)
+    gateway = getattr(context, "_gateway", None)
+    process = getattr(gateway, "proc", None)
+    return getattr(process, "pid", None)
+
+
+PARQUET_MAGIC = b"PAR1"
+_COMMIT_FILE = re.compile(r"^\d{20}\.json$")
+
+
+def _complete_parquet(path: Path) -> bool:
+    """True once a Parquet file has its footer: the writer has closed it."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+            handle.seek(-4, os.SEEK_END)
+            return head == PARQUET_MAGIC and handle.read(4) == PARQUET_MAGIC
+    except OSError:  # not there yet, or shorter than the magic
+        return False
+
+
+def _data_files(table: Path) -> set[Path]:
+    """The table's Parquet data files (not the checkpoints in its log)."""
+    return {path for path in table.rglob("*.parquet") if "_delta_log" not in path.parts}
+
+
+def _commits(table: Path) -> int:
+    log = table / "_delta_log"
+    return sum(1 for name in os.listdir(log) if _COMMIT_FILE.match(name)) if log.is_dir() else 0
+
+
+@contextmanager
+def kill_between_files_and_commit(stage: str, point: str, table: Path | None, files: int) -> Iterator[None]:
+    """Kill the run once the Delta write in this block has written ``files`` data files and not committed.
+
+    delta-spark writes a commit's data files (task by task, at their final names)
+    and then, in the same call, writes the commit to ``_delta_log``; a thread
+    watches the local ``table`` folder for the new complete Parquet files, freezes
+    the JVM (SIGSTOP, so what is checked is what the kill leaves), checks that no
+    commit was added and kills the run. Unarmed, or on a remote table, it does nothing.
+    """
+    if not armed(stage, point) or table is None:
+        yield
+        return
+    before = _data_files(table)
+    commits = _commits(table)
+    jvm = jvm_process_id()
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            new = _data_files(table) - before
+            if len(new) >= files and all(map(_complete_parquet, new)):
+                if jvm is not None:
+                    os.kill(jvm, signal.SIGSTOP)
+                if _commits(table) == commits:
+                    kill_run(jvm)
+                if jvm is not None:  # the commit won the race: let the run go on (a test sees it finish)
+                    os.kill(jvm, signal.SIGCONT)
+                return
+            time.sleep(0.002)
+
+    watcher = threading.Thread(target=watch, name=f"fault {stage}:{point}", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        done.set()
+        watcher.join()
