@@ -44,6 +44,9 @@ CATALOGUE_SETS = [
     "catalogue.text_columns=[title]",
     "catalogue.tag_columns={genres: '|'}",
     f"recommend.new_items_top_n={SHELF}",
+    # Longer lists and a light ridge penalty (120 known items): new items then reach some users' lists.
+    "recommend.top_n=30",
+    "recommend.content_reg_param=1",
 ]
 
 
