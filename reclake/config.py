@@ -182,6 +182,49 @@ class InputSection(Section):
         return self
 
 
+class CatalogueSection(Section):
+    """The item catalogue (optional): item content for new items, validated like the events (docs/data-contracts.md).
+
+    Read by `validate` each run as a whole snapshot into the `catalogue` table, with its content
+    features. Without this section nothing reads a catalogue and no item gets content.
+    """
+
+    path: LocalPath = Field(description="The catalogue: a file, folder or URI.")
+    format: InputFormat = Field(default="csv", description="How the catalogue is read; json means JSON lines.")
+    header: bool = Field(default=True, description="CSV only: the first line names the columns (it must).")
+    delimiter: str = Field(default=",", min_length=1, description="CSV only: the field separator.")
+    id_column: str = Field(default="item_id", min_length=1, description="Column holding the item id, as in the events.")
+    text_columns: list[str] = Field(
+        default_factory=list, description="Free-text columns (titles, descriptions): tokenised, hashed, IDF-weighted."
+    )
+    tag_columns: dict[str, str] = Field(
+        default_factory=dict,
+        description='Multi-valued category columns, each with the separator between its values, e.g. `{genres: "|"}`: '
+        "one-hot per distinct value.",
+    )
+    numeric_columns: list[str] = Field(default_factory=list, description="Numeric columns: standardised.")
+    flag_columns: list[str] = Field(default_factory=list, description="0/1 columns, used as they are.")
+
+    # Read like the events (reclake.io.raw.read_raw); a headerless CSV is converted first.
+    column_names: typing.ClassVar[None] = None
+
+    @model_validator(mode="after")
+    def _has_content(self) -> CatalogueSection:
+        if not (self.text_columns or self.tag_columns or self.numeric_columns or self.flag_columns):
+            raise ValueError(
+                "name at least one content column: text_columns, tag_columns, numeric_columns or flag_columns"
+            )
+        if self.format == "csv" and not self.header:
+            raise ValueError("a catalogue CSV needs a header line naming its columns (convert the source first)")
+        return self
+
+    @property
+    def content_columns(self) -> list[str]:
+        """Every source column the content features are built from, each once."""
+        named = [*self.text_columns, *self.tag_columns, *self.numeric_columns, *self.flag_columns]
+        return list(dict.fromkeys(named))
+
+
 class EventType(Section):
     """How much one event of a type says about a user's interest in an item."""
 
@@ -467,6 +510,21 @@ class RecommendSection(Section):
     similar_items_top_n: int = Field(
         default=20, ge=0, description="Neighbours per item in staging/similar_items (cosine); 0: skip."
     )
+    include_new_items: bool = Field(
+        default=True,
+        description="With a catalogue: new items (no interactions) get factors from their content and may enter the "
+        "lists (source content); false: only in new_item_recommendations.",
+    )
+    new_items_top_n: int = Field(
+        default=10,
+        ge=0,
+        description="With a catalogue: new items per user in new_item_recommendations (new items only); 0: skip.",
+    )
+    content_reg_param: float = Field(
+        default=100.0,
+        ge=0,
+        description="Ridge penalty of the map from content features to ALS item factors (bench/bench_cold_start.py).",
+    )
 
 
 class BigQuerySection(Section):
@@ -599,6 +657,7 @@ class Config(Section):
     spark: SparkSection = Field(default_factory=SparkSection, description=SparkSection.__doc__)
     lakehouse: LakehouseSection = Field(default_factory=LakehouseSection, description=LakehouseSection.__doc__)
     input: InputSection = Field(default_factory=InputSection, description=InputSection.__doc__)
+    catalogue: CatalogueSection | None = Field(default=None, description=CatalogueSection.__doc__)
     events: EventsSection = Field(default_factory=EventsSection, description=EventsSection.__doc__)
     generate: GenerateSection = Field(default_factory=GenerateSection, description=GenerateSection.__doc__)
     validation: ValidationSection = Field(default_factory=ValidationSection, description=ValidationSection.__doc__)
@@ -616,7 +675,8 @@ class Config(Section):
     def _validate_absent_sections(cls, data: Any) -> Any:
         """Build absent sections from {} so their defaults are validated too, with this validation's context."""
         if isinstance(data, dict):
-            return {**{name: {} for name in cls.model_fields}, **data}
+            sections = [name for name, field in cls.model_fields.items() if field.default is not None]
+            return {**{name: {} for name in sections}, **data}
         return data
 
     @model_validator(mode="after")

@@ -32,7 +32,8 @@ SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
 SOURCE_ALS = "als"
 SOURCE_POPULAR = "popular"
 SOURCE_FOLDIN = "foldin"  # a user new since training, factors folded in against the item factors
-SOURCES = (SOURCE_ALS, SOURCE_POPULAR, SOURCE_FOLDIN)
+SOURCE_CONTENT = "content"  # a new item (no interactions), factors mapped from its catalogue content
+SOURCES = (SOURCE_ALS, SOURCE_POPULAR, SOURCE_FOLDIN, SOURCE_CONTENT)
 
 # A registered model's status: trained -> approved | rejected (the quality gate) -> published.
 TRAINED, APPROVED, REJECTED, PUBLISHED = "trained", "approved", "rejected", "published"

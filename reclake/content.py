@@ -49,7 +49,7 @@ def content_features(
     flag_columns: Sequence[str] = (),
     text_features: int = 256,
 ) -> DataFrame:
-    """(item_id, content): one content vector per catalogue row, every configured column encoded.
+    """(item_id, the catalogue's other columns, content): one content vector per row, every configured column encoded.
 
     ``tag_columns`` maps a column to the separator between its values
     (``{"genres": "|"}``). Missing values encode as no tokens, no tags, 0.
@@ -57,7 +57,9 @@ def content_features(
     tag_columns = dict(tag_columns or {})
     if not (text_columns or tag_columns or numeric_columns or flag_columns):
         raise ValueError("no content columns: name text, tag, numeric or flag columns")
-    frame = catalogue.select(F.col(id_column).cast("string").alias(ITEM_ID), *catalogue.columns)
+    others = [F.col(f"`{c}`") for c in catalogue.columns if c != ITEM_ID]
+    frame = catalogue.select(F.col(f"`{id_column}`").cast("string").alias(ITEM_ID), *others)
+    kept = frame.columns
     stages: list[Estimator | Transformer] = []
     parts: list[str] = []
     if text_columns:
@@ -85,7 +87,7 @@ def content_features(
         parts.append("_flags_vec")
     stages.append(VectorAssembler(inputCols=parts, outputCol="_content"))
     encoded = Pipeline(stages=stages).fit(frame).transform(frame)
-    return encoded.select(ITEM_ID, vector_to_array(F.col("_content")).alias(CONTENT))
+    return encoded.select(*[F.col(f"`{c}`") for c in kept], vector_to_array(F.col("_content")).alias(CONTENT))
 
 
 def fit_content_map(content: DataFrame, factors: DataFrame, reg_param: float) -> np.ndarray:

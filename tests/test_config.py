@@ -22,7 +22,9 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["local.yaml", "movielens-100k.yaml", "cluster.example.yaml"])
+@pytest.mark.parametrize(
+    "name", ["local.yaml", "movielens-100k.yaml", "movielens-100k-catalogue.yaml", "cluster.example.yaml"]
+)
 def test_shipped_configs_load(name):
     config = load_config(REPO / "conf" / name, base_dir=REPO)
     assert isinstance(config, Config)
@@ -215,3 +217,17 @@ def test_overriding_one_event_type_keeps_the_others():
         REPO / "conf" / "movielens-100k.yaml", ["events.types.rating.use_value=true"], base_dir=REPO
     )
     assert set(movielens.events.types) == {"rating"} and movielens.events.types["rating"].use_value
+
+
+def test_the_catalogue_is_optional_and_needs_content_columns():
+    assert load_config(None).catalogue is None  # no section: nothing reads a catalogue
+    loaded = load_config(
+        None, ["catalogue.path=items.csv", "catalogue.tag_columns={genres: '|'}", "catalogue.flag_columns=[a, genres]"]
+    ).catalogue
+    assert loaded is not None and loaded.content_columns == ["genres", "a"] and loaded.id_column == "item_id"
+    with pytest.raises(ConfigError, match="catalogue: .*at least one content column"):
+        load_config(None, ["catalogue.path=items.csv"])
+    with pytest.raises(ConfigError, match="catalogue: .*header line"):
+        load_config(None, ["catalogue.path=items.csv", "catalogue.header=false", "catalogue.text_columns=[title]"])
+    with pytest.raises(ConfigError, match="catalogue.path: "):
+        load_config(None, ["catalogue.text_columns=[title]"])

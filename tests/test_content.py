@@ -61,7 +61,7 @@ def ridge_by_hand(x: np.ndarray, y: np.ndarray, reg: float) -> np.ndarray:
     return np.linalg.lstsq(stacked, target, rcond=None)[0]
 
 
-@pytest.mark.e2e  # ~18 s of Spark ML fitting; reclake.content is not yet wired into a stage
+@pytest.mark.e2e  # ~18 s of Spark ML fitting; tests/e2e/test_catalogue.py runs it inside the pipeline
 def test_ridge_map_matches_numpy_and_maps_new_items(spark):
     gen = np.random.default_rng(5)
     x = gen.normal(size=(40, 6))

@@ -7,6 +7,8 @@ event_time, optionally keeping the row as read for the quarantine table.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -26,8 +28,21 @@ CORRUPT_RECORD = "_corrupt_record"
 RAW_VALUE = "_raw_value"
 
 
-def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
-    """Read the raw events as they are, with CSV fields as strings (nothing is coerced yet)."""
+class RawSource(Protocol):
+    """How a raw source is read: the input section (events) and the catalogue section have these."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def header(self) -> bool: ...
+    @property
+    def delimiter(self) -> str: ...
+    @property
+    def column_names(self) -> list[str] | None: ...
+
+
+def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
+    """Read a raw source (events, the catalogue) as it is, with CSV fields as strings (nothing is coerced yet)."""
     if not path_exists(spark, path):
         raise InputError(f"input not found: {path} (set input.path or pass --input)")
     fmt = settings.format
@@ -40,7 +55,7 @@ def read_raw(spark: SparkSession, settings: InputSection, path: str) -> DataFram
     return spark.read.format("delta").load(path)
 
 
-def _read_csv(spark: SparkSession, settings: InputSection, path: str) -> DataFrame:
+def _read_csv(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
 
     The column names come from input.column_names or the header line; an empty

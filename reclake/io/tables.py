@@ -19,6 +19,10 @@ STAGED_RECOMMENDATIONS = "staging/recommendations"  # recommend's output, before
 RECOMMENDATIONS = "recommendations"  # the published table app teams read
 STAGED_SIMILAR_ITEMS = "staging/similar_items"  # item-to-item neighbours, before publishing
 SIMILAR_ITEMS = "similar_items"  # the published item-to-item table
+CATALOGUE = "catalogue"  # the valid catalogue rows with their content features, replaced every run
+CATALOGUE_QUARANTINE = "catalogue_quarantine"  # catalogue rows validation rejected, with the reasons
+STAGED_NEW_ITEM_RECOMMENDATIONS = "staging/new_item_recommendations"  # per user, new items only, before publishing
+NEW_ITEM_RECOMMENDATIONS = "new_item_recommendations"  # the published "new for you" shelf
 RUNS = "runs"  # one row per published (or failed) run: status and figures
 VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 

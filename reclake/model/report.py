@@ -136,6 +136,41 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _cold_start_lines(cold_start: Mapping[str, Any] | None, k: int) -> list[str]:
+    """The cold-start section (reclake/model/coldstart.py), or nothing without a catalogue."""
+    if not cold_start:
+        return []
+    items, users = cold_start["new_items"], cold_start["new_users"]
+    share = f"{cold_start['share']:.0%}"
+    return [
+        "## Cold start",
+        "",
+        f"New items ({items['items']} items, {share} of those with content, held out of training with all their "
+        f"interactions; {items['users']} users): each user's top {k} among them through the content map, "
+        "against a random ranking of the same items. Recall = hits / min(relevant, k).",
+        "",
+        _table(
+            ["new items", f"recall@{k}", f"ndcg@{k}"],
+            [
+                ["content map", items["recall"], items["ndcg"]],
+                ["random ranking", items["random_recall"], items["random_ndcg"]],
+            ],
+        ),
+        "",
+        f"New users ({users['users']} users, {share} held out of training; half of each one's interactions folded "
+        "in, the other half scored):",
+        "",
+        _table(
+            ["new users", f"precision@{k}", f"ndcg@{k}"],
+            [
+                ["fold-in", users["precision"], users["ndcg"]],
+                ["popularity fallback", users["popular_precision"], users["popular_ndcg"]],
+            ],
+        ),
+        "",
+    ]
+
+
 def render(
     entry: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -148,7 +183,8 @@ def render(
     prev = (previous or {}).get("metrics") or {}
     prev_model = prev.get("model", {}) if prev.get("k") == k else {}
     rows = []
-    for name in REPORTED_METRICS:
+    # content_diversity: measured only with a catalogue.
+    for name in [*REPORTED_METRICS, *(["content_diversity"] if "content_diversity" in model else [])]:
         lift = (model[name] / base[name] - 1) if base[name] else float("nan")
         row = [
             f"{name}@{k}" if name in RANKING_METRICS else name,
@@ -204,6 +240,7 @@ def render(
         "",
         *([f"- refused: {reason}" for reason in decision] or [f"- passed: {metrics['gate']['summary']}"]),
         "",
+        *_cold_start_lines(metrics.get("cold_start"), k),
     ]
     tuning = entry.get("tuning")
     if tuning:

@@ -18,6 +18,11 @@ from reclake.errors import ConfigError
 
 PARAMETER = "$PARAMETER"
 ROW_SUITE, SOURCE_SUITE, BATCH_SUITE = "events.rows", "events.source", "events.batch"
+CATALOGUE_ROW_SUITE, CATALOGUE_SOURCE_SUITE, CATALOGUE_BATCH_SUITE = (
+    "catalogue.rows",
+    "catalogue.source",
+    "catalogue.batch",
+)
 
 
 def load_suite(name: str) -> dict[str, Any]:

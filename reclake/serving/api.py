@@ -1,4 +1,4 @@
-"""A small HTTP service over the lookup client: recommendations by user, similar items by item.
+"""A small HTTP service over the lookup client: recommendations and new items by user, similar items by item.
 
 Newly published versions are served without a restart (the client re-checks the
 table at most every ``--refresh-s`` seconds). Unknown ids are 404; malformed
@@ -6,6 +6,7 @@ input (empty or over-long ids, control characters, a negative version) is 422.
 
     reclake serve --config conf/local.yaml --port 8000
     curl localhost:8000/recommendations/U123
+    curl localhost:8000/new-items/U123
 """
 
 from __future__ import annotations
@@ -45,6 +46,10 @@ def create_app(client: LookupClient) -> FastAPI:
     @app.get("/recommendations/{user_id}")
     def recommendations(user_id: Id, version: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
         return answer(client.recommendations_for, user_id, version)
+
+    @app.get("/new-items/{user_id}")
+    def new_items(user_id: Id) -> dict[str, Any]:
+        return answer(client.new_items_for, user_id)
 
     @app.get("/similar/{item_id}")
     def similar(item_id: Id) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Look up one user's recommendations (or one item's similar items) without Spark.
+"""Look up one user's recommendations (new items only, or one item's similar items) without Spark.
 
 Reads the published Delta tables with ``deltalake`` and pyarrow. The per-file
 min/max statistics on ``user_id`` (``item_id``) select the one file that can hold
@@ -9,6 +9,7 @@ newly published run without a restart.
 
     reclake lookup U123 --lakehouse lakehouse --json
     reclake lookup I42 --similar --config conf/local.yaml
+    reclake lookup U123 --new-items --config conf/movielens-100k-catalogue.yaml
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from reclake.constants import (
     USER_ID,
 )
 from reclake.errors import MissingTableError, ReclakeError
-from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS, delta_rs_uri
+from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SIMILAR_ITEMS, delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8
@@ -151,10 +152,16 @@ class LookupClient:
 
         self.recommendations = table(RECOMMENDATIONS, USER_ID)
         self.similar = table(SIMILAR_ITEMS, ITEM_ID)
+        self.new_items = table(NEW_ITEM_RECOMMENDATIONS, USER_ID)
 
     def recommendations_for(self, user_id: str, at_version: int | None = None) -> dict[str, Any]:
         """The user's recommendations from the newest run (in table version ``at_version``)."""
         snap, rows = self.recommendations.rows_for(user_id, at_version)
+        return _response(snap, USER_ID, user_id, rows, (RANK, ITEM_ID, SCORE, SOURCE))
+
+    def new_items_for(self, user_id: str) -> dict[str, Any]:
+        """The user's best new items (catalogue items nobody has interacted with yet) from the newest run."""
+        snap, rows = self.new_items.rows_for(user_id)
         return _response(snap, USER_ID, user_id, rows, (RANK, ITEM_ID, SCORE, SOURCE))
 
     def similar_items(self, item_id: str) -> dict[str, Any]:
@@ -189,16 +196,23 @@ def _print_text(result: dict[str, Any]) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="reclake lookup", description=__doc__.splitlines()[0])
     parser.add_argument("id", help="a user id (or an item id with --similar)")
-    parser.add_argument("--similar", action="store_true", help="the id is an item: print its similar items")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--similar", action="store_true", help="the id is an item: print its similar items")
+    kind.add_argument("--new-items", action="store_true", help="print the user's new items (needs a catalogue)")
     parser.add_argument("--version", type=int, metavar="N", help="read table version N (time travel)")
     add_lookup_options(parser)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     args = parser.parse_args(argv)
-    if args.similar and args.version is not None:
+    if (args.similar or args.new_items) and args.version is not None:
         parser.error("--version applies to recommendations only")
     try:
         client = LookupClient(lakehouse_from_args(args))
-        result = client.similar_items(args.id) if args.similar else client.recommendations_for(args.id, args.version)
+        if args.similar:
+            result = client.similar_items(args.id)
+        elif args.new_items:
+            result = client.new_items_for(args.id)
+        else:
+            result = client.recommendations_for(args.id, args.version)
     except ReclakeError as exc:
         print(f"reclake lookup: error: {exc}", file=sys.stderr)
         return 2

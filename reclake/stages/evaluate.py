@@ -13,6 +13,12 @@ the model is marked rejected and the job fails naming the metric and both
 values, so ``recommend`` and ``publish`` never see it. Metrics and status go to
 the registry and a report to ``models/<version>/report.md``.
 
+With a catalogue (the ``catalogue`` table validate writes) the lists' diversity is
+also measured on content (``content_diversity``), and the cold-start paths are
+evaluated with one more ALS fit (reclake/model/coldstart.py): held-out new items
+ranked through the content map against a random ranking, held-out new users
+folded in against the popularity fallback. Without one, both are skipped.
+
     spark-submit jobs/evaluate.py --config conf/local.yaml
     reclake evaluate --config conf/movielens-100k.yaml --set evaluate.split=time
 """
@@ -20,21 +26,36 @@ the registry and a report to ``models/<version>/report.md``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pyspark import StorageLevel
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from reclake.config import AlsSection, Config
-from reclake.constants import APPROVED, ITEM_IDX, PUBLISHED, REJECTED
+from reclake.constants import APPROVED, FEATURES, ITEM_ID, ITEM_IDX, PUBLISHED, REJECTED
+from reclake.content import CONTENT
 from reclake.errors import MissingTableError, QualityGateFailed
 from reclake.io.lakehouse import read_delta, write_text
-from reclake.io.tables import INTERACTIONS, ITEM_IDS, table_uri
+from reclake.io.tables import CATALOGUE, INTERACTIONS, ITEM_IDS, table_uri
 from reclake.model import registry, report
 from reclake.model.als import fit_als
+from reclake.model.coldstart import cold_start_metrics
 from reclake.model.gate import flat_metrics, gate, previous_metrics
+from reclake.model.metrics import intra_list_diversity
 from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
 from reclake.model.splitters import holdout, sample_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
+
+
+def cold_start_flat(cold_start: dict[str, Any], k: int) -> dict[str, float]:
+    """{"new_items.recall@10": ..., "new_users.popular_ndcg@10": ...} for the --json summary."""
+    return {
+        f"{path}.{name}@{k}": value
+        for path in ("new_items", "new_users")
+        for name, value in cold_start[path].items()
+        if name not in ("items", "users")
+    }
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
@@ -63,6 +84,16 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         baseline_metrics = list_quality(baseline_lists, train, test, k) | beyond_accuracy(
             baseline_lists, train, test, item_vectors, k
         )
+        cold_start = None
+        if config.catalogue is not None:
+            catalogue = read_delta(spark, table_uri(root, CATALOGUE), produced_by="validate")
+            content = catalogue.join(item_ids, ITEM_ID).select(ITEM_IDX, CONTENT)
+            content_vectors = content.select(ITEM_IDX, F.col(CONTENT).alias(FEATURES))
+            model_metrics["content_diversity"] = intra_list_diversity(model_lists, content_vectors, k)
+            baseline_metrics["content_diversity"] = intra_list_diversity(baseline_lists, content_vectors, k)
+            params = AlsSection.model_validate(entry["params"])
+            reg = config.recommend.content_reg_param
+            cold_start = cold_start_metrics(interactions, content, params, k, settings.seed, reg)
         previous = registry.latest_published(spark, root, exclude=version)
         refusals = gate(model_metrics, baseline_metrics, previous_metrics(previous, k), settings)
         if not settings.gate and refusals:
@@ -81,6 +112,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             "popularity": baseline_metrics,
             "previous": {"model_version": previous["model_version"]} if previous else None,
             "gate": {"metric": label, "approved": not refusals, "summary": summary, "refusals": refusals},
+            "cold_start": cold_start,
         }
         status = REJECTED if refusals else APPROVED
         if status == APPROVED and entry["status"] == PUBLISHED:
@@ -98,6 +130,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         write_text(spark, f"{folder}/{name}", svg)
     counts = {**rows, "users": int(model_metrics["users"])}
     measured = flat_metrics(model_metrics, k) | flat_metrics(baseline_metrics, k, prefix="baseline_")
+    if cold_start is not None:
+        measured |= cold_start_flat(cold_start, k)
     if refusals:
         raise QualityGateFailed(
             f"model {version} rejected: {'; '.join(refusals)} (report: {folder}/report.md)",

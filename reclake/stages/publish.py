@@ -1,4 +1,4 @@
-"""Publish the staged recommendations (and similar items) to the tables app teams read.
+"""Publish the staged recommendations (and similar items, and new items per user) to the tables app teams read.
 
 One atomic Delta commit per table per run. Re-running a run date replaces that
 date's rows (``replaceWhere``; a partition overwrite when the table is
@@ -37,8 +37,10 @@ from reclake.io.layout import (
 )
 from reclake.io.runs import record_run
 from reclake.io.tables import (
+    NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
     SIMILAR_ITEMS,
+    STAGED_NEW_ITEM_RECOMMENDATIONS,
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
     table_uri,
@@ -60,16 +62,23 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     tables: dict[str, str] = {}
     published: dict[str, dict[str, int]] = {}  # table -> rows of this run and, for Delta, the version committed
 
-    similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
-    if settings.sink == "delta" and delta_exists(spark, similar_uri):
-        similar = staged_run(spark, similar_uri, ctx.run_date, SIMILAR_ITEM_COLUMNS)
-        similar_stats = run_stats(similar, ITEM_ID)
-        if similar_stats.rows:  # this run produced similar items
-            uri = table_uri(root, SIMILAR_ITEMS)
-            written = publish_table(similar, uri, similar_stats, key=ITEM_ID, ctx=ctx, settings=settings)
-            counts.update({f"similar_{name}": value for name, value in written.items()})
-            tables["similar_items"] = uri
-            published["similar_items"] = {"rows": written["rows"], "version": table_version(spark, uri)}
+    # Tables a run may or may not have staged (similar items, the new-items shelf): Delta only.
+    optional = [
+        (STAGED_SIMILAR_ITEMS, SIMILAR_ITEMS, SIMILAR_ITEM_COLUMNS, ITEM_ID, "similar_"),
+        (STAGED_NEW_ITEM_RECOMMENDATIONS, NEW_ITEM_RECOMMENDATIONS, RECOMMENDATION_COLUMNS, USER_ID, "new_item_"),
+    ]
+    for staged_name, name, columns, key, prefix in optional:
+        staged_uri = table_uri(root, staged_name)
+        if settings.sink != "delta" or not delta_exists(spark, staged_uri):
+            continue
+        rows = staged_run(spark, staged_uri, ctx.run_date, columns)
+        rows_stats = run_stats(rows, key)
+        if rows_stats.rows:  # this run produced them
+            uri = table_uri(root, name)
+            written = publish_table(rows, uri, rows_stats, key=key, ctx=ctx, settings=settings)
+            counts.update({f"{prefix}{count}": value for count, value in written.items()})
+            tables[name] = uri
+            published[name] = {"rows": written["rows"], "version": table_version(spark, uri)}
             fault_point("publish", "between_tables")
 
     if settings.sink == "bigquery":

@@ -16,6 +16,13 @@ step each (``source = "foldin"``; ``recommend.fold_in``); the rest get the most
 popular eligible items they do not have (``source = "popular"``). Also writes item-to-item neighbours (cosine on
 item factors) to ``staging/similar_items``.
 
+With a catalogue (the ``catalogue`` table validate writes), catalogue items the
+model has no factors for get factors from their content (a ridge map fit on the
+items it has, reclake/recommend/newitems.py): they may enter the lists
+(``recommend.include_new_items``, ``source = "content"``), have similar items, and
+each user's best new items go to ``staging/new_item_recommendations``
+(``recommend.new_items_top_n``).
+
     spark-submit jobs/recommend.py --config conf/local.yaml --set recommend.top_n=20
 """
 
@@ -40,20 +47,24 @@ from reclake.constants import (
     SIMILAR_ITEM_ID,
     SOURCE,
     SOURCE_ALS,
+    SOURCE_CONTENT,
     SOURCE_FOLDIN,
     SOURCE_POPULAR,
     SOURCES,
     USER_ID,
     USER_IDX,
 )
+from reclake.content import CONTENT
 from reclake.errors import InputError, MissingTableError
 from reclake.faults import fault_point
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta
 from reclake.io.tables import (
+    CATALOGUE,
     EVENTS,
     INTERACTIONS,
     ITEM_IDS,
+    STAGED_NEW_ITEM_RECOMMENDATIONS,
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
     USER_IDS,
@@ -68,6 +79,7 @@ from reclake.recommend.fallback import (
     users_without_factors,
     with_original_ids,
 )
+from reclake.recommend.newitems import NewItems, label_new_items, new_item_factors
 from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
@@ -117,41 +129,63 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
     users = read_delta(spark, table_uri(root, USER_IDS), produced_by="prepare")
     items = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
-    allowed = _item_list(spark, root, "eligible_items", settings.eligible_items, items)
-    denied = _item_list(spark, root, "excluded_items", settings.excluded_items, items)
+    new = None
+    if config.catalogue is not None:
+        content = read_delta(spark, table_uri(root, CATALOGUE), produced_by="validate").select(ITEM_ID, CONTENT)
+        ids, factors = new_item_factors(content, items, item_factors, settings.content_reg_param)
+        # Mapped once: the factors feed the lists, the shelf and similar items.
+        new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True))
+    # Every item an id can name this run: the interacted ones and the catalogue's new ones.
+    named_items = items if new is None else items.unionByName(new.ids.join(items, ITEM_ID, "left_anti"))
+    allowed = _item_list(spark, root, "eligible_items", settings.eligible_items, named_items)
+    denied = _item_list(spark, root, "excluded_items", settings.excluded_items, named_items)
     seen = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.exclude_seen_window_days), users, items)
     recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
     options = _options(settings)
 
-    candidates = eligible(item_factors, allowed, denied)
+    all_factors = item_factors if new is None else item_factors.unionByName(new.factors)
+    candidates = eligible(all_factors if settings.include_new_items else item_factors, allowed, denied)
+
+    def labelled(top: DataFrame, source: str) -> DataFrame:
+        return (
+            top.withColumn(SOURCE, F.lit(source))
+            if new is None
+            else label_new_items(top, new.ids, source, SOURCE_CONTENT)
+        )
+
+    scored_users = user_factors
     als_top = top_n_for_users(user_factors, candidates, seen, settings.top_n, **options)
     newcomers = users_without_factors(users, user_factors)
-    lists = [als_top.withColumn(SOURCE, F.lit(SOURCE_ALS))]
+    lists = [labelled(als_top, SOURCE_ALS)]
     if settings.fold_in:
         interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
         params = AlsSection.model_validate(model_entry(spark, root, version)["params"])
         # Solved once: the folded-in users are both scored and taken out of the fallback.
         folded = folded_in_factors(newcomers, interactions, item_factors, params).localCheckpoint(eager=True)
         foldin_top = top_n_for_users(folded, candidates, seen, settings.top_n, **options)
-        lists.append(foldin_top.withColumn(SOURCE, F.lit(SOURCE_FOLDIN)))
+        lists.append(labelled(foldin_top, SOURCE_FOLDIN))
         newcomers = newcomers.join(folded.select(USER_IDX), USER_IDX, "left_anti")
+        scored_users = user_factors.unionByName(folded)
     popular_top = top_n_for_users(
         newcomers, popularity_factors(eligible(items, allowed, denied), recent), seen, settings.top_n, **options
     )
     lists.append(popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR)))
     top = functools.reduce(DataFrame.unionByName, lists)
-    output = with_original_ids(top, users, items).select(
-        USER_ID,
-        RANK,
-        ITEM_ID,
-        F.col(SCORE).cast("double").alias(SCORE),
-        SOURCE,
-        F.lit(version).alias(MODEL_VERSION),
-        F.lit(ctx.run_date).alias(RUN_DATE),
-    )
+
+    def published_rows(top: DataFrame) -> DataFrame:
+        return with_original_ids(top, users, named_items).select(
+            USER_ID,
+            RANK,
+            ITEM_ID,
+            F.col(SCORE).cast("double").alias(SCORE),
+            SOURCE,
+            F.lit(version).alias(MODEL_VERSION),
+            F.lit(ctx.run_date).alias(RUN_DATE),
+        )
+
     metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
     uri = table_uri(root, STAGED_RECOMMENDATIONS)
-    write_delta(output, uri, metadata=metadata)
+    write_delta(published_rows(top), uri, metadata=metadata)
     stats = one_row(
         read_delta(spark, uri, produced_by="recommend").agg(
             F.count(F.lit(1)).alias("rows"),
@@ -163,13 +197,26 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     )
     counts, tables = stats.asDict(), {"staged_recommendations": uri}
     fault_point("recommend", "after_staged")
+    if new is not None:
+        counts["new_items"] = new.ids.count()
+        if settings.new_items_top_n:
+            shelf = top_n_for_users(
+                scored_users, eligible(new.factors, allowed, denied), seen, settings.new_items_top_n, **options
+            )
+            shelf_uri = table_uri(root, STAGED_NEW_ITEM_RECOMMENDATIONS)
+            write_delta(published_rows(shelf.withColumn(SOURCE, F.lit(SOURCE_CONTENT))), shelf_uri, metadata=metadata)
+            shelf_stats = one_row(
+                read_delta(spark, shelf_uri, produced_by="recommend").agg(
+                    F.count(F.lit(1)).alias("rows"), F.countDistinct(USER_ID).alias("users")
+                )
+            )
+            counts |= {"new_item_rows": shelf_stats["rows"], "new_item_users": shelf_stats["users"]}
+            tables["staged_new_item_recommendations"] = shelf_uri
     if settings.similar_items_top_n:
-        similar = similar_items(
-            item_factors, eligible(item_factors, allowed, denied), settings.similar_items_top_n, **options
-        )
-        neighbours = items.select(F.col(ITEM_IDX).alias(SIMILAR_IDX), F.col(ITEM_ID).alias(SIMILAR_ITEM_ID))
+        similar = similar_items(all_factors, candidates, settings.similar_items_top_n, **options)
+        neighbours = named_items.select(F.col(ITEM_IDX).alias(SIMILAR_IDX), F.col(ITEM_ID).alias(SIMILAR_ITEM_ID))
         similar_out = (
-            similar.join(items, ITEM_IDX)
+            similar.join(named_items, ITEM_IDX)
             .join(F.broadcast(neighbours), SIMILAR_IDX)
             .select(
                 ITEM_ID,

@@ -27,14 +27,14 @@ from reclake.errors import MissingTableError
 from reclake.io.lakehouse import USER_METADATA, delta_exists, session_conf
 from reclake.io.layout import version_before_last_publish
 from reclake.io.runs import record_run
-from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS, table_uri
+from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SIMILAR_ITEMS, table_uri
 from reclake.model import registry
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root = config.lakehouse.root
-    uris = {name: table_uri(root, name) for name in (RECOMMENDATIONS, SIMILAR_ITEMS)}
+    uris = {name: table_uri(root, name) for name in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS)}
     present = {name: uri for name, uri in uris.items() if delta_exists(spark, uri)}
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {uris[RECOMMENDATIONS]}: nothing was published to roll back")

@@ -13,6 +13,14 @@ The rules live in Great Expectations suites shipped in reclake/quality/suites/:
   quarantine write) before ``events`` is written; a failure raises
   ValidationFailed naming the rules and the figures.
 
+With a ``catalogue`` section the item catalogue is validated first, the same way
+with its own suites (``catalogue.source``, ``catalogue.rows``: missing, invalid or
+repeated item ids; ``catalogue.batch``: empty, quarantined share): bad rows go to
+``catalogue_quarantine`` with the reasons, and the valid rows replace the
+``catalogue`` table with their content features (reclake/content.py), computed
+once here for every later stage. A rejected catalogue stops the run before the
+events are read.
+
 With ``{run_date}`` in ``input.path`` a run validates that date's batch only and
 replaces only that date's partition of ``events`` (partitioned by ``ingest_date``),
 so re-running or backfilling a date neither duplicates nor loses rows; the volume
@@ -36,17 +44,20 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import Config, join_uri
-from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, RUN_DATE, RUN_ID
-from reclake.errors import ConfigError, ValidationFailed
+from reclake.config import CatalogueSection, Config, join_uri
+from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, ITEM_ID, RUN_DATE, RUN_ID
+from reclake.content import content_features
+from reclake.errors import ConfigError, InputError, ValidationFailed
 from reclake.faults import fault_point
-from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, write_delta
+from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, path_exists, write_delta
 from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events
-from reclake.io.tables import EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
+from reclake.io.tables import CATALOGUE, CATALOGUE_QUARANTINE, EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
 from reclake.quality.batch import (
+    ID_PATTERNS,
     NEWEST_VALID_EVENT,
     VALID,
     batch_parameters,
@@ -60,9 +71,13 @@ from reclake.quality.batch import (
     source_schema,
     split_batch,
 )
+from reclake.quality.catalogue import catalogue_totals, flag_catalogue, valid_catalogue
 from reclake.quality.gx import GxValidator, describe, failed_rules, failure
 from reclake.quality.suites import (
     BATCH_SUITE,
+    CATALOGUE_BATCH_SUITE,
+    CATALOGUE_ROW_SUITE,
+    CATALOGUE_SOURCE_SUITE,
     ROW_SUITE,
     SOURCE_SUITE,
     load_suite,
@@ -172,6 +187,70 @@ class _Gate:
             )
 
 
+def validate_catalogue(
+    spark: SparkSession, config: Config, settings: CatalogueSection, ctx: RunContext, gate: _Gate
+) -> dict[str, int]:
+    """Split the catalogue by its suites, write ``catalogue`` (with content) and its quarantine; return the counts.
+
+    Counts are ``catalogue_``-prefixed. A failed batch rule stops the run (``gate.finish``) before
+    the ``catalogue`` table is replaced.
+    """
+    root = config.lakehouse.root
+    catalogue_uri, quarantine_uri = table_uri(root, CATALOGUE), table_uri(root, CATALOGUE_QUARANTINE)
+    if not path_exists(spark, settings.path):
+        raise InputError(f"catalogue not found: {settings.path} (set catalogue.path, or remove the catalogue section)")
+    raw = read_raw(spark, settings, settings.path)
+    if not raw.columns:
+        gate.finish(
+            "failed", {}, [failure("catalogue_empty", "the catalogue has at least one row", "no header, no rows")]
+        )
+    required = {"required_columns": [settings.id_column, *settings.content_columns]}
+    source_checks = resolve(load_suite(CATALOGUE_SOURCE_SUITE), required)
+    failures = gate.check(raw.drop(CORRUPT_RECORD), CATALOGUE_SOURCE_SUITE, source_checks)
+    if failures:
+        gate.finish("failed", {}, failures)
+
+    id_rules = {"id_max_length": config.validation.id_max_length, "id_regex": ID_PATTERNS[config.validation.id_charset]}
+    row_checks = resolve(load_suite(CATALOGUE_ROW_SUITE), id_rules)
+    flagged = flag_catalogue(raw, settings.id_column, row_checks).persist(StorageLevel.MEMORY_AND_DISK_DESER)
+    try:
+        totals, per_rule = Observation("catalogue_totals"), Observation("catalogue_rules")
+        quarantined = quarantine_rows(flagged.observe(totals, *catalogue_totals()), ctx.run_id, ctx.run_date)
+        write_delta(
+            quarantined.observe(per_rule, *rule_counts(rule_names(row_checks))),
+            quarantine_uri,
+            replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
+            metadata={"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"},
+        )
+        counts = reason_counts({**totals.get, **per_rule.get})
+        prefixed = {f"catalogue_{name}": value for name, value in counts.items()}
+        share = {"max_quarantine_share": config.validation.max_quarantine_share}
+        batch_checks = resolve(load_suite(CATALOGUE_BATCH_SUITE), share)
+        failures = gate.check(batch_summary(spark, counts, None), CATALOGUE_BATCH_SUITE, batch_checks)
+        if counts["raw_rows"] == 0:
+            failures = [f for f in failures if f["rule"] == "catalogue_empty"]
+        if failures:
+            gate.finish("failed", prefixed, failures)
+        content = content_features(
+            valid_catalogue(flagged, settings.content_columns),
+            id_column=ITEM_ID,
+            text_columns=settings.text_columns,
+            tag_columns=settings.tag_columns,
+            numeric_columns=settings.numeric_columns,
+            flag_columns=settings.flag_columns,
+        )
+        write_delta(content, catalogue_uri, metadata={"run_id": ctx.run_id, "stage": "validate"})
+    finally:
+        flagged.unpersist()
+    written = last_commit_rows(spark, catalogue_uri) + last_commit_rows(spark, quarantine_uri)
+    if written != counts["raw_rows"]:
+        lost = failure(
+            "catalogue_rows_lost", f"raw rows {counts['raw_rows']} = valid + quarantined", f"{written} written"
+        )
+        gate.finish("failed", prefixed, [lost])
+    return prefixed
+
+
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     settings = config.validation
     root = config.lakehouse.root
@@ -182,6 +261,9 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     schema = source_schema(raw)
     gate = _Gate(spark, config, ctx, schema)
     previous = previous_success(spark, gate.runs_uri, ctx, incremental=config.incremental)
+    catalogue_counts = (
+        {} if config.catalogue is None else validate_catalogue(spark, config, config.catalogue, ctx, gate)
+    )
     if not raw.columns:
         empty = failure("empty_input", "the input has at least one row", "no header, no rows")
         gate.finish("failed", {"raw_rows": 0}, [empty])
@@ -240,10 +322,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     if written != counts["raw_rows"]:
         lost = failure("rows_lost", f"raw rows {counts['raw_rows']} = valid + quarantined", f"{written} written")
         gate.finish("failed", counts, [lost])
-    gate.finish("succeeded", counts)
+    gate.finish("succeeded", counts | catalogue_counts)
+    tables = {"events": events_uri, "quarantine": quarantine_uri, "validation_runs": gate.runs_uri}
+    if config.catalogue is not None:
+        tables |= {CATALOGUE: table_uri(root, CATALOGUE), CATALOGUE_QUARANTINE: table_uri(root, CATALOGUE_QUARANTINE)}
     return StageResult(
-        counts=counts,
-        tables={"events": events_uri, "quarantine": quarantine_uri, "validation_runs": gate.runs_uri},
+        counts=counts | catalogue_counts,
+        tables=tables,
         details={"validation": {"report": gate.report_path, "data_docs": gate.gx.index_html}},
     )
 

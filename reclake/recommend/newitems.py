@@ -1,0 +1,56 @@
+"""Factors for new items: catalogue items the model has no factors for, mapped from their content.
+
+A ridge map from content features to the ALS item factors is fit on the
+catalogue items the model has (reclake/content.py) and gives every other
+catalogue item factors, so the same top-N kernel scores them. Catalogue items
+that never had an interaction have no ``item_idx``: they are numbered on from the
+largest index in ``item_ids`` for this run only (``item_ids`` itself is not
+touched: an index there means the item was interacted with).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from reclake.constants import ITEM_ID, ITEM_IDX, SOURCE
+from reclake.content import CONTENT, fit_content_map, mapped_factors
+from reclake.errors import InputError
+from reclake.interactions import new_id_mappings
+
+NEW_ITEM = "_new_item"
+
+
+class NewItems(NamedTuple):
+    ids: DataFrame  # (item_id, item_idx) of every new item
+    factors: DataFrame  # (item_idx, features) mapped from content
+
+
+def new_item_factors(content: DataFrame, items: DataFrame, item_factors: DataFrame, reg_param: float) -> NewItems:
+    """The catalogue items without factors in ``item_factors``, with factors mapped from their ``content``.
+
+    ``content`` is (item_id, content) from the ``catalogue`` table, ``items`` the
+    (item_id, item_idx) mapping, ``item_factors`` (item_idx, features) the model's.
+    """
+    indexed = content.join(items, ITEM_ID)
+    known = indexed.join(item_factors.select(ITEM_IDX), ITEM_IDX, "left_semi").select(ITEM_IDX, CONTENT)
+    if known.isEmpty():
+        raise InputError(
+            "no catalogue item has factors in the model: do catalogue.id_column's values match the events' item ids?"
+        )
+    weights = fit_content_map(known, item_factors, reg_param)
+    without_factors = indexed.join(item_factors.select(ITEM_IDX), ITEM_IDX, "left_anti").select(ITEM_ID, ITEM_IDX)
+    never_seen = new_id_mappings(content.select(ITEM_ID), items, ITEM_ID, ITEM_IDX)
+    ids = without_factors.unionByName(never_seen)
+    factors = mapped_factors(ids.join(content, ITEM_ID).select(ITEM_IDX, CONTENT), weights)
+    return NewItems(ids, factors)
+
+
+def label_new_items(top: DataFrame, new_ids: DataFrame, source: str, new_source: str) -> DataFrame:
+    """``top`` with a ``source`` column: ``new_source`` on rows recommending a new item, ``source`` on the rest."""
+    flags = F.broadcast(new_ids.select(ITEM_IDX, F.lit(True).alias(NEW_ITEM)))
+    labelled = top.join(flags, ITEM_IDX, "left")
+    label = F.when(F.col(NEW_ITEM), F.lit(new_source)).otherwise(F.lit(source))
+    return labelled.withColumn(SOURCE, label).drop(NEW_ITEM)
