@@ -134,9 +134,10 @@ def execute(
     A :class:`ReclakeError` stops the run and is reported as ``status: failed``
     with the error, the ``failed_stage`` and what it had counted; any other
     exception is a bug and propagates. The finished job's Prometheus metrics
-    are written (and pushed) and the HTML run report rendered last; ``reports`` names the files. ``progress``
-    hears of each finished stage; a JVM this starts logs to ``jvm_log``;
-    ``watch`` names the running stage in the logs and reports its progress.
+    are written (and pushed) and its HTML report rendered last; ``reports``
+    names the files. ``progress`` hears of each finished stage; a JVM this
+    starts logs to ``jvm_log``; ``watch`` names the running stage in the logs
+    and reports its progress.
     """
     from reclake.spark import build_spark_session  # pyspark is imported only when a job really runs
 
