@@ -42,6 +42,8 @@ setup(
         "deltalake>=1.0,<2",
         # Each run's metrics in the Prometheus text format, and the Pushgateway client.
         "prometheus-client>=0.20",
+        # The HTML run report's plots (Agg backend, inlined as PNG).
+        "matplotlib>=3.8",
     ],
     extras_require={
         "dev": [

@@ -620,6 +620,17 @@ class MonitoringSection(Section):
         description="Spark event logs go here (spark.eventLog.dir), for the History Server (`make history`): "
         "a local folder (created if missing) or an object-store URI; null: no event logs.",
     )
+    progress_interval_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often a running stage logs its progress (Spark tasks done of the running Spark stages), "
+        "in seconds; on a terminal also as one live line. 0: no progress reports.",
+    )
+    html_report: bool = Field(
+        default=True,
+        description="Write each run's self-contained HTML report (plots of timings, volumes, validation, model "
+        "quality, recommendations) beside report.md, or under `<lakehouse>/_reports` when nothing was evaluated.",
+    )
 
     @field_validator("pushgateway_url")
     @classmethod

@@ -9,7 +9,9 @@ stages and prints the ``--json`` summary as the last line of stdout.
 
 Quiet by default: a person sees one line per stage and where the output is;
 Spark's, Great Expectations' and py4j's logs go to a log file (``--verbose``
-shows them on the terminal instead).
+shows them on the terminal instead). Every log line names the run and the stage
+(``--log-format json``: one JSON object per line), and a long stage reports its
+progress (reclake/monitoring/progress.py).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +34,9 @@ from typing import TYPE_CHECKING, Any
 from reclake.config import Config, RunSection, load_config, local_folder
 from reclake.errors import ReclakeError
 from reclake.io.lock import writer_lock
+from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, log_formatter
 from reclake.monitoring.metrics import publish_metrics
+from reclake.monitoring.progress import StageProgress
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
     from pyspark.sql import SparkSession
@@ -98,6 +102,12 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-date", metavar="YYYY-MM-DD", help="the date this run is for (default: today, UTC)")
     parser.add_argument("--json", action="store_true", help="print one JSON summary as the last line of stdout")
     parser.add_argument("--verbose", action="store_true", help="Spark and Great Expectations logs on the terminal")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default="text",
+        help="log lines as text, or one JSON object per line for log shippers (default: text)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -118,14 +128,17 @@ def execute(
     ctx: RunContext | None = None,
     progress: ProgressFn | None = None,
     jvm_log: Path | None = None,
+    watch: StageProgress | None = None,
 ) -> dict[str, Any]:
     """Run ``stages`` in order in one Spark application; return the JSON summary.
 
     A :class:`ReclakeError` stops the run and is reported as ``status: failed``
     with the error, the ``failed_stage`` and what it had counted; any other
     exception is a bug and propagates. The finished job's Prometheus metrics
-    are written (and pushed) last; ``reports`` names the files. ``progress``
-    hears of each finished stage; a JVM this starts logs to ``jvm_log``.
+    are written (and pushed) and its HTML report rendered last; ``reports``
+    names the files. ``progress`` hears of each finished stage; a JVM this
+    starts logs to ``jvm_log``; ``watch`` names the running stage in the logs
+    and reports its progress.
     """
     from reclake.io.lakehouse import commit_conflict  # pyspark is imported only when a job really runs
     from reclake.spark import build_spark_session
@@ -150,18 +163,19 @@ def execute(
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
         lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))
         for stage in stages:
-            log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
-            # The UI, the event log and the status tracker then attribute every Spark job to its stage.
-            spark.sparkContext.setJobGroup(stage.name, f"reclake {stage.name} (run {ctx.run_id})")
-            t0 = time.perf_counter()
-            result = stage.run(spark, config, ctx)
-            summary["timings_s"][stage.name] = round(time.perf_counter() - t0, 3)
+            with watch.stage(stage.name, spark) if watch is not None else nullcontext():
+                log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
+                # The UI, the event log and the status tracker then attribute every Spark job to its stage.
+                spark.sparkContext.setJobGroup(stage.name, f"reclake {stage.name} (run {ctx.run_id})")
+                t0 = time.perf_counter()
+                result = stage.run(spark, config, ctx)
+                summary["timings_s"][stage.name] = round(time.perf_counter() - t0, 3)
+                log.info("stage %s: done in %.1fs %s", stage.name, summary["timings_s"][stage.name], result.counts)
             summary["counts"][stage.name] = result.counts
             if result.metrics:
                 summary["metrics"][stage.name] = result.metrics
             summary["tables"].update(result.tables)
             summary.update(result.details)
-            log.info("stage %s: done in %.1fs %s", stage.name, summary["timings_s"][stage.name], result.counts)
             if progress is not None:
                 progress(stage.name, summary["timings_s"][stage.name], result)
         summary["status"] = "succeeded"
@@ -180,6 +194,10 @@ def execute(
         if spark is not None:
             _finish(stages, spark, config, ctx, summary)
     summary["reports"] = publish_metrics(summary, config)
+    if spark is not None and config.monitoring.html_report:
+        html_report = _html_report(spark, config, summary)
+        if html_report is not None:
+            summary["reports"]["html"] = html_report
     return summary
 
 
@@ -193,6 +211,17 @@ def _failed(summary: dict[str, Any], stage: Stage | None, exc: ReclakeError) -> 
             summary["counts"][stage.name] = exc.counts
         if exc.metrics:
             summary["metrics"][stage.name] = exc.metrics
+
+
+def _html_report(spark: SparkSession, config: Config, summary: dict[str, Any]) -> str | None:
+    """Write the run's HTML report; a report that fails is logged, never fails the run it describes."""
+    from reclake.monitoring.run_report import write_run_report  # matplotlib is imported only for a report
+
+    try:
+        return write_run_report(spark, config, summary)
+    except Exception:
+        log.exception("could not write the HTML run report")
+        return None
 
 
 def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: RunContext, summary: dict) -> None:
@@ -215,22 +244,30 @@ def log_file(config: Config, ctx: RunContext) -> Path:
     return folder / f"{ctx.run_id}.log"
 
 
+def jvm_log_file(log_path: Path | None, log_format: str) -> Path | None:
+    """Where the JVM's own lines go: the log file, or beside it when that file must hold JSON only."""
+    if log_path is None or log_format == "text":
+        return log_path
+    return log_path.with_suffix(".jvm.log")
+
+
 @contextmanager
-def job_logging(path: Path | None) -> Iterator[None]:
+def job_logging(path: Path | None, context: RunLogContext, log_format: str = "text") -> Iterator[None]:
     """Logs of this process and of the Spark JVM it starts go to ``path`` (None: to the terminal).
 
     The JVM inherits file descriptor 2 when it starts, so stderr is pointed at
     the log file while the session is built and restored right after: Ivy's
     resolution report and log4j's console lines land in the file, this
     process's own messages stay on the terminal. Python warnings are logged too.
+    Every line carries the run id and the stage (``context``), in ``log_format``.
     """
     if path is None:
-        logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=LOG_FORMAT)
-        yield
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path)
-    handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.FileHandler(path)
+    handler.setFormatter(log_formatter(log_format))
+    handler.addFilter(context)
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
@@ -262,7 +299,6 @@ def stderr_to(path: Path | None) -> Iterator[None]:
         os.close(target)
 
 
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
 # Counts named like "rule.x" or "x.files_before" are details for --json, not for the one line per stage.
 _HEADLINE_COUNTS = 4
 
@@ -289,6 +325,8 @@ def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: 
             lines.append(f"  evaluation report: {summary['tables']['report']}")
     else:
         lines.append(f"{prog}: error: {summary['error']}")
+    if "html" in summary.get("reports", {}):
+        lines.append(f"  run report: {summary['reports']['html']}")
     if log_path is not None:
         lines.append(f"  logs: {log_path}")
     return lines
@@ -308,12 +346,18 @@ def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence
         return 2
     ctx = RunContext.from_config(config.run)
     log_path = None if args.verbose else log_file(config, ctx)
+    context = RunLogContext(ctx.run_id)
+    # The live progress line only on a terminal, and not among --verbose's log lines.
+    console = sys.stderr if log_path is not None and sys.stderr.isatty() else None
+    watch = StageProgress(context, config.monitoring.progress_interval_seconds, console)
 
     def progress(name: str, seconds: float, result: StageResult) -> None:
         print(stage_line(prog, name, seconds, result), file=sys.stderr, flush=True)
 
-    with job_logging(log_path):
-        summary = execute(stages, config, prog, ctx, progress, jvm_log=log_path)
+    with job_logging(log_path, context, args.log_format):
+        summary = execute(
+            stages, config, prog, ctx, progress, jvm_log=jvm_log_file(log_path, args.log_format), watch=watch
+        )
     for line in closing_lines(prog, summary, config, log_path):
         print(line, file=sys.stderr)
     if args.json:

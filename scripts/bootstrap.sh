@@ -42,6 +42,12 @@ if ! command -v promtool >/dev/null || ! command -v prometheus-pushgateway >/dev
     || echo "reclake: the alert-rule and Prometheus tests will be skipped" >&2
 fi
 
+# Headless Chromium renders the HTML run report in its test (docs/monitoring.md).
+if ! command -v chromium >/dev/null; then
+  apt_install "Chromium (headless, for the run report's test)" chromium \
+    || echo "reclake: the HTML run report's browser test will be skipped" >&2
+fi
+
 stamp=".venv/.installed-$(cat setup.py | sha1sum | cut -c1-12)-${extras//,/_}"
 if [ ! -f "$stamp" ]; then
   [ -x .venv/bin/python ] || "$python" -m venv .venv

@@ -54,7 +54,14 @@ GOLDEN_DATA = [
 
 def spark_overrides() -> list[str]:
     """--set options that keep jobs on the test session's settings (a test's own --set comes later and wins)."""
-    sets = ["spark.shuffle_partitions=2", "spark.app_name=reclake-tests", "validation.data_docs=false"]
+    # No HTML run report: its plots and aggregations would cost the fast tier seconds per job;
+    # tests/e2e/test_run_observability.py turns it on.
+    sets = [
+        "spark.shuffle_partitions=2",
+        "spark.app_name=reclake-tests",
+        "validation.data_docs=false",
+        "monitoring.html_report=false",
+    ]
     return [arg for item in sets for arg in ("--set", item)]
 
 
