@@ -9,7 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
 from reclake.config import PublishSection
@@ -21,6 +23,7 @@ from reclake.io.layout import (
     run_stats,
 )
 from reclake.runtime import RunContext
+from reclake.serving import lookup
 from reclake.serving.api import create_app
 from reclake.serving.lookup import LookupClient, NotFound
 
@@ -136,3 +139,23 @@ def test_reclake_lookup_prints_json_without_starting_spark(published):
         cwd=REPO,
     )
     assert missing.returncode == 2 and "nobody" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_new_items_shelf_through_the_client_the_command_and_http(tmp_path, capsys):
+    """new_item_recommendations (written here by delta-rs, same columns as recommendations), served like them."""
+    http = TestClient(create_app(LookupClient(str(tmp_path), refresh_s=0)))
+    assert http.get("/new-items/u001").status_code == 503  # no shelf published yet (no catalogue)
+    rows = [("u001", 2, "n7", 0.25, "content", "m2", D3), ("u001", 1, "n3", 0.5, "content", "m2", D3)]
+    shelf = pa.Table.from_pylist([dict(zip(RECOMMENDATION_COLUMNS, row, strict=True)) for row in rows])
+    write_deltalake(str(tmp_path / "new_item_recommendations"), shelf, partition_by=["run_date"])
+    expected = [
+        {"rank": 1, "item_id": "n3", "score": 0.5, "source": "content"},
+        {"rank": 2, "item_id": "n7", "score": 0.25, "source": "content"},
+    ]
+    assert http.get("/new-items/u001").json()["items"] == expected
+    assert http.get("/new-items/u002").status_code == 404
+    assert lookup.main(["u001", "--new-items", "--lakehouse", str(tmp_path), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert printed["items"] == expected and printed["run_date"] == D3.isoformat()
+    with pytest.raises(SystemExit):
+        lookup.main(["u001", "--new-items", "--similar", "--lakehouse", str(tmp_path)])
