@@ -156,7 +156,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         F.lit(version).alias(MODEL_VERSION),
         F.lit(ctx.run_date).alias(RUN_DATE),
     )
-    metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
+    # The run date too: a run with nothing left to recommend stages no rows, and publish must still know it ran.
+    metadata = {
+        "run_id": ctx.run_id,
+        "run_date": ctx.run_date.isoformat(),
+        "model_version": version,
+        "stage": "recommend",
+    }
     uri = table_uri(root, STAGED_RECOMMENDATIONS)
     write_delta(output, uri, metadata=metadata)
     stats = one_row(
