@@ -4,7 +4,7 @@ Newly published versions are served without a restart (the client re-checks the
 table at most every ``--refresh-s`` seconds). Unknown ids are 404; malformed
 input (empty or over-long ids, control or invisible format characters, a
 negative version) is 400 with a short JSON error that does not echo the input.
-Requests are bounded (URL length, no body, header size) and so are responses
+Requests are bounded (URL length, header size, no body) and so are responses
 (at most ``--max-items`` items); idle connections are closed after a timeout.
 
     reclake serve --config conf/local.yaml --port 8000
@@ -37,7 +37,8 @@ MAX_ID_LENGTH = 256
 Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$")]
 MAX_URL_BYTES = 2048  # path and query: an id of 256 characters, percent-encoded 4-byte UTF-8, fits
 MAX_ITEMS = 1000  # items in one response, by default
-# uvicorn: close idle keep-alive connections after this many seconds; cap partial requests (headers) at 16 KiB.
+MAX_HEADER_BYTES = 16 * 1024  # all header names and values of one request
+# uvicorn: close idle keep-alive connections after this many seconds; cap a request still arriving at 16 KiB.
 KEEP_ALIVE_S = 5
 MAX_INCOMPLETE_BYTES = 16 * 1024
 MAX_CONCURRENCY = 64  # connections + requests at once; above it uvicorn answers 503
@@ -61,6 +62,8 @@ def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
         url_bytes = len(request.scope.get("raw_path", b"")) + len(request.scope.get("query_string", b""))
         if url_bytes > MAX_URL_BYTES:
             return JSONResponse({"detail": f"URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
+        if sum(len(name) + len(value) for name, value in request.scope["headers"]) > MAX_HEADER_BYTES:
+            return JSONResponse({"detail": f"headers longer than {MAX_HEADER_BYTES} bytes"}, status_code=431)
         if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
             return JSONResponse({"detail": "this API takes no request body"}, status_code=413)
         return await call_next(request)
