@@ -615,10 +615,18 @@ class RunSection(Section):
     run_date: dt.date | None = Field(default=None, description="The date the run is about; null: today (UTC).")
     run_id: str | None = Field(
         default=None,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$",
-        description="Which attempt (it names files: letters, digits, _ . -); null: derived from the run date and "
-        "the time.",
+        min_length=1,
+        max_length=128,
+        description="Which attempt; it names log, report and metrics files, so no /, \\, control characters or "
+        "leading dot. null: derived from the run date and the time.",
     )
+
+    @field_validator("run_id")
+    @classmethod
+    def _file_name(cls, run_id: str | None) -> str | None:
+        if run_id is not None and (run_id.startswith(".") or any(c in "/\\" or ord(c) < 32 for c in run_id)):
+            raise ValueError("must be usable as a file name: no /, \\, control characters or leading dot")
+        return run_id
 
 
 class Config(Section):
