@@ -11,6 +11,7 @@ falls back to a default.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import inspect
 import json
@@ -64,6 +65,20 @@ def _resolve_local_path(path: str, info: ValidationInfo) -> str:
 
 # A local folder or file (relative: to the directory the command runs in), or a URI (s3a://, gs://, file:).
 LocalPath = Annotated[str, AfterValidator(_resolve_local_path)]
+
+
+def _inside_lakehouse(name: str) -> str:
+    """A table name resolved under the lakehouse root: relative, no ``..``, so it cannot name anything outside."""
+    parts = name.split("/")
+    if name.startswith("/") or "://" in name or name.startswith("file:") or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(
+            "must be a table name under the lakehouse, e.g. catalogue/eligible (no leading /, no .., no URI)"
+        )
+    return name
+
+
+# A table under the lakehouse root, by name (one or more path segments).
+TableName = Annotated[str, AfterValidator(_inside_lakehouse)]
 
 InputFormat = Literal["csv", "json", "parquet", "delta"]
 TimestampFormat = str  # "iso8601", "unix_seconds", "unix_millis" or a Spark datetime pattern
@@ -151,6 +166,12 @@ class InputSection(Section):
     delimiter: str = Field(
         default=",", min_length=1, description='CSV only: the field separator, e.g. `","` or `"\\t"`.'
     )
+    encoding: str = Field(
+        default="utf-8",
+        min_length=1,
+        description="CSV only: the character set of the files, e.g. utf-8, iso-8859-1, windows-1252. Bytes that "
+        "are not valid in it are not replaced silently: their rows are quarantined (undecodable_text).",
+    )
     column_names: list[str] | None = Field(
         default=None,
         description="CSV without header: the names of its columns, in order; null: read them from the header.",
@@ -172,6 +193,15 @@ class InputSection(Section):
         description="`run` first generates synthetic events (per the generate section) when the input does not "
         "exist; false: a missing input is an error.",
     )
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, encoding: str) -> str:
+        try:
+            codecs.lookup(encoding)
+        except LookupError:
+            raise ValueError("not a known character set, e.g. utf-8, iso-8859-1, windows-1252") from None
+        return encoding
 
     @model_validator(mode="after")
     def _event_type_source(self) -> InputSection:
@@ -205,8 +235,9 @@ class CatalogueSection(Section):
     numeric_columns: list[str] = Field(default_factory=list, description="Numeric columns: standardised.")
     flag_columns: list[str] = Field(default_factory=list, description="0/1 columns, used as they are.")
 
-    # Read like the events (reclake.io.raw.read_raw); a headerless CSV is converted first.
+    # Read like the events (reclake.io.raw.read_raw); a headerless or non-UTF-8 CSV is converted first.
     column_names: typing.ClassVar[None] = None
+    encoding: typing.ClassVar[str] = "utf-8"
 
     @model_validator(mode="after")
     def _has_content(self) -> CatalogueSection:
@@ -332,10 +363,15 @@ class ValidationSection(Section):
         ge=0,
         description="Row rule: event times later than now + this are quarantined (timestamp_in_future).",
     )
+    earliest_event_time: dt.datetime | None = Field(
+        default=dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc),
+        description="Row rule: event times before this are quarantined (timestamp_too_old); null: no lower bound.",
+    )
     id_max_length: int = Field(default=128, gt=0, description="Row rule: most characters in a user_id or item_id.")
     id_charset: Literal["printable", "ascii"] = Field(
         default="printable",
-        description="Row rule on ids: printable: any character but controls (non-ASCII too); ascii: printable "
+        description="Row rule on ids: printable: any character but controls, invisible format characters (BOM, "
+        "right-to-left and zero-width marks) and line separators (non-ASCII letters are fine); ascii: printable "
         "ASCII only.",
     )
     reports_dir: LocalPath | None = Field(
@@ -498,14 +534,15 @@ class RecommendSection(Section):
         description="Users new since training with usable interactions get factors from one least-squares solve "
         "against the model's item factors (source foldin); false: the popularity fallback.",
     )
-    eligible_items: str | None = Field(
+    eligible_items: TableName | None = Field(
         default=None,
-        description="Delta table (a name under the lakehouse, or a path/URI) of the item_ids that may be "
-        "recommended; null: every item.",
+        description="Delta table of the item_ids that may be recommended, by its name under the lakehouse "
+        "(e.g. catalogue/eligible; never outside it); null: every item.",
     )
-    excluded_items: str | None = Field(
+    excluded_items: TableName | None = Field(
         default=None,
-        description="Delta table of item_ids never recommended, e.g. catalogue/out_of_stock; null: none.",
+        description="Delta table of item_ids never recommended, by its name under the lakehouse, e.g. "
+        "catalogue/out_of_stock; null: none.",
     )
     similar_items_top_n: int = Field(
         default=20, ge=0, description="Neighbours per item in staging/similar_items (cosine); 0: skip."
@@ -653,13 +690,26 @@ class RunSection(Section):
     """Identity of one run: its date (what it is about) and id (which attempt)."""
 
     run_date: dt.date | None = Field(default=None, description="The date the run is about; null: today (UTC).")
-    run_id: str | None = Field(default=None, description="Which attempt; null: derived from the run date and the time.")
+    run_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        description="Which attempt; it names log, report and metrics files, so no /, \\, control characters or "
+        "leading dot. null: derived from the run date and the time.",
+    )
     lock_wait_s: float = Field(
         default=0.0,
         ge=0,
         description="How long a job waits for another job's writer lock on the lakehouse before it fails "
         "(exit status 2, naming the holder); 0: fail at once. See docs/reliability.md.",
     )
+
+    @field_validator("run_id")
+    @classmethod
+    def _file_name(cls, run_id: str | None) -> str | None:
+        if run_id is not None and (run_id.startswith(".") or any(c in "/\\" or ord(c) < 32 for c in run_id)):
+            raise ValueError("must be usable as a file name: no /, \\, control characters or leading dot")
+        return run_id
 
 
 class Config(Section):
@@ -696,6 +746,18 @@ class Config(Section):
         if default is not None and default not in self.events.types:
             raise ValueError(
                 f"input.default_event_type {default!r} is not one of events.types ({', '.join(self.events.types)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lakehouse_outside_input(self) -> Config:
+        """A lakehouse inside the input folder would be read back as input (and its tables next to raw files)."""
+        root = local_folder(self.lakehouse.root)
+        source = local_folder(self.input.path.split(RUN_DATE_PLACEHOLDER)[0]) if self.input.path else None
+        if root is not None and source is not None and (root == source or source in root.parents):
+            raise ValueError(
+                f"lakehouse.root {root} is the input folder or inside it (input.path {self.input.path}): "
+                "put the lakehouse elsewhere"
             )
         return self
 

@@ -82,6 +82,8 @@ class Stage:
     name: str
     run: StageFn
     on_finish: FinishFn | None = None  # e.g. publish records the run's outcome in the runs table
+    # Checks that need no Spark, run before anything is written (no log, no table): raise a ReclakeError to refuse.
+    check: Callable[[Config, RunContext], None] | None = None
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
@@ -339,12 +341,15 @@ def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-    except ReclakeError as exc:  # the config itself is invalid
+        ctx = RunContext.from_config(config.run)
+        for stage in stages:
+            if stage.check is not None:
+                stage.check(config, ctx)
+    except ReclakeError as exc:  # the config is invalid, or a check refused it: nothing written yet
         print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
         if args.json:
             print(json.dumps({"job": prog, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}), flush=True)
         return 2
-    ctx = RunContext.from_config(config.run)
     log_path = None if args.verbose else log_file(config, ctx)
     context = RunLogContext(ctx.run_id)
     # The live progress line only on a terminal, and not among --verbose's log lines.

@@ -101,10 +101,10 @@ def test_http_service_answers_404_and_validates_input(published):
     assert http.get("/recommendations/nobody").status_code == 404
     assert http.get("/similar/nothing").status_code == 404
     assert http.get("/recommendations/u001", params={"version": 9}).status_code == 404
-    assert http.get("/recommendations/u001", params={"version": -1}).status_code == 422
-    assert http.get("/recommendations/u001", params={"version": "latest"}).status_code == 422
-    assert http.get("/recommendations/" + "x" * 257).status_code == 422
-    assert http.get("/recommendations/bad%01id").status_code == 422
+    assert http.get("/recommendations/u001", params={"version": -1}).status_code == 400
+    assert http.get("/recommendations/u001", params={"version": "latest"}).json() == {"detail": "invalid version"}
+    assert http.get("/recommendations/" + "x" * 257).status_code == 400
+    assert http.get("/recommendations/bad%01id").status_code == 400
 
 
 def test_service_serves_a_newly_published_version_without_restart(spark, lakehouse):

@@ -167,6 +167,12 @@ def last_commit_rows(spark: SparkSession, uri: str) -> int:
     return int(metrics.get("numOutputRows", 0))
 
 
+def last_commit_metadata(spark: SparkSession, uri: str) -> dict[str, Any]:
+    """The ``metadata`` the latest commit of a Delta table was written with (see :func:`write_delta`), or {}."""
+    text = one_row(DeltaTable.forPath(spark, uri).history(1).select("userMetadata"))[0]
+    return json.loads(text) if text else {}
+
+
 def table_version(spark: SparkSession, uri: str) -> int:
     """The Delta table's current version: the commit a reader sees now."""
     return int(one_row(DeltaTable.forPath(spark, uri).history(1).select("version"))[0])

@@ -7,6 +7,9 @@ event_time, optionally keeping the row as read for the quarantine table.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -26,6 +29,17 @@ SAME_AS = "same_as_when_null"
 CORRUPT_RECORD = "_corrupt_record"
 # The value field as read, so validation can tell "not a number" from "absent".
 RAW_VALUE = "_raw_value"
+# File name endings of each format (after a compression suffix): a folder read as one format must not hold another.
+FORMAT_SUFFIXES = {
+    "csv": (".csv", ".tsv"),
+    "json": (".json", ".jsonl", ".ndjson"),
+    "parquet": (".parquet",),
+    "orc": (".orc",),
+    "avro": (".avro",),
+}
+COMPRESSION_SUFFIXES = (".gz", ".bz2", ".deflate", ".snappy", ".lz4", ".zst", ".xz")
+# Spark's error class for a file it cannot decode (truncated gzip, a Parquet file without footer, ...).
+FAILED_READ_FILE = "FAILED_READ_FILE"
 
 
 class RawSource(Protocol):
@@ -39,6 +53,8 @@ class RawSource(Protocol):
     def delimiter(self) -> str: ...
     @property
     def column_names(self) -> list[str] | None: ...
+    @property
+    def encoding(self) -> str: ...
 
 
 def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
@@ -46,6 +62,8 @@ def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     if not path_exists(spark, path):
         raise InputError(f"input not found: {path} (set input.path or pass --input)")
     fmt = settings.format
+    if fmt != "delta":
+        _refuse_other_formats(spark, fmt, path)
     if fmt == "csv":
         return _read_csv(spark, settings, path)
     if fmt == "json":
@@ -55,13 +73,56 @@ def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     return spark.read.format("delta").load(path)
 
 
+def format_of(file_name: str) -> str | None:
+    """The format a file's name says it holds (``part-0.csv.gz``: csv), or None for a name that does not say."""
+    name = file_name.lower()
+    name = next((name.removesuffix(c) for c in COMPRESSION_SUFFIXES if name.endswith(c)), name)
+    return next((fmt for fmt, suffixes in FORMAT_SUFFIXES.items() if name.endswith(suffixes)), None)
+
+
+def _refuse_other_formats(spark: SparkSession, fmt: str, path: str) -> None:
+    """Refuse input whose files are named as another format: read as ``fmt`` they would become garbage rows."""
+    files = spark.read.format("text").load(path).inputFiles()  # lists the files Spark would read, reads none
+    others = sorted(f.rsplit("/", 1)[-1] for f in files if format_of(f.rsplit("/", 1)[-1]) not in (None, fmt))
+    if others:
+        shown = ", ".join(others[:5]) + (f" and {len(others) - 5} more" if len(others) > 5 else "")
+        raise InputError(f"input {path} holds files of another format than input.format {fmt}: {shown}")
+
+
+@contextmanager
+def unreadable_files_as_input_errors() -> Iterator[None]:
+    """Spark failing to decode a file (truncated gzip, corrupt Parquet) becomes an InputError naming the file.
+
+    Spark reads lazily, so the failure surfaces at the first action, wherever that is.
+    """
+    try:
+        yield
+    except Exception as exc:
+        text = str(exc)
+        if FAILED_READ_FILE not in text:
+            raise
+        match = re.search(r"reading file (\S+?)\.?\s", text)
+        where = match.group(1) if match else "a file"
+        raise InputError(f"cannot read {where}: {_root_cause(exc)} (truncated or corrupt?)") from None
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The innermost Java cause of a Spark failure, on one line (e.g. java.io.EOFException: Unexpected end ...)."""
+    cause = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    if cause is None:
+        return str(exc).splitlines()[0]
+    while cause.getCause() is not None:
+        cause = cause.getCause()
+    return " ".join(str(cause.toString()).split())
+
+
 def _read_csv(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
 
     The column names come from input.column_names or the header line; an empty
     file yields a frame without columns.
     """
-    reader = spark.read.option("header", settings.header).option("sep", settings.delimiter)
+    reader = spark.read.options(header=settings.header, sep=settings.delimiter, encoding=settings.encoding)
     names = settings.column_names or reader.csv(path).columns
     if not names:
         return reader.csv(path)
@@ -112,7 +173,8 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         return F.col(f"`{wanted[field]}`")
 
     event_type = source(EVENT_TYPE).cast("string") if EVENT_TYPE in wanted else F.lit(settings.default_event_type)
-    value = source(VALUE).try_cast("double") if VALUE in wanted else F.lit(None).cast("double")
+    # + 0.0 turns -0.0 into 0.0, so "-0" and "0" are the same value (and the same row for the duplicate rule).
+    value = source(VALUE).try_cast("double") + 0.0 if VALUE in wanted else F.lit(None).cast("double")
     parsed = {
         USER_ID: F.trim(source(USER_ID).cast("string")),
         ITEM_ID: F.trim(source(ITEM_ID).cast("string")),

@@ -38,9 +38,10 @@ BROADCAST_ROWS = 2_000_000
 QUARANTINED_AT = "quarantined_at"
 NEWEST_VALID_EVENT = "newest_valid_event_time"  # batch suite column: the latest event_time of a valid row
 ID_PATTERNS = {
-    # Any character but control characters and line/paragraph separators: non-ASCII letters are fine.
+    # Any character but controls, invisible format characters (BOM, bidi and zero-width marks: an id that
+    # looks like another) and line/paragraph separators: non-ASCII letters are fine.
     # \z, not $: Java's $ also matches before a final line break, which would let "u1\n" through.
-    "printable": r"^[^\p{Cc}\p{Zl}\p{Zp}]*\z",
+    "printable": r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*\z",
     "ascii": r"^[\x20-\x7E]*\z",
 }
 
@@ -54,6 +55,7 @@ def row_parameters(
         "id_regex": ID_PATTERNS[settings.id_charset],
         "event_types": list(event_types),
         "latest_event_time": now + dt.timedelta(minutes=settings.future_tolerance_minutes),
+        "earliest_event_time": settings.earliest_event_time,
     }
     per_type = [
         {"event_type": name, "min_value": t.min_value, "max_value": t.max_value, "use_value": t.use_value}

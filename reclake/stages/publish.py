@@ -27,7 +27,7 @@ from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
 from reclake.errors import MissingTableError
 from reclake.faults import fault_point
-from reclake.io.lakehouse import delta_exists, table_version
+from reclake.io.lakehouse import delta_exists, last_commit_metadata, table_version
 from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM_COLUMNS,
@@ -51,9 +51,11 @@ from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root, settings = config.lakehouse.root, config.publish
-    staged = staged_run(spark, table_uri(root, STAGED_RECOMMENDATIONS), ctx.run_date, RECOMMENDATION_COLUMNS)
+    staged_uri = table_uri(root, STAGED_RECOMMENDATIONS)
+    staged = staged_run(spark, staged_uri, ctx.run_date, RECOMMENDATION_COLUMNS)
     stats = run_stats(staged, USER_ID)
-    if not stats.rows:
+    # No rows is a result when recommend ran for this date (every user already has every eligible item).
+    if not stats.rows and last_commit_metadata(spark, staged_uri).get("run_date") != ctx.run_date.isoformat():
         raise MissingTableError(
             f"staging/recommendations has no rows for run date {ctx.run_date}: "
             f"run `reclake recommend --run-date {ctx.run_date}` first"

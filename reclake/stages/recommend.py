@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 from collections.abc import Sequence
 
 from pyspark.ml.recommendation import ALSModel
@@ -83,12 +84,14 @@ from reclake.recommend.newitems import NewItems, label_new_items, new_item_facto
 from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
+log = logging.getLogger(__name__)
+
 
 def _item_list(spark: SparkSession, root: str, key: str, location: str | None, items: DataFrame) -> DataFrame | None:
-    """An item_id list (Delta table under the lakehouse root, or a path/URI) as item indices."""
+    """An item_id list (a Delta table under the lakehouse root, by name) as item indices."""
     if location is None:
         return None
-    uri = location if location.startswith("/") or "://" in location else table_uri(root, location)
+    uri = table_uri(root, location)
     if not delta_exists(spark, uri):
         raise MissingTableError(f"recommend.{key}: no Delta table at {uri} (expected one with an {ITEM_ID} column)")
     listed = spark.read.format("delta").load(uri)
@@ -143,6 +146,11 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
     options = _options(settings)
 
+    catalogue = eligible(items, allowed, denied).count()
+    note = ""
+    if settings.top_n > catalogue:
+        note = f"warning: recommend.top_n {settings.top_n} > the {catalogue} eligible items: lists are shorter"
+        log.warning("%s; every user gets the eligible items they do not have", note)
     all_factors = item_factors if new is None else item_factors.unionByName(new.factors)
     candidates = eligible(all_factors if settings.include_new_items else item_factors, allowed, denied)
 
@@ -183,7 +191,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             F.lit(ctx.run_date).alias(RUN_DATE),
         )
 
-    metadata = {"run_id": ctx.run_id, "model_version": version, "stage": "recommend"}
+    # The run date too: a run with nothing left to recommend stages no rows, and publish must still know it ran.
+    metadata = {
+        "run_id": ctx.run_id,
+        "run_date": ctx.run_date.isoformat(),
+        "model_version": version,
+        "stage": "recommend",
+    }
     uri = table_uri(root, STAGED_RECOMMENDATIONS)
     write_delta(published_rows(top), uri, metadata=metadata)
     stats = one_row(
@@ -231,7 +245,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         write_delta(similar_out, similar_uri, metadata=metadata)
         counts["similar_items_rows"] = read_delta(spark, similar_uri, produced_by="recommend").count()
         tables["staged_similar_items"] = similar_uri
-    return StageResult(counts=counts, tables=tables, details={"model_version": version})
+    return StageResult(counts=counts, tables=tables, details={"model_version": version}, note=note)
 
 
 STAGE = Stage("recommend", run)

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_IDX, USER_IDX
+from reclake.errors import ConfigError
 from reclake.faults import fault_point
 from reclake.frames import one_row
 from reclake.io.lakehouse import read_delta
@@ -32,10 +33,25 @@ from reclake.model.tuning import tune
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
 
+def check_rank(config: Config, items: int) -> None:
+    """Refuse, before anything is fitted or written, a rank above the number of items: no factors to find."""
+    key, rank = ("tune.rank", max(config.tune.rank)) if config.tune.enabled else ("als.rank", config.als.rank)
+    if rank > items:
+        raise ConfigError(f"{key} {rank} is more than the {items} items to factorise: set it to at most {items}")
+
+
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     root = config.lakehouse.root
     interactions_uri = table_uri(root, INTERACTIONS)
     interactions = read_delta(spark, interactions_uri, produced_by="prepare")
+    stats = one_row(
+        interactions.agg(
+            F.count(F.lit(1)).alias("rows"),
+            F.countDistinct(USER_IDX).alias("users"),
+            F.countDistinct(ITEM_IDX).alias("items"),
+        )
+    )
+    check_rank(config, stats["items"])
     spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
     settings, tuning = config.als, None
     if config.tune.enabled:
@@ -49,13 +65,6 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     fault_point("train", "mid_model_save")
 
     snapshot = one_row(spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version"))[0]
-    stats = one_row(
-        interactions.agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.countDistinct(USER_IDX).alias("users"),
-            F.countDistinct(ITEM_IDX).alias("items"),
-        )
-    )
     registry.register(
         spark,
         root,

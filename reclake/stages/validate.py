@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,13 +49,13 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import CatalogueSection, Config, join_uri
+from reclake.config import CatalogueSection, Config, join_uri, local_folder
 from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, ITEM_ID, RUN_DATE, RUN_ID
 from reclake.content import content_features
 from reclake.errors import ConfigError, InputError, ValidationFailed
 from reclake.faults import fault_point
 from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, path_exists, write_delta
-from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events
+from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events, unreadable_files_as_input_errors
 from reclake.io.tables import CATALOGUE, CATALOGUE_QUARANTINE, EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
 from reclake.quality.batch import (
     ID_PATTERNS,
@@ -252,6 +253,12 @@ def validate_catalogue(
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    """Validate the run date's batch; a file Spark cannot decode stops it with an InputError naming the file."""
+    with unreadable_files_as_input_errors():
+        return _validate(spark, config, ctx)
+
+
+def _validate(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     settings = config.validation
     root = config.lakehouse.root
     events_uri, quarantine_uri = table_uri(root, EVENTS), table_uri(root, QUARANTINE)
@@ -333,7 +340,23 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     )
 
 
-STAGE = Stage("validate", run)
+def check_input(config: Config, ctx: RunContext) -> None:
+    """A local input that is missing or unreadable is refused before anything is written (URIs: at read time)."""
+    folder = local_folder(config.batch_path(ctx.run_date))
+    if folder is None or config.input.generate_if_missing:  # `run` may generate it first
+        return
+    unreadable = InputError(f"input not readable: {folder} (permission denied for this user; see input.path)")
+    try:
+        if not folder.exists():
+            raise InputError(f"input not found: {folder} (set input.path or pass --input)")
+        readable = os.access(folder, os.R_OK | (os.X_OK if folder.is_dir() else 0))
+    except PermissionError:  # a parent folder this user may not enter
+        raise unreadable from None
+    if not readable:
+        raise unreadable
+
+
+STAGE = Stage("validate", run, check=check_input)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
