@@ -39,6 +39,7 @@ def test_gate_tolerance_is_relative_to_the_last_published_value():
     assert gate({"map": 0.269}, {"map": 0.1}, {"map": 0.30}, settings)
 
 
+@pytest.mark.e2e  # two evaluate runs (~20 s): the fast tier keeps the gate's unit tests above
 def test_gate_publishes_a_good_model_and_blocks_a_bad_one(run_cli, golden, golden_copy):
     # The golden run's model passed the gate and was published.
     summary = golden.second

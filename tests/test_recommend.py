@@ -227,6 +227,7 @@ def test_a_newcomer_with_events_is_folded_in_and_one_without_gets_popular_items(
     assert [r[SCORE] for r in newcomer] == pytest.approx([scores[i] for i in best], rel=1e-4)
 
 
+@pytest.mark.e2e  # three recommend runs (~15 s)
 def test_seen_window_and_similar_items(spark, run_cli, lakehouse_with_model) -> None:
     root = lakehouse_with_model[0]
     _recommend(run_cli, root, "recommend.exclude_seen_window_days=3", "recommend.similar_items_top_n=4")
