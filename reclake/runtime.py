@@ -36,7 +36,7 @@ from reclake.errors import ReclakeError
 from reclake.io.lock import writer_lock
 from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, log_formatter
 from reclake.monitoring.metrics import publish_metrics
-from reclake.monitoring.progress import StageProgress
+from reclake.monitoring.progress import StageProgress, job_description
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
     from pyspark.sql import SparkSession
@@ -168,7 +168,7 @@ def execute(
             with watch.stage(stage.name, spark) if watch is not None else nullcontext():
                 log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
                 # The UI, the event log and the status tracker then attribute every Spark job to its stage.
-                spark.sparkContext.setJobGroup(stage.name, f"reclake {stage.name} (run {ctx.run_id})")
+                spark.sparkContext.setJobGroup(stage.name, job_description(stage.name, ctx.run_id))
                 t0 = time.perf_counter()
                 result = stage.run(spark, config, ctx)
                 summary["timings_s"][stage.name] = round(time.perf_counter() - t0, 3)

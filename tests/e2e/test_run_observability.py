@@ -111,6 +111,7 @@ def test_json_logs_name_the_run_and_stage_on_every_line_and_report_progress(term
     working = [r for r in progress if r["tasks_total"] > 0]
     assert working and all(0 <= r["fraction"] <= 1 and r["tasks_done"] <= r["tasks_total"] for r in working)
     assert all(r["spark_stages"] for r in working)
+    assert any(r["rows_read"] > 0 for r in progress)  # rows the stage's Spark jobs have read so far
     # At least one report per interval (and scheduling slack) while a stage runs.
     evaluate_times = [r["elapsed_s"] for r in progress if r["stage"] == "evaluate"]
     assert len(evaluate_times) >= 2 and max(b - a for a, b in zip(evaluate_times, evaluate_times[1:])) < INTERVAL_S + 10
