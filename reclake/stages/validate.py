@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, Observation, Row, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import CatalogueSection, Config, join_uri, local_folder
@@ -188,6 +188,30 @@ class _Gate:
             )
 
 
+def commit_metadata(ctx: RunContext) -> dict[str, str]:
+    """What every Delta commit of this stage records: which run wrote it, for which date."""
+    return {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
+
+
+def write_quarantine(
+    flagged: DataFrame, totals: list[Column], row_checks: list[dict[str, Any]], uri: str, ctx: RunContext, *, name: str
+) -> dict[str, int]:
+    """Write a flagged batch's quarantined rows for the run date; return the figures that one scan observed.
+
+    The write's scan of every row also observes ``totals`` (what the batch rules and
+    the report need) and, on the quarantined rows only, the count per row rule.
+    """
+    seen, per_rule = Observation(f"{name}_totals"), Observation(f"{name}_rules")
+    quarantined = quarantine_rows(flagged.observe(seen, *totals), ctx.run_id, ctx.run_date)
+    write_delta(
+        quarantined.observe(per_rule, *rule_counts(rule_names(row_checks))),
+        uri,
+        replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
+        metadata=commit_metadata(ctx),
+    )
+    return {**seen.get, **per_rule.get}
+
+
 def validate_catalogue(
     spark: SparkSession, config: Config, settings: CatalogueSection, ctx: RunContext, gate: _Gate
 ) -> dict[str, int]:
@@ -215,15 +239,9 @@ def validate_catalogue(
     row_checks = resolve(load_suite(CATALOGUE_ROW_SUITE), id_rules)
     flagged = flag_catalogue(raw, settings.id_column, row_checks).persist(StorageLevel.MEMORY_AND_DISK_DESER)
     try:
-        totals, per_rule = Observation("catalogue_totals"), Observation("catalogue_rules")
-        quarantined = quarantine_rows(flagged.observe(totals, *catalogue_totals()), ctx.run_id, ctx.run_date)
-        write_delta(
-            quarantined.observe(per_rule, *rule_counts(rule_names(row_checks))),
-            quarantine_uri,
-            replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
-            metadata={"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"},
+        counts = reason_counts(
+            write_quarantine(flagged, catalogue_totals(), row_checks, quarantine_uri, ctx, name="catalogue")
         )
-        counts = reason_counts({**totals.get, **per_rule.get})
         prefixed = {f"catalogue_{name}": value for name, value in counts.items()}
         share = {"max_quarantine_share": config.validation.max_quarantine_share}
         batch_checks = resolve(load_suite(CATALOGUE_BATCH_SUITE), share)
@@ -290,19 +308,9 @@ def _validate(spark: SparkSession, config: Config, ctx: RunContext) -> StageResu
     now = dt.datetime.now(dt.timezone.utc)
     row_checks = resolve(load_suite(ROW_SUITE), *row_parameters(config.events.types, settings, now))
     with split_batch(to_events(raw, config.input, keep_raw=True), row_checks) as flagged:
-        commit = {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat(), "stage": "validate"}
         # Quarantine is written for rejected batches too (nothing downstream reads it): people need the rows.
-        # Its scan of every row also counts what the batch rules and the report need (rules: on its rows only).
-        totals, per_rule = Observation("batch_totals"), Observation("rule_counts")
-        quarantined = quarantine_rows(flagged.observe(totals, *batch_totals()), ctx.run_id, ctx.run_date)
-        write_delta(
-            quarantined.observe(per_rule, *rule_counts(rule_names(row_checks))),
-            quarantine_uri,
-            replace_where=f"{RUN_DATE} = '{ctx.run_date}'",
-            metadata=commit,
-        )
+        tally = write_quarantine(flagged, batch_totals(), row_checks, quarantine_uri, ctx, name="batch")
         fault_point("validate", "after_quarantine")
-        tally = {**totals.get, **per_rule.get}
         counts = reason_counts(tally)
 
         # 3. Batch rules in Great Expectations, on those figures, before anything downstream is written.
@@ -321,7 +329,7 @@ def _validate(spark: SparkSession, config: Config, ctx: RunContext) -> StageResu
             events_uri,
             replace_where=this_date,
             partition_by=[INGEST_DATE],
-            metadata=commit,
+            metadata=commit_metadata(ctx),
             properties=EVENTS_PROPERTIES,
         )
 
