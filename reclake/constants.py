@@ -26,6 +26,9 @@ SOURCE = "source"
 MODEL_VERSION = "model_version"
 RUN_DATE = "run_date"
 RUN_ID = "run_id"
+# served_versions: a published table's name and the version of it readers serve
+TABLE_NAME = "table_name"
+TABLE_VERSION = "version"
 SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
 
 # Where a recommendation came from.

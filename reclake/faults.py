@@ -16,6 +16,7 @@ Points (``docs/reliability.md`` says what each leaves behind):
     recommend:after_staged      staged recommendations committed, staged similar items not
     publish:after_files         a published table's data files written, its commit not
     publish:between_tables      similar_items committed, recommendations not
+    publish:before_served       every published table committed, served_versions not
 """
 
 from __future__ import annotations

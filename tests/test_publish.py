@@ -17,12 +17,15 @@ from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM_COLUMNS,
     expired_before,
+    publish_table,
     replace_predicate,
+    run_stats,
 )
 from reclake.io.maintenance import FileStats, files_by_run_date, needs_clustering
 from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
 from reclake.runtime import RunContext
-from reclake.stages import maintain, publish
+from reclake.serving.lookup import LookupClient, NotFound
+from reclake.stages import maintain, publish, rollback
 
 REPO = Path(__file__).resolve().parents[1]
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -42,6 +45,11 @@ def stage(
 ):
     df = spark.createDataFrame(rows, list(columns))
     write_delta(df, table_uri(str(lakehouse), name))
+
+
+def staged_df_schema(spark):
+    """The staged recommendations' schema (for an empty run)."""
+    return spark.createDataFrame(staged_rows(D1, "m0", users=1), list(RECOMMENDATION_COLUMNS)).schema
 
 
 def publish_cli(run_cli, lakehouse: Path, run_date: dt.date, run_id: str, *extra: str):
@@ -246,3 +254,46 @@ def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, 
     assert on_disk == set(after.file_uris())  # vacuum removed every file no current version needs
     with pytest.raises(Exception):  # noqa: B017 - delta-rs or Arrow, depending on which notices first
         DeltaTable(uri, version=1).to_pyarrow_table()  # its appended files are gone
+
+
+def test_readers_follow_served_versions_across_tables_and_an_empty_run_is_served_as_its_date(spark, run_cli, lakehouse):
+    similar = [("i1", 1, "i2", 0.9, "m1", D2), ("i2", 1, "i1", 0.9, "m1", D2)]
+    stage(spark, lakehouse, staged_rows(D2, "m1", users=2))
+    stage(spark, lakehouse, similar, STAGED_SIMILAR_ITEMS, SIMILAR_ITEM_COLUMNS)
+    assert publish_cli(run_cli, lakehouse, D2, "run-d2")[0] == 0
+    served = DeltaTable(str(lakehouse / "served_versions")).to_pyarrow_table().sort_by("table_name").to_pylist()
+    assert served == [
+        {"table_name": "recommendations", "version": 0, "run_date": D2},
+        {"table_name": "similar_items", "version": 0, "run_date": D2},
+    ]
+    client = LookupClient(str(lakehouse), refresh_s=0)
+
+    # A publish killed after committing similar_items, before served_versions: readers stay on version 0.
+    bumped = spark.createDataFrame([(*row[:3], 0.1, "m9", D3) for row in similar], list(SIMILAR_ITEM_COLUMNS))
+    ctx = RunContext(D3, "killed-before-served")
+    publish_table(
+        bumped,
+        str(lakehouse / "similar_items"),
+        run_stats(bumped, "item_id"),
+        key="item_id",
+        ctx=ctx,
+        settings=PublishSection(),
+    )
+    assert DeltaTable(str(lakehouse / "similar_items")).version() == 1
+    answer = client.similar_items("i1")
+    assert (answer["table_version"], answer["run_date"], answer["model_version"]) == (0, D2, "m1")
+
+    # A run for D3 that had nothing to recommend publishes no rows: D3 is served, empty, not D2's lists.
+    empty = spark.createDataFrame([], staged_df_schema(spark))
+    write_delta(empty, table_uri(str(lakehouse), STAGED_RECOMMENDATIONS), metadata={"run_date": D3.isoformat()})
+    status, summary = publish_cli(run_cli, lakehouse, D3, "run-d3-empty")
+    assert status == 0 and summary["counts"]["publish"]["rows"] == 0
+    with pytest.raises(NotFound, match="not in run 2026-11-23"):
+        client.recommendations_for("u000")
+    assert client.similar_items("i1")["table_version"] == 0  # this run published no similar items
+
+    # Rolling D3 back serves D2 again (the empty publish left the table itself at version 0).
+    status, summary = run_cli(rollback.main, "--lakehouse", str(lakehouse), "--run-date", D3.isoformat())
+    assert status == 0, summary.get("error")
+    answer = client.recommendations_for("u000")
+    assert (answer["run_date"], answer["table_version"], answer["model_version"]) == (D2, 0, "m1")

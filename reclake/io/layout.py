@@ -135,6 +135,10 @@ def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequen
     return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*columns)
 
 
+class FirstPublish(ReclakeError):
+    """The publish to undo created the table: there is no version before it."""
+
+
 def version_before_last_publish(history: Sequence[tuple[int, str | None]], table: str, run_date: dt.date) -> int:
     """The version of a published table just before ``run_date``'s latest publish, to restore it to.
 
@@ -156,7 +160,7 @@ def version_before_last_publish(history: Sequence[tuple[int, str | None]], table
             "restoring would undo those too: roll them back first, newest first"
         )
     if last == 0:
-        raise ReclakeError(f"{table}: run date {day} is the table's first publish (version 0): nothing to restore")
+        raise FirstPublish(f"{table}: run date {day} is the table's first publish (version 0): nothing to restore")
     return last - 1
 
 

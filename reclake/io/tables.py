@@ -23,6 +23,9 @@ CATALOGUE = "catalogue"  # the valid catalogue rows with their content features,
 CATALOGUE_QUARANTINE = "catalogue_quarantine"  # catalogue rows validation rejected, with the reasons
 STAGED_NEW_ITEM_RECOMMENDATIONS = "staging/new_item_recommendations"  # per user, new items only, before publishing
 NEW_ITEM_RECOMMENDATIONS = "new_item_recommendations"  # the published "new for you" shelf
+# Which version and run date of each published table readers serve: replaced, in one commit, after
+# a publish's (or rollback's) table commits, so readers move across tables at once.
+SERVED_VERSIONS = "served_versions"
 RUNS = "runs"  # one row per published (or failed) run: status and figures
 VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema, outcome
 

@@ -1,11 +1,13 @@
 """Look up one user's recommendations (new items only, or one item's similar items) without Spark.
 
-Reads the published Delta tables with ``deltalake`` and pyarrow. The per-file
-min/max statistics on ``user_id`` (``item_id``) select the one file that can hold
-the id, within the newest run date's partition, so a lookup reads one file, not
-the table. The table is re-checked for new versions at most every
-``refresh_s`` seconds, so a long-running reader (``reclake serve``) serves a
-newly published run without a restart.
+Reads the published Delta tables with ``deltalake`` and pyarrow. Which version
+of each table, and which run date in it, comes from ``served_versions``
+(``reclake.io.served``), which a publish replaces only after all its tables are
+committed, so readers move across tables at once. The per-file min/max
+statistics on ``user_id`` (``item_id``) select the one file that can hold the
+id, within the served run date's partition, so a lookup reads one file, not the
+table. What is served is re-checked at most every ``refresh_s`` seconds, so a
+long-running reader (``reclake serve``) serves a newly published run without a restart.
 
     reclake lookup U123 --lakehouse lakehouse --json
     reclake lookup I42 --similar --config conf/local.yaml
@@ -15,6 +17,7 @@ newly published run without a restart.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 import sys
@@ -38,10 +41,18 @@ from reclake.constants import (
     SCORE,
     SIMILAR_ITEM_ID,
     SOURCE,
+    TABLE_NAME,
+    TABLE_VERSION,
     USER_ID,
 )
 from reclake.errors import MissingTableError, ReclakeError
-from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SIMILAR_ITEMS, delta_rs_uri
+from reclake.io.tables import (
+    NEW_ITEM_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SERVED_VERSIONS,
+    SIMILAR_ITEMS,
+    delta_rs_uri,
+)
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8
@@ -69,11 +80,55 @@ def _newest_run_date(table: DeltaTable) -> dt.date | None:
     return max(dates, default=None)
 
 
-class PublishedTable:
-    """A published Delta table, kept at its newest version, with point lookups by one key column."""
+class ServedVersions:
+    """``served_versions``: table name -> (version, run date) readers serve, re-read at most every ``refresh_s``."""
 
-    def __init__(self, uri: str, key: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+    def __init__(self, uri: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+        self.uri = delta_rs_uri(uri)
+        self._options = storage_options
+        self._refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._table: DeltaTable | None = None
+        self._served: dict[str, tuple[int, dt.date | None]] | None = None
+        self._version = -1
+        self._checked = -float("inf")
+
+    def current(self) -> dict[str, tuple[int, dt.date | None]] | None:
+        """What is served; None for a lakehouse without the table (each table's newest version is served)."""
+        with self._lock:
+            now = time.monotonic()
+            if now - self._checked < self._refresh_s:
+                return self._served
+            self._checked = now
+            if self._table is None:
+                try:
+                    self._table = DeltaTable(self.uri, storage_options=self._options)
+                except TableNotFoundError:
+                    return None
+            else:
+                self._table.update_incremental()
+            if self._table.version() != self._version:
+                rows = self._table.to_pyarrow_table().to_pylist()
+                self._served = {row[TABLE_NAME]: (row[TABLE_VERSION], row[RUN_DATE]) for row in rows}
+                self._version = self._table.version()
+            return self._served
+
+
+class PublishedTable:
+    """A published Delta table, at its served version, with point lookups by one key column."""
+
+    def __init__(
+        self,
+        uri: str,
+        key: str,
+        *,
+        served: ServedVersions | None = None,
+        storage_options: dict[str, str] | None = None,
+        refresh_s: float = 1.0,
+    ):
         self.uri, self.key = delta_rs_uri(uri), key
+        self.name = uri.rstrip("/").rsplit("/", 1)[-1]
+        self._served = served
         self._options = storage_options
         self._refresh_s = refresh_s
         self._lock = threading.Lock()
@@ -96,7 +151,18 @@ class PublishedTable:
         return Snapshot(table, table.version(), _newest_run_date(table))
 
     def latest(self) -> Snapshot:
-        """The newest version, re-checked when ``refresh_s`` has passed since the last check."""
+        """The served version and run date (re-checked when ``refresh_s`` has passed since the last check)."""
+        served = self._served.current() if self._served is not None else None
+        if served is None:
+            return self._newest()
+        if self.name not in served:
+            raise MissingTableError(f"{self.uri} is not published yet: run `reclake publish` first")
+        version, run_date = served[self.name]
+        snap = self.at_version(version)
+        return snap if snap.run_date == run_date else dataclasses.replace(snap, run_date=run_date)
+
+    def _newest(self) -> Snapshot:
+        """The table's newest version and the newest run date in it: a lakehouse without ``served_versions``."""
         with self._lock:
             now = time.monotonic()
             if self._probe is None:
@@ -146,9 +212,13 @@ class LookupClient:
     """Point lookups on the published tables of one lakehouse; safe to share between threads."""
 
     def __init__(self, lakehouse_root: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+        served = ServedVersions(
+            join_uri(lakehouse_root, SERVED_VERSIONS), storage_options=storage_options, refresh_s=refresh_s
+        )
+
         def table(name: str, key: str) -> PublishedTable:
             uri = join_uri(lakehouse_root, name)
-            return PublishedTable(uri, key, storage_options=storage_options, refresh_s=refresh_s)
+            return PublishedTable(uri, key, served=served, storage_options=storage_options, refresh_s=refresh_s)
 
         self.recommendations = table(RECOMMENDATIONS, USER_ID)
         self.similar = table(SIMILAR_ITEMS, ITEM_ID)

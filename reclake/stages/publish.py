@@ -1,6 +1,7 @@
 """Publish the staged recommendations (and similar items, and new items per user) to the tables app teams read.
 
-One atomic Delta commit per table per run. Re-running a run date replaces that
+One atomic Delta commit per table per run, then one to ``served_versions``, which
+moves readers to the new versions of every table at once (``reclake.io.served``). Re-running a run date replaces that
 date's rows (``replaceWhere``; a partition overwrite when the table is
 partitioned by run date) instead of adding a second copy, and with
 ``publish.retain_runs`` the same commit drops the run dates past retention. The
@@ -36,6 +37,7 @@ from reclake.io.layout import (
     staged_run,
 )
 from reclake.io.runs import record_run
+from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
 from reclake.io.tables import (
     NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
@@ -95,10 +97,30 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
         tables["recommendations"] = uri
         published["recommendations"] = {"rows": stats.rows, "version": table_version(spark, uri)}
+        serve_published(spark, root, published, ctx)
     for version in filter(None, stats.model_version.split(",")):
         registry.mark_published(spark, root, version)  # the registry records what apps now read
     details = {"model_version": stats.model_version, "example_user_id": stats.first_key, "published": published}
     return StageResult(counts=counts, tables=tables, details=details)
+
+
+def serve_published(spark: SparkSession, root: str, published: dict[str, dict[str, int]], ctx: RunContext) -> None:
+    """Move readers to this run's table versions in one commit; tables it did not publish stay as served.
+
+    A table's served run date never goes back: backfilling an older date republishes
+    the table, and readers keep answering from the newest date.
+    """
+    served = served_versions(spark, root)
+    for name in (SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS):  # published by an earlier run, before this table existed
+        uri = table_uri(root, name)
+        if name not in published and name not in served and delta_exists(spark, uri):
+            served[name] = Served(table_version(spark, uri), newest_run_date(spark, uri))
+    for name, written in published.items():
+        before = served.get(name)
+        newest = max(filter(None, (ctx.run_date, before.run_date if before else None)))
+        served[name] = Served(written["version"], newest)
+    fault_point("publish", "before_served")
+    write_served_versions(spark, root, served, {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat()})
 
 
 STAGE = Stage("publish", run, on_finish=record_run)

@@ -59,8 +59,11 @@ def published_lists(root: Path, table: str) -> list[tuple]:
     return sorted(tuple(row[c] for c in columns) for row in rows)
 
 
-def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]) -> dict[str, int]:
-    """delta-spark, deltalake and the lookup client all read exactly ``expected``; return the tables' versions."""
+def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]) -> dict[str, tuple[int, int]]:
+    """delta-spark, deltalake and the lookup client all read exactly ``expected``.
+
+    Returns, per table, (its newest committed version, the version the lookup client serves).
+    """
     versions = {}
     for table, rows in expected.items():
         columns = LIST_COLUMNS[table]
@@ -73,7 +76,14 @@ def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]
     for user in {recommended[0][0], recommended[len(recommended) // 2][0], recommended[-1][0]}:
         answer = client.recommendations_for(user)
         assert [(user, i["rank"], i["item_id"]) for i in answer["items"]] == [r for r in recommended if r[0] == user]
-    return versions
+    similar = expected["similar_items"]
+    item = similar[0][0]
+    neighbours = client.similar_items(item)
+    assert [(item, i["rank"], i["similar_item_id"]) for i in neighbours["items"]] == [
+        r for r in similar if r[0] == item
+    ]
+    served = {"recommendations": answer["table_version"], "similar_items": neighbours["table_version"]}
+    return {table: (versions[table], served[table]) for table in expected}
 
 
 def orphan_files(root: Path, table: str) -> set[str]:

@@ -38,7 +38,8 @@ NAMED_POINTS = [
     ("train", "train:mid_model_save", ()),
     ("recommend", "recommend:after_staged", ()),
     ("publish", "publish:after_files", ()),
-    ("publish", "publish:between_tables", ("similar_items",)),  # Delta has no transaction across two tables
+    ("publish", "publish:between_tables", ("similar_items",)),  # Delta has no transaction across two tables...
+    ("publish", "publish:before_served", ("similar_items", "recommendations")),  # ...readers follow served_versions
 ]
 RANDOM_KILLS = int(os.environ.get("RECLAKE_RANDOM_KILLS", "20"))
 SEED = 17
@@ -74,11 +75,13 @@ def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_c
         kills += 1
         now = assert_every_reader_sees(root, spark, expected)
         for table in PUBLISHED:
-            if table in advanced:  # committed whole by the killed run before it died
-                assert now[table] == versions[table] + 1
-                assert last_publish(root, table)["run_id"] == "killed-publish-between_tables"
+            (committed, served), (committed_before, served_before) = now[table], versions[table]
+            assert served == served_before, f"{point}: readers moved to {table} version {served}"
+            if table in advanced:  # committed whole by the killed run before it died, never served
+                assert committed == committed_before + 1
+                assert last_publish(root, table)["run_id"] == f"killed-{point.replace(':', '-')}"
             else:
-                assert now[table] == versions[table], f"{point} moved {table}"
+                assert committed == committed_before, f"{point} moved {table}"
         versions = now
         if point == "publish:after_files":  # its data files were written, its commit never was
             assert orphan_files(root, "similar_items"), "the kill came after the commit, not before it"
@@ -88,7 +91,8 @@ def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_c
     run_seconds = time.monotonic() - started
     recovered += 1
     assert summary["status"] == "succeeded"
-    versions = assert_every_reader_sees(root, spark, expected)
+    served = assert_every_reader_sees(root, spark, expected)
+    assert all(committed == serving for committed, serving in served.values()), served  # readers moved at once
     assert last_publish(root, "recommendations")["run_id"] == "recovered-after-named"
 
     # Seeded random moments over a whole run's duration (JVM start included): validate ... publish.
