@@ -151,6 +151,13 @@ class ColumnMapping(Section):
     timestamp: str = Field(default="timestamp", description="Column holding the event time.")
 
 
+MULTILINE_HELP = (
+    "CSV only: quoted fields may hold line breaks, and such a record is read whole (each file is then read by one "
+    "task, not split). false: a record is one line; a quoted field broken by a line break splits it, and both "
+    "halves are quarantined (malformed_line, or an id holding the stray quote)."
+)
+
+
 class InputSection(Section):
     """Where the raw interaction events are and how to read them (schemas/events.schema.json)."""
 
@@ -172,6 +179,7 @@ class InputSection(Section):
         description="CSV only: the character set of the files, e.g. utf-8, iso-8859-1, windows-1252. Bytes that "
         "are not valid in it are not replaced silently: their rows are quarantined (undecodable_text).",
     )
+    multiline: bool = Field(default=False, description=MULTILINE_HELP)
     column_names: list[str] | None = Field(
         default=None,
         description="CSV without header: the names of its columns, in order; null: read them from the header.",
@@ -223,6 +231,7 @@ class CatalogueSection(Section):
     format: InputFormat = Field(default="csv", description="How the catalogue is read; json means JSON lines.")
     header: bool = Field(default=True, description="CSV only: the first line names the columns (it must).")
     delimiter: str = Field(default=",", min_length=1, description="CSV only: the field separator.")
+    multiline: bool = Field(default=False, description=MULTILINE_HELP)
     id_column: str = Field(default="item_id", min_length=1, description="Column holding the item id, as in the events.")
     text_columns: list[str] = Field(
         default_factory=list, description="Free-text columns (titles, descriptions): tokenised, hashed, IDF-weighted."
@@ -371,8 +380,8 @@ class ValidationSection(Section):
     id_charset: Literal["printable", "ascii"] = Field(
         default="printable",
         description="Row rule on ids: printable: any character but controls, invisible format characters (BOM, "
-        "right-to-left and zero-width marks) and line separators (non-ASCII letters are fine); ascii: printable "
-        "ASCII only.",
+        "right-to-left and zero-width marks), line separators and the double quote (non-ASCII letters are fine); "
+        "ascii: printable ASCII but the double quote.",
     )
     reports_dir: LocalPath | None = Field(
         default=None,
@@ -425,8 +434,15 @@ class AlsSection(Section):
     alpha: float = Field(default=1.0, ge=0, description="Implicit only: confidence = 1 + alpha * strength.")
     max_iter: int = Field(default=15, gt=0, description="ALS iterations.")
     nonnegative: bool = Field(default=False, description="Constrain the factors to be non-negative.")
-    num_user_blocks: int = Field(default=4, gt=0, description="Blocks the user factors are partitioned into.")
-    num_item_blocks: int = Field(default=4, gt=0, description="Blocks the item factors are partitioned into.")
+    num_user_blocks: int | None = Field(
+        default=None,
+        gt=0,
+        description="Blocks the user factors are partitioned into (one task each per iteration); null: Spark's "
+        "default parallelism, i.e. the application's cores (bench/README.md, bench_als.py).",
+    )
+    num_item_blocks: int | None = Field(
+        default=None, gt=0, description="Blocks the item factors are partitioned into; null: as num_user_blocks."
+    )
     checkpoint_interval: int = Field(
         default=10, ge=-1, description="Checkpoint every this many iterations (cuts a long lineage); -1: never."
     )

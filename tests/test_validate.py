@@ -133,6 +133,22 @@ def test_all_kinds_mixed_add_up(spark, tmp_path):
     assert counts["raw_rows"] - counts["valid_rows"] == sum(q for _, q, _ in MATRIX.values())
 
 
+# A quoted field broken by a line break whose second half has the right number of fields: u9 / i9" would pass.
+QUOTED_LINE_BREAK = ['u2,"i2', f'u9,i9",view,,{T}', f'u3,"i3, boxed",view,,{T}']
+
+
+def test_a_quoted_line_break_quarantines_both_halves_or_is_read_whole_with_multiline(spark, tmp_path):
+    path = write_csv(tmp_path, good_rows(2) + QUOTED_LINE_BREAK)
+    counts, reasons = split(spark, path)
+    assert counts["raw_rows"] == 5 and counts["valid_rows"] == 3  # the halves quarantined, never a row
+    assert broken(counts)["malformed_line"] == 1  # u2,"i2: too few fields
+    assert broken(counts)["item_id_invalid"] == 1 and "user_id_invalid" not in broken(counts)  # i9": a stray quote
+
+    counts, reasons = split(spark, path, "input.multiline=true")  # one record: u2 / "i2\nu9,i9"
+    assert counts["raw_rows"] == 4 and counts["valid_rows"] == 3
+    assert broken(counts) == {"item_id_invalid": 1}  # a line break is no part of an id
+
+
 @pytest.mark.parametrize("broadcast_limit", [batch.BROADCAST_ROWS, 0], ids=["broadcast", "shuffle"])
 def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     spark, tmp_path, monkeypatch, broadcast_limit

@@ -55,6 +55,8 @@ class RawSource(Protocol):
     def column_names(self) -> list[str] | None: ...
     @property
     def encoding(self) -> str: ...
+    @property
+    def multiline(self) -> bool: ...
 
 
 def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
@@ -119,10 +121,13 @@ def _root_cause(exc: BaseException) -> str:
 def _read_csv(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     """Every field as text plus ``_corrupt_record``: the line itself when it has too few or too many fields.
 
-    The column names come from input.column_names or the header line; an empty
-    file yields a frame without columns.
+    With ``multiline`` a quoted field may hold line breaks (the record is read
+    whole). The column names come from input.column_names or the header line; an
+    empty file yields a frame without columns.
     """
-    reader = spark.read.options(header=settings.header, sep=settings.delimiter, encoding=settings.encoding)
+    reader = spark.read.options(
+        header=settings.header, sep=settings.delimiter, encoding=settings.encoding, multiLine=settings.multiline
+    )
     names = settings.column_names or reader.csv(path).columns
     if not names:
         return reader.csv(path)

@@ -39,10 +39,12 @@ QUARANTINED_AT = "quarantined_at"
 NEWEST_VALID_EVENT = "newest_valid_event_time"  # batch suite column: the latest event_time of a valid row
 ID_PATTERNS = {
     # Any character but controls, invisible format characters (BOM, bidi and zero-width marks: an id that
-    # looks like another) and line/paragraph separators: non-ASCII letters are fine.
+    # looks like another), line/paragraph separators and the double quote: non-ASCII letters are fine.
+    # A quote in an id is what the second half of a CSV record broken inside a quoted field carries
+    # (`u9,i9",view,...`), the one half whose field count can come out right (docs/validation.md).
     # \z, not $: Java's $ also matches before a final line break, which would let "u1\n" through.
-    "printable": r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]*\z",
-    "ascii": r"^[\x20-\x7E]*\z",
+    "printable": r'^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}"]*\z',
+    "ascii": r"^[\x20\x21\x23-\x7E]*\z",
 }
 
 
