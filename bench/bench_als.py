@@ -7,15 +7,16 @@ out). Then, one after the other on the same cores:
 * ``implicit-cg``: ``implicit.cpu.als.AlternatingLeastSquares`` with its default
   conjugate-gradient solver; ``implicit-cholesky``: the same with ``use_cg=False``;
 * ``spark-<variant>``: ``pyspark.ml.recommendation.ALS`` in a fresh local[N] JVM
-  per variant (each changes Spark settings that apply only at start-up):
-  ``stock`` (Spark's defaults: 10 blocks each side, Java serialisation,
-  checkpoint every 10 iterations) and ``tuned`` (reclake's defaults: blocks = cores,
-  Kryo, Java's vector API for netlib's BLAS, no checkpoint for 10 iterations).
+  per variant (each changes settings that apply only at start-up), ``VARIANTS``:
+  ``stock`` (Spark's defaults: 10 blocks a side), ``before`` (reclake 0.2.0: 4),
+  ``reclake`` (now: one block per core), ``kryo`` (plus Kryo, no checkpoint), and
+  ``java-lapack`` / ``java-blas``: netlib's Java LAPACK (the Cholesky solves) or
+  Java BLAS (the rank-1 updates) instead of the native OpenBLAS through JNI.
 
 Every fit uses rank, reg_param, alpha and iterations alike; confidence is
 1 + alpha * strength for both libraries. Quality: precision@10 and NDCG@10 of each
 model's top 10 (training items excluded) on the held-out pairs of 5,000 users.
-Prints seconds per iteration and the ratio of each Spark variant to implicit.
+Prints seconds per iteration and each fit's ratio to implicit's two solvers.
 
     python bench/bench_als.py                                    # 200k users x 50k items, ~4.2M pairs
     python bench/bench_als.py --users 50000 --items 10000 --pairs-per-user 20   # a quick run
@@ -36,10 +37,16 @@ import numpy as np
 import scipy.sparse as sp
 
 ROOT = Path(__file__).resolve().parents[1]
-TUNED_CONF = {
-    "spark.serializer": "org.apache.spark.serializer.KryoSerializer",
-    # netlib's pure-Java BLAS uses the JDK's SIMD vector API when the module is present.
-    "spark.driver.extraJavaOptions": "-XX:+UseParallelGC --add-modules=jdk.incubator.vector",
+# Spark variants: (extra Spark conf, ALS blocks per side (None: one per core), checkpoint interval). Each fits in
+# its own JVM, since serializer and JVM options apply at start-up only.
+NOT_NATIVE = "none.so"  # a library name netlib cannot load: it falls back to its Java implementation
+VARIANTS: dict[str, tuple[dict[str, str], int | None, int]] = {
+    "stock": ({}, 10, 10),  # Spark's own defaults
+    "before": ({}, 4, 10),  # reclake 0.2.0: 4 blocks a side
+    "reclake": ({}, None, 10),  # reclake's defaults now: one block per core
+    "kryo": ({"spark.serializer": "org.apache.spark.serializer.KryoSerializer"}, None, -1),
+    "java-lapack": ({"spark.driver.extraJavaOptions": f"-Ddev.ludovic.netlib.lapack.nativeLib={NOT_NATIVE}"}, None, 10),
+    "java-blas": ({"spark.driver.extraJavaOptions": f"-Ddev.ludovic.netlib.blas.nativeLib={NOT_NATIVE}"}, None, 10),
 }
 
 
@@ -115,13 +122,6 @@ def fit_implicit(train: sp.csr_matrix, args: argparse.Namespace, use_cg: bool) -
     return time.perf_counter() - t0, np.asarray(model.user_factors), np.asarray(model.item_factors)
 
 
-def spark_settings(variant: str, cores: int) -> tuple[dict[str, str], dict]:
-    """(Spark conf, ALS params) of a variant: what reclake did before tuning, or its tuned defaults."""
-    if variant == "before":  # reclake 0.2.0: 4 blocks a side, checkpoint every 10 iterations, Java serialisation
-        return {"spark.driver.extraJavaOptions": "-XX:+UseParallelGC"}, {"blocks": 4, "checkpoint": 10}
-    return dict(TUNED_CONF), {"blocks": cores, "checkpoint": -1}
-
-
 def fit_spark(workdir: Path, args: argparse.Namespace) -> dict:
     """In this (child) process: a fresh JVM with the variant's settings, fit, factors saved as .npy."""
     from pyspark.ml.recommendation import ALS
@@ -129,10 +129,15 @@ def fit_spark(workdir: Path, args: argparse.Namespace) -> dict:
     from reclake.config import SparkSection
     from reclake.spark import build_spark_session
 
-    conf, params = spark_settings(args.spark_variant, args.cores)
+    conf, blocks, checkpoint = VARIANTS[args.spark_variant]
+    if "spark.driver.extraJavaOptions" in conf:  # keep the session builder's collector choice
+        conf = {**conf, "spark.driver.extraJavaOptions": "-XX:+UseParallelGC " + conf["spark.driver.extraJavaOptions"]}
     spark = build_spark_session(
         SparkSection(master=f"local[{args.cores}]", driver_memory="12g", shuffle_partitions=args.cores * 4, conf=conf)
     )
+    jvm = spark._jvm  # which BLAS and LAPACK netlib picked: native (JNI) or Java
+    blas = jvm.dev.ludovic.netlib.blas.BLAS.getInstance().getClass().getSimpleName()
+    lapack = jvm.dev.ludovic.netlib.lapack.LAPACK.getInstance().getClass().getSimpleName()
     spark.sparkContext.setCheckpointDir(str(workdir / "checkpoints"))
     pairs = spark.read.parquet(str(workdir / "train.parquet")).repartition(args.cores * 2).cache()
     pairs.count()
@@ -145,9 +150,9 @@ def fit_spark(workdir: Path, args: argparse.Namespace) -> dict:
         regParam=args.reg,
         alpha=args.alpha,
         maxIter=args.iterations,
-        numUserBlocks=params["blocks"],
-        numItemBlocks=params["blocks"],
-        checkpointInterval=params["checkpoint"],
+        numUserBlocks=blocks or args.cores,
+        numItemBlocks=blocks or args.cores,
+        checkpointInterval=checkpoint,
         seed=42,
     )
     t0 = time.perf_counter()
@@ -161,20 +166,20 @@ def fit_spark(workdir: Path, args: argparse.Namespace) -> dict:
             factors[row["id"]] = row["features"]
         np.save(workdir / f"{args.spark_variant}-{name}.npy", factors)
     spark.stop()
-    return {"seconds": seconds}
+    return {"seconds": seconds, "blas": blas, "lapack": lapack}
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=200_000)
     parser.add_argument("--items", type=int, default=50_000)
-    parser.add_argument("--pairs-per-user", type=float, default=21.0)
+    parser.add_argument("--pairs-per-user", type=float, default=24.5)
     parser.add_argument("--rank", type=int, default=64)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--reg", type=float, default=0.1)
     parser.add_argument("--alpha", type=float, default=1.0)
     parser.add_argument("--cores", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--variants", nargs="+", default=["before", "tuned"])
+    parser.add_argument("--variants", nargs="+", choices=sorted(VARIANTS), default=list(VARIANTS))
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--spark-variant", help=argparse.SUPPRESS)  # set for the child process of one Spark fit
     args = parser.parse_args()
@@ -207,16 +212,17 @@ def main() -> int:
             if key in ("users", "items", "rank", "iterations", "reg", "alpha", "cores")
         ]
         done = subprocess.run(argv, env=env, capture_output=True, text=True, check=True)
-        seconds = json.loads(done.stdout.strip().splitlines()[-1])["seconds"]
+        fitted = json.loads(done.stdout.strip().splitlines()[-1])
         users, items = (np.load(workdir / f"{variant}-{name}.npy") for name in ("user", "item"))
-        results[f"spark-{variant}"] = {"seconds": seconds, **quality(users, items, train, test)}
+        results[f"spark-{variant}"] = {**fitted, **quality(users, items, train, test)}
         print(f"spark-{variant}", results[f"spark-{variant}"], flush=True)
-    base = results["implicit-cg"]["seconds"]
+    cg, cholesky = results["implicit-cg"]["seconds"], results["implicit-cholesky"]["seconds"]
     for label, result in results.items():
         print(
             f"{label:>18}: {result['seconds'] / args.iterations:6.2f} s/iteration  "
-            f"{result['seconds'] / base:5.2f}x implicit-cg  precision@10 {result['precision@10']:.4f}  "
-            f"NDCG@10 {result['ndcg@10']:.4f}"
+            f"{result['seconds'] / cg:5.2f}x implicit-cg  {result['seconds'] / cholesky:5.2f}x implicit-cholesky  "
+            f"precision@10 {result['precision@10']:.4f}  NDCG@10 {result['ndcg@10']:.4f}"
+            + (f"  ({result['blas']}, {result['lapack']})" if "blas" in result else "")
         )
     return 0
 

@@ -9,6 +9,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import AlsSection, GenerateSection, TuneSection, load_config
 from reclake.errors import ConfigError
+from reclake.model.als import build_als
 from reclake.model.tuning import candidates, tune
 from reclake.synthetic import generate_events
 
@@ -56,3 +57,10 @@ def test_search_prefers_the_rank_that_recovers_the_clusters(spark):
     assert result.trials[1]["ndcg@5"] > result.trials[0]["ndcg@5"]
     assert result.best.rank == 4 and result.best.max_iter == 5  # unsearched settings kept from the base
     assert result.summary()["best"] == {"rank": 4, "reg_param": 0.1, "alpha": 5.0}
+
+
+def test_als_blocks_default_to_one_per_core_unless_set(spark):
+    als = build_als(AlsSection(), cores=3)
+    assert (als.getNumUserBlocks(), als.getNumItemBlocks()) == (3, 3)
+    als = build_als(AlsSection(num_user_blocks=8, num_item_blocks=5), cores=3)
+    assert (als.getNumUserBlocks(), als.getNumItemBlocks()) == (8, 5)

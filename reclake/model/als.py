@@ -12,8 +12,13 @@ from reclake.config import AlsSection
 from reclake.constants import ITEM_IDX, STRENGTH, USER_IDX
 
 
-def build_als(settings: AlsSection) -> ALS:
-    """An ALS estimator over (user_idx, item_idx, strength) with every setting from config."""
+def build_als(settings: AlsSection, cores: int) -> ALS:
+    """An ALS estimator over (user_idx, item_idx, strength) with every setting from config.
+
+    Blocks not set are one per core: each iteration runs one task per block, so fewer
+    blocks than cores leave cores idle, and more only add shuffle (2 or 4 blocks on
+    2 cores fit in the same time).
+    """
     return ALS(
         userCol=USER_IDX,
         itemCol=ITEM_IDX,
@@ -24,8 +29,8 @@ def build_als(settings: AlsSection) -> ALS:
         alpha=settings.alpha,
         maxIter=settings.max_iter,
         nonnegative=settings.nonnegative,
-        numUserBlocks=settings.num_user_blocks,
-        numItemBlocks=settings.num_item_blocks,
+        numUserBlocks=settings.num_user_blocks or cores,
+        numItemBlocks=settings.num_item_blocks or cores,
         checkpointInterval=settings.checkpoint_interval,
         seed=settings.seed,
         coldStartStrategy="drop",
@@ -33,7 +38,8 @@ def build_als(settings: AlsSection) -> ALS:
 
 
 def fit_als(interactions: DataFrame, settings: AlsSection) -> ALSModel:
-    return build_als(settings).fit(interactions.select(USER_IDX, ITEM_IDX, STRENGTH))
+    cores = interactions.sparkSession.sparkContext.defaultParallelism
+    return build_als(settings, cores).fit(interactions.select(USER_IDX, ITEM_IDX, STRENGTH))
 
 
 def new_model_version(now: dt.datetime | None = None) -> str:
