@@ -1,7 +1,7 @@
 """Readers during a publish: the lookup client and the HTTP service only ever see one whole published run.
 
-Publishes of the golden run's staged lists, each tagged with its own model
-version, follow each other while threads poll a shared LookupClient and a real
+Publishes of the golden run's staged lists (a table commit, then served_versions, as
+the publish stage makes them), each tagged with its own model version, follow each other while threads poll a shared LookupClient and a real
 uvicorn server over loopback. Every answer must come whole from one publish:
 all its rows from one model version, that version one of the publishes, the
 list as long as the run's, and no error.
@@ -20,6 +20,7 @@ from collections import Counter
 
 import pytest
 import uvicorn
+from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from reclake.config import PublishSection
@@ -27,6 +28,7 @@ from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats, 
 from reclake.runtime import RunContext
 from reclake.serving import LookupClient
 from reclake.serving.api import create_app
+from reclake.stages.publish import serve_published
 
 from ..conftest import GOLDEN_RUN_DATE, GOLDEN_TOP_N
 
@@ -117,14 +119,13 @@ def test_lookups_and_http_reads_during_publishes_see_only_whole_runs(spark, gold
                 "item_id", F.concat("item_id", F.lit(f"@{k}"))
             )
             ctx = RunContext(run_date=day, run_id=f"{TAG}{k}")
-            publish_table(
-                tagged,
-                str(root / "recommendations"),
-                run_stats(tagged, "user_id"),
-                key="user_id",
-                ctx=ctx,
-                settings=settings,
+            uri = str(root / "recommendations")
+            written = publish_table(
+                tagged, uri, run_stats(tagged, "user_id"), key="user_id", ctx=ctx, settings=settings
             )
+            # As the publish stage does: readers move when served_versions names the new version.
+            served = {"rows": written["rows"], "version": DeltaTable(uri).version()}
+            serve_published(spark, str(root), {"recommendations": served}, ctx)
     finally:
         time.sleep(1)  # readers see the last version too
         stop.set()
