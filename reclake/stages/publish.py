@@ -2,8 +2,8 @@
 
 One atomic Delta commit per table per run, then one to ``served_versions``, which
 moves readers to the new versions of every table at once (``reclake.io.served``).
-Re-running a run date replaces that date's rows (``replaceWhere``; a partition overwrite when the table is
-partitioned by run date) instead of adding a second copy, and with
+Re-running a run date replaces that date's rows (``replaceWhere``; a partition
+overwrite when the table is partitioned by run date) instead of adding a second copy, and with
 ``publish.retain_runs`` the same commit drops the run dates past retention. The
 commit's metadata names the run id, the model version and the row counts.
 
