@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import math
 
+from pyspark.ml.functions import array_to_vector, vector_to_array
+from pyspark.ml.stat import Summarizer
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -177,10 +179,15 @@ def unit_item_vectors(vectors: DataFrame) -> DataFrame:
     )
 
 
-def _cosine(left: str, right: str) -> Column:
-    """Dot product of two unit vectors: their cosine similarity."""
-    products = F.zip_with(F.col(left), F.col(right), lambda x, y: x * y)
+def _dot(left: Column, right: Column) -> Column:
+    """Dot product of two equally long arrays (of unit vectors: their cosine similarity)."""
+    products = F.zip_with(left, right, lambda x, y: x * y)
     return F.aggregate(products, F.lit(0.0), lambda acc, x: acc + x)
+
+
+def _vector_sum(column: str) -> Column:
+    """Elementwise sum of an array column over a group, in the JVM (no array per row pair)."""
+    return vector_to_array(Summarizer.sum(array_to_vector(F.col(column))))
 
 
 def intra_list_diversity(recommended: DataFrame, vectors: DataFrame, k: int) -> float:
@@ -192,13 +199,15 @@ def intra_list_diversity(recommended: DataFrame, vectors: DataFrame, k: int) -> 
     Improving Recommendation Lists Through Topic Diversification (WWW 2005), as
     Microsoft Recommenders' ``diversity``. Cosine lies in [-1, 1], so the range is
     [0, 2]; with non-negative vectors, [0, 1].
+
+    Computed without forming the pairs: for m unit vectors with sum s, the pairs'
+    cosines add up to (|s|^2 - m) / 2, so one sum per list replaces k^2 / 2 joined rows.
     """
     units = unit_item_vectors(vectors)
     slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct().join(units, ITEM_IDX)
-    left = slots.select(USER_IDX, F.col(ITEM_IDX).alias("_i"), F.col(_UNIT).alias("_a"))
-    right = slots.select(USER_IDX, F.col(ITEM_IDX).alias("_j"), F.col(_UNIT).alias("_b"))
-    pairs = left.join(right, USER_IDX).where(F.col("_i") < F.col("_j"))
-    per_user = pairs.groupBy(USER_IDX).agg(F.avg(1 - _cosine("_a", "_b")).alias("_diversity"))
+    lists = slots.groupBy(USER_IDX).agg(_vector_sum(_UNIT).alias("_sum"), F.count(F.lit(1)).alias("_m"))
+    m, squared = F.col("_m"), _dot(F.col("_sum"), F.col("_sum"))
+    per_user = lists.where(m >= 2).select((1 - (squared - m) / (m * (m - 1))).alias("_diversity"))
     return float(one_row(per_user.agg(F.avg("_diversity")))[0] or 0.0)
 
 
@@ -224,13 +233,18 @@ def serendipity(
         slots = slots.join(flags, [USER_IDX, ITEM_IDX], "left")
         relevance = F.coalesce(F.col(_HIT), F.lit(0.0))
     slots = slots.select(USER_IDX, ITEM_IDX, relevance.alias("_relevance"))
-    recommended_vectors = slots.join(units.withColumnRenamed(_UNIT, "_a"), ITEM_IDX)
-    history = train.select(USER_IDX, F.col(ITEM_IDX).alias("_j")).distinct()
-    history_vectors = history.join(units.select(F.col(ITEM_IDX).alias("_j"), F.col(_UNIT).alias("_b")), "_j")
+    # The mean cosine of i to a history is i's dot product with the history's mean unit vector: one
+    # vector per listed user instead of (top-k x history) joined rows, and only the listed users' history.
+    history = train.select(USER_IDX, ITEM_IDX).distinct().join(slots.select(USER_IDX).distinct(), USER_IDX, "semi")
+    profiles = (
+        history.join(units, ITEM_IDX)
+        .groupBy(USER_IDX)
+        .agg(_vector_sum(_UNIT).alias("_sum"), F.count(F.lit(1)).alias("_n"))
+    )
     per_item = (
-        recommended_vectors.join(history_vectors, USER_IDX)
-        .groupBy(USER_IDX, ITEM_IDX)
-        .agg((1 - F.avg(_cosine("_a", "_b"))).alias("_unexpected"), F.first("_relevance").alias("_relevance"))
+        slots.join(units, ITEM_IDX)
+        .join(profiles, USER_IDX)
+        .select(USER_IDX, "_relevance", (1 - _dot(F.col(_UNIT), F.col("_sum")) / F.col("_n")).alias("_unexpected"))
     )
     per_user = per_item.groupBy(USER_IDX).agg(F.avg(F.col("_unexpected") * F.col("_relevance")).alias("_s"))
     return float(one_row(per_user.agg(F.avg("_s")))[0] or 0.0)
