@@ -10,6 +10,7 @@ from reclake.model.metrics import (
     average_popularity,
     catalogue_coverage,
     distributional_coverage,
+    history_profiles,
     ideal_dcg,
     intra_list_diversity,
     item_popularity,
@@ -17,6 +18,7 @@ from reclake.model.metrics import (
     per_user_ranking_metrics,
     ranking_metrics,
     serendipity,
+    unit_item_vectors,
 )
 
 L2, L3 = 1 / math.log2(3), 1 / math.log2(4)  # discounts of positions 2 and 3
@@ -132,7 +134,9 @@ def test_intra_list_diversity_is_mean_pairwise_cosine_distance(spark, vectors):
     # User 1: pairs (1,2) 1 - 0, (1,3) and (2,3) 1 - S each. User 2: item 5 has no direction, pair (1,4)
     # is 1 - (-1) = 2. User 3: one usable item, no pair, skipped. User 4: rank 4 is beyond k = 3, as user 1.
     user_1 = (1 + 2 * (1 - S)) / 3
-    assert intra_list_diversity(recommended, vectors, k=3) == pytest.approx((user_1 + 2 + user_1) / 3)
+    assert intra_list_diversity(recommended, unit_item_vectors(vectors), k=3) == pytest.approx(
+        (user_1 + 2 + user_1) / 3
+    )
 
 
 def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
@@ -142,11 +146,13 @@ def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
     # User 2 (history {2, 4}): item 1 is 1 - (0 + -1)/2 = 1.5, item 3 is 1 - (S - S)/2 = 1.
     # User 3 has no history: left out.
     every_item_relevant = ((1 + (1 - S)) / 2 + (1.5 + 1) / 2) / 2
-    assert serendipity(recommended, train, vectors, k=2) == pytest.approx(every_item_relevant)
+    units = unit_item_vectors(vectors)
+    profiles = history_profiles(train, units)
+    assert serendipity(recommended, profiles, units, k=2) == pytest.approx(every_item_relevant)
     # Held out: user 1 liked item 3, user 2 item 1 (the rest counts 0).
     relevant = pairs(spark, {1: [3], 2: [1]})
     held_out_relevance = ((0 + (1 - S)) / 2 + (1.5 + 0) / 2) / 2
-    assert serendipity(recommended, train, vectors, k=2, relevant=relevant) == pytest.approx(held_out_relevance)
+    assert serendipity(recommended, profiles, units, k=2, relevant=relevant) == pytest.approx(held_out_relevance)
 
 
 def test_novelty_is_mean_self_information_of_recommended_items(spark):

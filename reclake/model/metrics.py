@@ -26,9 +26,9 @@ Beyond accuracy, properties of the lists themselves (each metric's function has 
 definition, range and reference): catalogue coverage, average popularity,
 distributional coverage, novelty, intra-list diversity and serendipity. The last
 two need an item similarity: the cosine of item vectors (ALS item factors in
-``evaluate``), given as ``vectors`` (item_idx, features) and normalised by
-:func:`unit_item_vectors`; the model and the baseline are measured with the same
-vectors, so their values compare.
+``evaluate``), given as unit vectors (:func:`unit_item_vectors`), and serendipity
+the users' histories as :func:`history_profiles`; the model and the baseline are
+measured with the same vectors and histories, computed once, so their values compare.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from reclake.frames import one_row
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
-_UNIT = "_unit"
+UNIT = "unit"
 _POS = "_pos"
 
 
@@ -170,12 +170,16 @@ def novelty(recommended: DataFrame, train: DataFrame, k: int) -> float:
 
 
 def unit_item_vectors(vectors: DataFrame) -> DataFrame:
-    """(item_idx, _unit): each item's vector scaled to length 1; zero vectors (no direction) left out."""
+    """(item_idx, unit): each item's vector scaled to length 1; zero vectors (no direction) left out.
+
+    Diversity and serendipity take these, so lists measured against the same vectors
+    share one normalisation (persist it when several lists are measured).
+    """
     norm = F.sqrt(F.aggregate(F.col(FEATURES), F.lit(0.0), lambda acc, x: acc + x * x))
     return (
         vectors.select(ITEM_IDX, F.col(FEATURES), norm.alias("_norm"))
         .where(F.col("_norm") > 0)
-        .select(ITEM_IDX, F.transform(FEATURES, lambda x: x / F.col("_norm")).alias(_UNIT))
+        .select(ITEM_IDX, F.transform(FEATURES, lambda x: x / F.col("_norm")).alias(UNIT))
     )
 
 
@@ -190,7 +194,7 @@ def _vector_sum(column: str) -> Column:
     return vector_to_array(Summarizer.sum(array_to_vector(F.col(column))))
 
 
-def intra_list_diversity(recommended: DataFrame, vectors: DataFrame, k: int) -> float:
+def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> float:
     """Mean dissimilarity of the item pairs within each top-k list, averaged over users, in [0, 2].
 
     A user's value is the mean of 1 - cos(i, j) over the unordered pairs of distinct
@@ -198,21 +202,38 @@ def intra_list_diversity(recommended: DataFrame, vectors: DataFrame, k: int) -> 
     two such items skipped), so 1 - the intra-list similarity of Ziegler et al.,
     Improving Recommendation Lists Through Topic Diversification (WWW 2005), as
     Microsoft Recommenders' ``diversity``. Cosine lies in [-1, 1], so the range is
-    [0, 2]; with non-negative vectors, [0, 1].
+    [0, 2]; with non-negative vectors, [0, 1]. ``units``: :func:`unit_item_vectors`.
 
     Computed without forming the pairs: for m unit vectors with sum s, the pairs'
     cosines add up to (|s|^2 - m) / 2, so one sum per list replaces k^2 / 2 joined rows.
     """
-    units = unit_item_vectors(vectors)
     slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct().join(units, ITEM_IDX)
-    lists = slots.groupBy(USER_IDX).agg(_vector_sum(_UNIT).alias("_sum"), F.count(F.lit(1)).alias("_m"))
+    lists = slots.groupBy(USER_IDX).agg(_vector_sum(UNIT).alias("_sum"), F.count(F.lit(1)).alias("_m"))
     m, squared = F.col("_m"), _dot(F.col("_sum"), F.col("_sum"))
     per_user = lists.where(m >= 2).select((1 - (squared - m) / (m * (m - 1))).alias("_diversity"))
     return float(one_row(per_user.agg(F.avg("_diversity")))[0] or 0.0)
 
 
+def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None = None) -> DataFrame:
+    """(user_idx, _sum, _n): the sum and count of the unit vectors of each user's training items.
+
+    The mean cosine of an item to a history is its dot product with ``_sum / _n``, so
+    one vector per user replaces (top-k x history) joined rows. ``users`` (user_idx)
+    restricts it to the users being scored; compute it once for every list scored
+    on the same users.
+    """
+    history = train.select(USER_IDX, ITEM_IDX).distinct()
+    if users is not None:
+        history = history.join(users.select(USER_IDX).distinct(), USER_IDX, "semi")
+    return (
+        history.join(units, ITEM_IDX)
+        .groupBy(USER_IDX)
+        .agg(_vector_sum(UNIT).alias("_sum"), F.count(F.lit(1)).alias("_n"))
+    )
+
+
 def serendipity(
-    recommended: DataFrame, train: DataFrame, vectors: DataFrame, k: int, relevant: DataFrame | None = None
+    recommended: DataFrame, profiles: DataFrame, units: DataFrame, k: int, relevant: DataFrame | None = None
 ) -> float:
     """Mean over users of the mean unexpectedness x relevance of their top-k items, in [0, 2].
 
@@ -222,29 +243,25 @@ def serendipity(
     A user's serendipity is the mean over their top-k items, the result the mean over
     users with a history; items without a vector are left out. Microsoft Recommenders'
     ``serendipity`` with its relevance column (Zhang et al., Auralist, WSDM 2012;
-    Castells, Vargas & Wang, ECIR 2011), the item similarity being the cosine of
-    ``vectors``. Range [0, 2] as cosine lies in [-1, 1]; [0, 1] for non-negative vectors.
+    Castells, Vargas & Wang, ECIR 2011), the item similarity being the cosine of the
+    ``units`` (:func:`unit_item_vectors`), the histories given as ``profiles``
+    (:func:`history_profiles`). Range [0, 2] as cosine lies in [-1, 1]; [0, 1] for
+    non-negative vectors.
     """
-    units = unit_item_vectors(vectors)
     slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct()
     relevance = F.lit(1.0)
     if relevant is not None:
         flags = relevant.select(USER_IDX, ITEM_IDX).distinct().withColumn(_HIT, F.lit(1.0))
         slots = slots.join(flags, [USER_IDX, ITEM_IDX], "left")
         relevance = F.coalesce(F.col(_HIT), F.lit(0.0))
-    slots = slots.select(USER_IDX, ITEM_IDX, relevance.alias("_relevance"))
-    # The mean cosine of i to a history is i's dot product with the history's mean unit vector: one
-    # vector per listed user instead of (top-k x history) joined rows, and only the listed users' history.
-    history = train.select(USER_IDX, ITEM_IDX).distinct().join(slots.select(USER_IDX).distinct(), USER_IDX, "semi")
-    profiles = (
-        history.join(units, ITEM_IDX)
-        .groupBy(USER_IDX)
-        .agg(_vector_sum(_UNIT).alias("_sum"), F.count(F.lit(1)).alias("_n"))
-    )
     per_item = (
         slots.join(units, ITEM_IDX)
         .join(profiles, USER_IDX)
-        .select(USER_IDX, "_relevance", (1 - _dot(F.col(_UNIT), F.col("_sum")) / F.col("_n")).alias("_unexpected"))
+        .select(
+            USER_IDX,
+            relevance.alias("_relevance"),
+            (1 - _dot(F.col(UNIT), F.col("_sum")) / F.col("_n")).alias("_unexpected"),
+        )
     )
     per_user = per_item.groupBy(USER_IDX).agg(F.avg(F.col("_unexpected") * F.col("_relevance")).alias("_s"))
     return float(one_row(per_user.agg(F.avg("_s")))[0] or 0.0)

@@ -57,16 +57,17 @@ def list_quality(top_k: DataFrame, train: DataFrame, test: DataFrame, k: int) ->
 
 
 def beyond_accuracy(
-    top_k: DataFrame, train: DataFrame, test: DataFrame, item_vectors: DataFrame, k: int
+    top_k: DataFrame, train: DataFrame, test: DataFrame, units: DataFrame, profiles: DataFrame, k: int
 ) -> dict[str, float]:
     """Diversity, novelty, serendipity (relevance from ``test``) and distributional coverage of the top-k lists.
 
-    ``item_vectors`` (item_idx, features) define item similarity; pass the same
-    vectors for the lists being compared.
+    ``units`` (:func:`~reclake.model.metrics.unit_item_vectors`) define item similarity
+    and ``profiles`` (:func:`~reclake.model.metrics.history_profiles`) the users'
+    training histories; pass the same ones, persisted, for the lists being compared.
     """
     return {
-        "diversity": intra_list_diversity(top_k, item_vectors, k),
+        "diversity": intra_list_diversity(top_k, units, k),
         "novelty": novelty(top_k, train, k),
-        "serendipity": serendipity(top_k, train, item_vectors, k, relevant=test),
+        "serendipity": serendipity(top_k, profiles, units, k, relevant=test),
         "distributional_coverage": distributional_coverage(top_k, k),
     }

@@ -42,7 +42,7 @@ from reclake.model import registry, report
 from reclake.model.als import fit_als
 from reclake.model.coldstart import cold_start_metrics
 from reclake.model.gate import flat_metrics, gate, previous_metrics
-from reclake.model.metrics import intra_list_diversity
+from reclake.model.metrics import history_profiles, intra_list_diversity, unit_item_vectors
 from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
 from reclake.model.splitters import holdout, sample_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
@@ -75,22 +75,24 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     model = fit_als(train, AlsSection.model_validate(entry["params"]))
     model_lists = model_top_k(model, train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
     baseline_lists = popularity_top_k(train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
+    # One item similarity (the model's item factors) and one set of history profiles for both lists,
+    # computed once, so diversity and serendipity compare and neither is paid for twice.
+    units = unit_item_vectors(model.itemFactors.withColumnRenamed("id", ITEM_IDX)).persist()
+    profiles = history_profiles(train, units, test).persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # One item similarity (the model's item factors) for both, so diversity and serendipity compare.
-        item_vectors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
         model_metrics = list_quality(model_lists, train, test, k) | beyond_accuracy(
-            model_lists, train, test, item_vectors, k
+            model_lists, train, test, units, profiles, k
         )
         baseline_metrics = list_quality(baseline_lists, train, test, k) | beyond_accuracy(
-            baseline_lists, train, test, item_vectors, k
+            baseline_lists, train, test, units, profiles, k
         )
         cold_start = None
         if config.catalogue is not None:
             catalogue = read_delta(spark, table_uri(root, CATALOGUE), produced_by="validate")
             content = catalogue.join(item_ids, ITEM_ID).select(ITEM_IDX, CONTENT)
-            content_vectors = content.select(ITEM_IDX, F.col(CONTENT).alias(FEATURES))
-            model_metrics["content_diversity"] = intra_list_diversity(model_lists, content_vectors, k)
-            baseline_metrics["content_diversity"] = intra_list_diversity(baseline_lists, content_vectors, k)
+            content_units = unit_item_vectors(content.select(ITEM_IDX, F.col(CONTENT).alias(FEATURES)))
+            model_metrics["content_diversity"] = intra_list_diversity(model_lists, content_units, k)
+            baseline_metrics["content_diversity"] = intra_list_diversity(baseline_lists, content_units, k)
             params = AlsSection.model_validate(entry["params"])
             reg = config.recommend.content_reg_param
             cold_start = cold_start_metrics(interactions, content, params, k, settings.seed, reg)
@@ -122,7 +124,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train, item_ids)
         )
     finally:
-        for frame in (train, held_out, model_lists, baseline_lists):
+        for frame in (train, held_out, model_lists, baseline_lists, units, profiles):
             frame.unpersist()
     folder = registry.model_dir(root, version)
     write_text(spark, f"{folder}/report.md", text)
