@@ -130,9 +130,10 @@ def pairs(spark, by_user):
 
 
 def test_intra_list_diversity_is_mean_pairwise_cosine_distance(spark, vectors):
-    recommended = lists(spark, {1: [1, 2, 3], 2: [1, 4, 5], 3: [3, 5], 4: [1, 2, 3, 4]})
-    # User 1: pairs (1,2) 1 - 0, (1,3) and (2,3) 1 - S each. User 2: item 5 has no direction, pair (1,4)
-    # is 1 - (-1) = 2. User 3: one usable item, no pair, skipped. User 4: rank 4 is beyond k = 3, as user 1.
+    recommended = lists(spark, {1: [1, 2, 3], 2: [1, 1, 4, 5], 3: [3, 5], 4: [1, 2, 3, 4]})
+    # User 1: pairs (1,2) 1 - 0, (1,3) and (2,3) 1 - S each. User 2: item 1 listed twice counts once, one
+    # pair (1,4), 1 - (-1) = 2. User 3: item 5 has no direction, one usable item, no pair, skipped.
+    # User 4: rank 4 is beyond k = 3, as user 1.
     user_1 = (1 + 2 * (1 - S)) / 3
     assert intra_list_diversity(recommended, unit_item_vectors(vectors), k=3) == pytest.approx(
         (user_1 + 2 + user_1) / 3
@@ -140,10 +141,10 @@ def test_intra_list_diversity_is_mean_pairwise_cosine_distance(spark, vectors):
 
 
 def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
-    train = pairs(spark, {1: [1], 2: [2, 4]})
+    train = pairs(spark, {1: [1], 2: [2, 4, 5]})
     recommended = lists(spark, {1: [2, 3], 2: [1, 3, 4], 3: [1]})
     # k = 2. User 1 (history {1}): item 2 is 1 - 0 = 1 unexpected, item 3 1 - S.
-    # User 2 (history {2, 4}): item 1 is 1 - (0 + -1)/2 = 1.5, item 3 is 1 - (S - S)/2 = 1.
+    # User 2 (history {2, 4}; item 5 has no direction): item 1 is 1 - (0 + -1)/2 = 1.5, item 3 is 1 - (S - S)/2 = 1.
     # User 3 has no history: left out.
     every_item_relevant = ((1 + (1 - S)) / 2 + (1.5 + 1) / 2) / 2
     units = unit_item_vectors(vectors)
@@ -153,6 +154,9 @@ def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
     relevant = pairs(spark, {1: [3], 2: [1]})
     held_out_relevance = ((0 + (1 - S)) / 2 + (1.5 + 0) / 2) / 2
     assert serendipity(recommended, profiles, units, k=2, relevant=relevant) == pytest.approx(held_out_relevance)
+    # Profiles for user 1 only: the other listed users are left out.
+    only_user_1 = history_profiles(train, units, spark.createDataFrame([(1,)], "user_idx int"))
+    assert serendipity(recommended, only_user_1, units, k=2) == pytest.approx((1 + (1 - S)) / 2)
 
 
 def test_novelty_is_mean_self_information_of_recommended_items(spark):

@@ -46,6 +46,7 @@ from reclake.frames import one_row
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
 UNIT = "unit"
+_SUM, _COUNT = "_sum", "_n"  # a list's or history's sum of unit vectors, and (history_profiles) its size
 _POS = "_pos"
 
 
@@ -205,17 +206,19 @@ def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> fl
     [0, 2]; with non-negative vectors, [0, 1]. ``units``: :func:`unit_item_vectors`.
 
     Computed without forming the pairs: for m unit vectors with sum s, the pairs'
-    cosines add up to (|s|^2 - m) / 2, so one sum per list replaces k^2 / 2 joined rows.
+    cosines add up to (|s|^2 - m) / 2, so one sum per list replaces k (k - 1) / 2 joined rows.
     """
     slots = top_k_slots(recommended, k).select(USER_IDX, ITEM_IDX).distinct().join(units, ITEM_IDX)
-    lists = slots.groupBy(USER_IDX).agg(_vector_sum(UNIT).alias("_sum"), F.count(F.lit(1)).alias("_m"))
-    m, squared = F.col("_m"), _dot(F.col("_sum"), F.col("_sum"))
+    lists = slots.groupBy(USER_IDX).agg(_vector_sum(UNIT).alias(_SUM), F.count(F.lit(1)).alias("_m"))
+    m, squared = F.col("_m"), _dot(F.col(_SUM), F.col(_SUM))
     per_user = lists.where(m >= 2).select((1 - (squared - m) / (m * (m - 1))).alias("_diversity"))
     return float(one_row(per_user.agg(F.avg("_diversity")))[0] or 0.0)
 
 
 def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None = None) -> DataFrame:
     """(user_idx, _sum, _n): the sum and count of the unit vectors of each user's training items.
+
+    Items without a vector are left out, so a user whose history has none has no row.
 
     The mean cosine of an item to a history is its dot product with ``_sum / _n``, so
     one vector per user replaces (top-k x history) joined rows. ``users`` (user_idx)
@@ -228,7 +231,7 @@ def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None
     return (
         history.join(units, ITEM_IDX)
         .groupBy(USER_IDX)
-        .agg(_vector_sum(UNIT).alias("_sum"), F.count(F.lit(1)).alias("_n"))
+        .agg(_vector_sum(UNIT).alias(_SUM), F.count(F.lit(1)).alias(_COUNT))
     )
 
 
@@ -241,7 +244,8 @@ def serendipity(
     the items j of u's training history, relevance = 1 if i is among u's ``relevant``
     (held-out) items, else 0 (every item counts as relevant when ``relevant`` is None).
     A user's serendipity is the mean over their top-k items, the result the mean over
-    users with a history; items without a vector are left out. Microsoft Recommenders'
+    users with a row in ``profiles`` (a history with at least one vector; a listed user
+    without one is left out); items without a vector are left out. Microsoft Recommenders'
     ``serendipity`` with its relevance column (Zhang et al., Auralist, WSDM 2012;
     Castells, Vargas & Wang, ECIR 2011), the item similarity being the cosine of the
     ``units`` (:func:`unit_item_vectors`), the histories given as ``profiles``
@@ -260,7 +264,7 @@ def serendipity(
         .select(
             USER_IDX,
             relevance.alias("_relevance"),
-            (1 - _dot(F.col(UNIT), F.col("_sum")) / F.col("_n")).alias("_unexpected"),
+            (1 - _dot(F.col(UNIT), F.col(_SUM)) / F.col(_COUNT)).alias("_unexpected"),
         )
     )
     per_user = per_item.groupBy(USER_IDX).agg(F.avg(F.col("_unexpected") * F.col("_relevance")).alias("_s"))

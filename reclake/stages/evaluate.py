@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pyspark import StorageLevel
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import AlsSection, Config
@@ -68,18 +68,23 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
     item_ids = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
     train, test = holdout(interactions, settings)
-    # Each part feeds a fit, two list computations and several aggregations: materialise once.
-    train = train.persist(StorageLevel.MEMORY_AND_DISK)
-    held_out = test.persist(StorageLevel.MEMORY_AND_DISK)
-    test = sample_users(held_out, settings.max_users, settings.seed)
-    model = fit_als(train, AlsSection.model_validate(entry["params"]))
-    model_lists = model_top_k(model, train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
-    baseline_lists = popularity_top_k(train, test, k).persist(StorageLevel.MEMORY_AND_DISK)
-    # One item similarity (the model's item factors) and one set of history profiles for both lists,
-    # computed once, so diversity and serendipity compare and neither is paid for twice.
-    units = unit_item_vectors(model.itemFactors.withColumnRenamed("id", ITEM_IDX)).persist()
-    profiles = history_profiles(train, units, test).persist(StorageLevel.MEMORY_AND_DISK)
+    cached: list[DataFrame] = []
+
+    def cache(frame: DataFrame) -> DataFrame:
+        cached.append(frame.persist(StorageLevel.MEMORY_AND_DISK))
+        return frame
+
     try:
+        # Each part feeds a fit, two list computations and several aggregations: materialise once.
+        train, held_out = cache(train), cache(test)
+        test = sample_users(held_out, settings.max_users, settings.seed)
+        model = fit_als(train, AlsSection.model_validate(entry["params"]))
+        model_lists = cache(model_top_k(model, train, test, k))
+        baseline_lists = cache(popularity_top_k(train, test, k))
+        # One item similarity (the model's item factors) and one set of history profiles for both lists,
+        # computed once, so diversity and serendipity compare and neither is paid for twice.
+        units = cache(unit_item_vectors(model.itemFactors.withColumnRenamed("id", ITEM_IDX)))
+        profiles = cache(history_profiles(train, units, test))
         model_metrics = list_quality(model_lists, train, test, k) | beyond_accuracy(
             model_lists, train, test, units, profiles, k
         )
@@ -124,7 +129,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             entry, metrics, previous, refusals, report.figures(model_lists, baseline_lists, train, item_ids)
         )
     finally:
-        for frame in (train, held_out, model_lists, baseline_lists, units, profiles):
+        for frame in cached:
             frame.unpersist()
     folder = registry.model_dir(root, version)
     write_text(spark, f"{folder}/report.md", text)
