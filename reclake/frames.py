@@ -31,6 +31,11 @@ def with_positions(df: DataFrame, order: list[Column], name: str) -> DataFrame:
     return ranged.withColumn(name, (offset + within).cast("long")).drop(_PART)
 
 
+def vector_length(array: Column) -> Column:
+    """The Euclidean length of an array column: what scales vectors to unit length for cosine similarity."""
+    return F.sqrt(F.aggregate(array, F.lit(0.0), lambda acc, x: acc + x * x))
+
+
 def one_row(df: DataFrame) -> Row:
     """The row of a query that always returns one (an ungrouped aggregation, a table's detail).
 

@@ -41,7 +41,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, RANK, USER_IDX
-from reclake.frames import one_row
+from reclake.frames import one_row, vector_length
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
@@ -176,7 +176,7 @@ def unit_item_vectors(vectors: DataFrame) -> DataFrame:
     Diversity and serendipity take these, so lists measured against the same vectors
     share one normalisation (persist it when several lists are measured).
     """
-    norm = F.sqrt(F.aggregate(F.col(FEATURES), F.lit(0.0), lambda acc, x: acc + x * x))
+    norm = vector_length(F.col(FEATURES))
     return (
         vectors.select(ITEM_IDX, F.col(FEATURES), norm.alias("_norm"))
         .where(F.col("_norm") > 0)

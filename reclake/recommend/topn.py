@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, RANK, SCORE, USER_IDX
-from reclake.frames import one_row
+from reclake.frames import one_row, vector_length
 from reclake.recommend.kernel import (
     SEEN,
     TOP_N_ARROW,
@@ -123,7 +123,7 @@ def top_n_for_users(
 
 def unit_vectors(factors: DataFrame) -> DataFrame:
     """The same rows with ``features`` scaled to length 1 (zero vectors stay zero), for cosine similarity."""
-    norm = F.sqrt(F.aggregate(F.col(FEATURES), F.lit(0.0), lambda acc, x: acc + x * x))
+    norm = vector_length(F.col(FEATURES))
     scaled = F.transform(F.col(FEATURES), lambda x: F.when(norm > 0, x / norm).otherwise(F.lit(0.0)).cast("float"))
     return factors.withColumn(FEATURES, scaled)
 
