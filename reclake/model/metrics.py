@@ -218,12 +218,11 @@ def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> fl
 def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None = None) -> DataFrame:
     """(user_idx, _sum, _n): the sum and count of the unit vectors of each user's training items.
 
-    Items without a vector are left out, so a user whose history has none has no row.
-
     The mean cosine of an item to a history is its dot product with ``_sum / _n``, so
-    one vector per user replaces (top-k x history) joined rows. ``users`` (user_idx)
-    restricts it to the users being scored; compute it once for every list scored
-    on the same users.
+    one vector per user replaces (top-k x history) joined rows. Items without a
+    vector are left out, so a user whose history has none has no row. ``users``
+    (user_idx) restricts it to the users being scored; compute it once for every
+    list scored on the same users.
     """
     history = train.select(USER_IDX, ITEM_IDX).distinct()
     if users is not None:

@@ -3,9 +3,10 @@
 One atomic Delta commit per table per run, then one to ``served_versions``, which
 moves readers to the new versions of every table at once (``reclake.io.served``).
 Re-running a run date replaces that date's rows (``replaceWhere``; a partition
-overwrite when the table is partitioned by run date) instead of adding a second copy, and with
-``publish.retain_runs`` the same commit drops the run dates past retention. The
-commit's metadata names the run id, the model version and the row counts.
+overwrite when the table is partitioned by run date) instead of adding a second
+copy, and with ``publish.retain_runs`` the same commit drops the run dates past
+retention. The commit's metadata names the run id, the model version and the row
+counts.
 
 Rows are laid out for point lookups: each file holds one contiguous range of
 users (``repartitionByRange``), sorted by user then rank, about

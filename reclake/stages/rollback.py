@@ -5,9 +5,10 @@ version, so readers move from the bad run to the previous one atomically, and
 the bad version stays in the history (time travel still reaches it until
 ``maintain`` vacuums it). Readers move when ``served_versions`` is replaced
 after the restores, with the run dates served before that publish. Only the
-newest publish can be rolled back this way: when another date was published after it, the rollback is refused and names
-that publish. The model registry's ``PUBLISHED`` pointer follows the restored
-rows, and the ``runs`` table records the rollback like any other job.
+newest publish can be rolled back this way: when another date was published
+after it, the rollback is refused and names that publish. The model registry's
+``PUBLISHED`` pointer follows the restored rows, and the ``runs`` table records
+the rollback like any other job.
 
     spark-submit jobs/rollback.py --config conf/local.yaml --run-date 2026-11-23
     reclake rollback --lakehouse lakehouse --run-date 2026-11-23
