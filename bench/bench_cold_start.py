@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 from reclake.config import load_config
-from reclake.runtime import execute
+from reclake.runner import execute
 from reclake.stages import evaluate, prepare, recommend, train, validate
 
 REPO = Path(__file__).resolve().parents[1]

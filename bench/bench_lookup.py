@@ -45,8 +45,8 @@ def build(root: Path, users: int, recs: int, target_file_rows: int) -> None:
     from pyspark.sql import functions as F
 
     from reclake.config import PublishSection, SparkSection
+    from reclake.context import RunContext
     from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats
-    from reclake.runtime import RunContext
     from reclake.spark import build_spark_session
 
     spark = build_spark_session(

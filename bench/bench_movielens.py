@@ -53,7 +53,7 @@ from reclake.model.metrics import RANKING_METRICS
 from reclake.model.report import REPORTED_METRICS
 from reclake.model.scoring import list_quality
 from reclake.model.splitters import holdout
-from reclake.runtime import execute
+from reclake.runner import execute
 from reclake.spark import build_spark_session
 from reclake.stages import evaluate, prepare, train, validate
 

@@ -25,7 +25,7 @@ from pyspark.sql import types as T
 
 from reclake import synthetic
 from reclake.config import SparkSection, load_config
-from reclake.runtime import RunContext
+from reclake.context import RunContext
 from reclake.spark import build_spark_session
 from reclake.stages import generate, validate
 

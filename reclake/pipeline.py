@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from pyspark.sql import SparkSession
 
 from reclake.config import Config
+from reclake.context import RunContext, Stage, StageResult
 from reclake.io.lakehouse import path_exists
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 from reclake.stages import (
     evaluate,
     generate,

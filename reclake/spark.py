@@ -18,7 +18,8 @@ import sys
 from pyspark.sql import SparkSession
 
 from reclake import DELTA_PACKAGE
-from reclake.config import SparkSection, local_folder
+from reclake.config import SparkSection
+from reclake.uris import local_folder
 
 _DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

@@ -19,11 +19,11 @@ from google.cloud import bigquery
 from pyspark.sql import types as T
 
 from reclake.config import load_config
+from reclake.context import RunContext
 from reclake.errors import ConfigError
 from reclake.io.lakehouse import write_delta
 from reclake.io.layout import RECOMMENDATION_COLUMNS
 from reclake.io.tables import STAGED_RECOMMENDATIONS, table_uri
-from reclake.runtime import RunContext
 from reclake.sinks.bigquery import (
     SinkError,
     bigquery_schema,

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
-from reclake.config import REGENERATE_REFERENCE, Config, load_config, parse_override, reference_markdown
+from reclake.config import Config, load_config, parse_override
+from reclake.config.reference import REGENERATE_REFERENCE, reference_markdown
 from reclake.errors import ConfigError
 
 from .conftest import REPO

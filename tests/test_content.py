@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from reclake.constants import FEATURES, ITEM_ID
-from reclake.content import CONTENT, content_features, fit_content_map, mapped_factors
+from reclake.features.content import CONTENT, content_features, fit_content_map, mapped_factors
 
 TEXT_FEATURES = 16
 

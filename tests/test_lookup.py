@@ -15,6 +15,7 @@ from deltalake import write_deltalake
 from fastapi.testclient import TestClient
 
 from reclake.config import PublishSection
+from reclake.context import RunContext
 from reclake.errors import MissingTableError
 from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
@@ -22,7 +23,6 @@ from reclake.io.layout import (
     publish_table,
     run_stats,
 )
-from reclake.runtime import RunContext
 from reclake.serving import lookup
 from reclake.serving.api import create_app
 from reclake.serving.lookup import LookupClient, NotFound

@@ -74,7 +74,7 @@ def test_a_quiet_run_prints_one_line_per_stage_and_where_to_look(golden):
     log = Path(next(line for line in err if line.strip().startswith("logs:")).split("logs:")[1].strip())
     assert log.parent == golden.root / "_logs" and "stage publish: done" in log.read_text()
     # Each log line names the run and the stage that wrote it.
-    assert f" run={golden.second['run_id']} stage=publish reclake.runtime: stage publish: done in " in log.read_text()
+    assert f" run={golden.second['run_id']} stage=publish reclake.runner: stage publish: done in " in log.read_text()
 
 
 def test_a_failing_stage_reports_status_and_error(spark, tmp_path, run_cli):

@@ -10,7 +10,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import EventType, PrepareSection
 from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
-from reclake.interactions import daily_pair_sums, history_strengths, new_id_mappings
+from reclake.features.interactions import daily_pair_sums, history_strengths, new_id_mappings
 from reclake.io.lakehouse import write_delta
 from reclake.stages import prepare
 from reclake.stages.prepare import update_id_table

@@ -11,6 +11,7 @@ import pytest
 from deltalake import DeltaTable
 
 from reclake.config import PublishSection, load_config
+from reclake.context import RunContext
 from reclake.errors import ConfigError
 from reclake.io.lakehouse import write_delta
 from reclake.io.layout import (
@@ -23,7 +24,6 @@ from reclake.io.layout import (
 )
 from reclake.io.maintenance import FileStats, files_by_run_date, needs_clustering
 from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
-from reclake.runtime import RunContext
 from reclake.serving.lookup import LookupClient, NotFound
 from reclake.stages import maintain, publish, rollback
 

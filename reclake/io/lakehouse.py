@@ -18,7 +18,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from reclake.errors import ConcurrentWriteError, MissingTableError
 from reclake.frames import one_row
-from reclake.io.tables import delta_rs_uri
+from reclake.uris import delta_rs_uri
 
 # A commit's userMetadata for operations without a write option for it (merge, restore).
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"

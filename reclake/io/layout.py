@@ -19,7 +19,7 @@ from typing import NamedTuple
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import PublishSection, local_folder
+from reclake.config import PublishSection
 from reclake.constants import (
     ITEM_ID,
     MODEL_VERSION,
@@ -30,11 +30,12 @@ from reclake.constants import (
     SOURCE,
     USER_ID,
 )
+from reclake.context import RunContext
 from reclake.errors import MissingTableError, ReclakeError
 from reclake.faults import kill_between_files_and_commit
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
-from reclake.runtime import RunContext
+from reclake.uris import local_folder
 
 # The published schemas, in column order (schemas/recommendations.schema.json documents the first).
 RECOMMENDATION_COLUMNS = (USER_ID, RANK, ITEM_ID, SCORE, SOURCE, MODEL_VERSION, RUN_DATE)

@@ -24,8 +24,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reclake.config import local_folder
 from reclake.errors import ReclakeError
+from reclake.uris import local_folder
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "_locks/writer.lock"

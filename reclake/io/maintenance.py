@@ -19,7 +19,7 @@ from reclake.constants import RUN_DATE
 from reclake.frames import one_row
 from reclake.io.lakehouse import session_conf
 from reclake.io.layout import PARQUET_BLOCK_SIZE
-from reclake.io.tables import delta_rs_uri
+from reclake.uris import delta_rs_uri
 
 # Delta refuses VACUUM below 7 days unless this check is off; a shorter retention is an explicit choice.
 _DEFAULT_RETENTION_HOURS = 168

@@ -20,6 +20,7 @@ from reclake.config import InputSection
 from reclake.constants import EVENT_TIME, EVENT_TYPE, ITEM_ID, USER_ID, VALUE
 from reclake.errors import InputError
 from reclake.io.lakehouse import path_exists
+from reclake.uris import no_glob
 
 # Raw rows are kept as read for the quarantine table: source field `f` as column `_raw:f`.
 RAW_PREFIX = "_raw:"
@@ -63,6 +64,7 @@ def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     """Read a raw source (events, the catalogue) as it is, with CSV fields as strings (nothing is coerced yet)."""
     if not path_exists(spark, path):
         raise InputError(f"input not found: {path} (set input.path or pass --input)")
+    path = no_glob(path)  # the path exists as written: `[a] {b} *` in a name are characters, not a pattern
     fmt = settings.format
     if fmt != "delta":
         _refuse_other_formats(spark, fmt, path)

@@ -12,9 +12,9 @@ from pyspark.sql import types as T
 
 from reclake.config import Config
 from reclake.constants import MODEL_VERSION, RUN_DATE, RUN_ID
+from reclake.context import RunContext
 from reclake.io.lakehouse import USER_METADATA, commit_conflict, delta_exists, session_conf, write_delta
 from reclake.io.tables import RUNS, table_uri
-from reclake.runtime import RunContext
 
 RUNS_SCHEMA = T.StructType(
     [

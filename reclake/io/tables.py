@@ -5,7 +5,7 @@ No Spark here: the lookup client, the HTTP API and the Airflow DAG import this t
 
 from __future__ import annotations
 
-from reclake.config import join_uri
+from reclake.uris import join_uri
 
 EVENTS = "events"  # validated events, partitioned by ingest_date (the run date whose batch brought them)
 QUARANTINE = "quarantine"  # rows validation rejected, with the reasons
@@ -32,8 +32,3 @@ VALIDATION_RUNS = "validation_runs"  # one row per validate run: counts, schema,
 
 def table_uri(lakehouse_root: str, name: str) -> str:
     return join_uri(lakehouse_root, name)
-
-
-def delta_rs_uri(uri: str) -> str:
-    """Spark's Hadoop URIs as delta-rs spells them (``s3a://`` is ``s3://`` there)."""
-    return "s3://" + uri.removeprefix("s3a://") if uri.startswith("s3a://") else uri

@@ -27,7 +27,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import AlsSection
 from reclake.constants import FEATURES, ITEM_IDX, RANK, USER_IDX
-from reclake.content import fit_content_map, mapped_factors
+from reclake.features.content import fit_content_map, mapped_factors
 from reclake.frames import one_row
 from reclake.model.als import fit_als
 from reclake.model.metrics import per_user_ranking_metrics

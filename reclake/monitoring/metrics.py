@@ -23,8 +23,9 @@ from prometheus_client import CollectorRegistry, Gauge, pushadd_to_gateway, writ
 from prometheus_client.exposition import basic_auth_handler, default_handler
 from prometheus_client.parser import text_string_to_metric_families
 
-from reclake.config import Config, local_folder
+from reclake.config import Config
 from reclake.errors import ConfigError
+from reclake.uris import local_folder
 
 log = logging.getLogger(__name__)
 

@@ -24,11 +24,12 @@ from matplotlib.figure import Figure
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import Config, join_uri
+from reclake.config import Config
 from reclake.constants import ITEM_ID, ITEM_IDX, MODEL_VERSION, SCORE
 from reclake.io.lakehouse import delta_exists, read_delta, write_text
 from reclake.io.tables import INTERACTIONS, ITEM_IDS, MODEL_REGISTRY, RUNS, STAGED_RECOMMENDATIONS, table_uri
 from reclake.model.report import popularity_decile_share, score_histogram
+from reclake.uris import join_uri
 
 log = logging.getLogger(__name__)
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reclake.constants import FEATURES, ITEM_IDX, RANK, SCORE, USER_IDX
+from reclake.vectors import factor_matrix
 
 SEEN = "seen"  # list<int> column: the item indices a user has already interacted with
 TOP_N_ARROW = pa.schema([(USER_IDX, pa.int32()), (RANK, pa.int32()), (ITEM_IDX, pa.int32()), (SCORE, pa.float32())])
@@ -134,16 +135,6 @@ def score_users(
             ],
             names=[USER_IDX, RANK, ITEM_IDX, SCORE],
         )
-
-
-def factor_matrix(column: pa.Array | pa.ChunkedArray, count: int) -> np.ndarray:
-    """A list<float> column of equal-length vectors as a (count, rank) float32 matrix, without per-row Python."""
-    if isinstance(column, pa.ChunkedArray):
-        column = column.combine_chunks()
-    flat = column.flatten().to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
-    if count and len(flat) % count:
-        raise ValueError(f"factor vectors have different lengths ({len(flat)} values for {count} rows)")
-    return flat.reshape(count, -1) if count else flat.reshape(0, 0)
 
 
 def seen_pairs(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:

@@ -16,9 +16,9 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reclake.constants import ITEM_ID, ITEM_IDX, SOURCE
-from reclake.content import CONTENT, fit_content_map, mapped_factors
 from reclake.errors import InputError
-from reclake.interactions import new_id_mappings
+from reclake.features.content import CONTENT, fit_content_map, mapped_factors
+from reclake.features.interactions import new_id_mappings
 
 NEW_ITEM = "_new_item"
 

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from reclake.config import join_uri, load_config
+from reclake.config import load_config
 from reclake.constants import (
     ITEM_ID,
     MODEL_VERSION,
@@ -51,8 +51,8 @@ from reclake.io.tables import (
     RECOMMENDATIONS,
     SERVED_VERSIONS,
     SIMILAR_ITEMS,
-    delta_rs_uri,
 )
+from reclake.uris import delta_rs_uri, join_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8

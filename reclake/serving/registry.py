@@ -10,7 +10,8 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from reclake.constants import RUN_DATE, USABLE_STATUSES
-from reclake.io.tables import MODEL_REGISTRY, delta_rs_uri, table_uri
+from reclake.io.tables import MODEL_REGISTRY, table_uri
+from reclake.uris import delta_rs_uri
 
 
 def latest_model_date(lakehouse_root: str) -> dt.date | None:

@@ -21,11 +21,12 @@ from google.cloud import bigquery
 from pyspark.sql import DataFrame
 from pyspark.sql import types as T
 
-from reclake.config import BigQuerySection, PublishSection, join_uri
+from reclake.config import BigQuerySection, PublishSection
 from reclake.constants import RUN_DATE, USER_ID
+from reclake.context import RunContext
 from reclake.errors import ReclakeError
 from reclake.io.layout import file_count, lay_out_for_lookup
-from reclake.runtime import RunContext
+from reclake.uris import join_uri
 
 _TYPES = {
     T.StringType: "STRING",

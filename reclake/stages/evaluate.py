@@ -34,8 +34,9 @@ from pyspark.sql import functions as F
 
 from reclake.config import AlsSection, Config
 from reclake.constants import APPROVED, FEATURES, ITEM_ID, ITEM_IDX, PUBLISHED, REJECTED
-from reclake.content import CONTENT
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import MissingTableError, QualityGateFailed
+from reclake.features.content import CONTENT
 from reclake.io.lakehouse import read_delta, write_text
 from reclake.io.tables import CATALOGUE, INTERACTIONS, ITEM_IDS, table_uri
 from reclake.model import registry, report
@@ -45,7 +46,7 @@ from reclake.model.gate import flat_metrics, gate, previous_metrics
 from reclake.model.metrics import history_profiles, intra_list_diversity, unit_item_vectors
 from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
 from reclake.model.splitters import holdout, sample_users
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 
 def cold_start_flat(cold_start: dict[str, Any], k: int) -> dict[str, float]:

@@ -24,9 +24,10 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import EVENT_TYPE, ITEM_ID, USER_ID, VALUE
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import ConfigError
 from reclake.io.lakehouse import path_exists, write_delta
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 from reclake.synthetic import (
     GENERATED_EVENT_TYPES,
     TIMESTAMP,

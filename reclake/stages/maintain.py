@@ -22,6 +22,7 @@ from pyspark.sql import SparkSession
 
 from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
+from reclake.context import RunContext, Stage, StageResult
 from reclake.io.lakehouse import delta_exists
 from reclake.io.maintenance import cluster, data_file_count, vacuum
 from reclake.io.tables import (
@@ -31,7 +32,7 @@ from reclake.io.tables import (
     SIMILAR_ITEMS,
     table_uri,
 )
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 # Published table -> the column lookups select by (None: no point lookups, compaction only).
 TABLES = {RECOMMENDATIONS: USER_ID, SIMILAR_ITEMS: ITEM_ID, RUNS: None, QUARANTINE: None}

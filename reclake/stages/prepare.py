@@ -23,10 +23,11 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import INGEST_DATE, ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import MissingTableError
 from reclake.faults import fault_point
+from reclake.features.interactions import daily_pair_sums, history_strengths, new_id_mappings, to_interactions
 from reclake.frames import one_row
-from reclake.interactions import daily_pair_sums, history_strengths, new_id_mappings, to_interactions
 from reclake.io.lakehouse import (
     delta_exists,
     partition_columns,
@@ -36,7 +37,7 @@ from reclake.io.lakehouse import (
     write_delta,
 )
 from reclake.io.tables import DAILY_PAIRS, EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS, table_uri
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 # daily_pairs: per row, the fingerprint of the events files its ingest date was summed from.
 EVENTS_FILES = "events_files"

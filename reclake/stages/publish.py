@@ -27,6 +27,7 @@ from pyspark.sql import SparkSession
 
 from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import MissingTableError
 from reclake.faults import fault_point
 from reclake.io.lakehouse import delta_exists, last_commit_metadata, table_version
@@ -49,7 +50,7 @@ from reclake.io.tables import (
     table_uri,
 )
 from reclake.model import registry
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:

@@ -55,9 +55,10 @@ from reclake.constants import (
     USER_ID,
     USER_IDX,
 )
-from reclake.content import CONTENT
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import InputError, MissingTableError
 from reclake.faults import fault_point
+from reclake.features.content import CONTENT
 from reclake.frames import one_row
 from reclake.io.lakehouse import delta_exists, read_delta, write_delta
 from reclake.io.tables import (
@@ -82,7 +83,7 @@ from reclake.recommend.fallback import (
 )
 from reclake.recommend.newitems import NewItems, label_new_items, new_item_factors
 from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 log = logging.getLogger(__name__)
 

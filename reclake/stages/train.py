@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_IDX, USER_IDX
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import ConfigError
 from reclake.faults import fault_point
 from reclake.frames import one_row
@@ -30,7 +31,7 @@ from reclake.model.als import fit_als, new_model_version
 from reclake.model.registry import model_uri
 from reclake.model.splitters import holdout
 from reclake.model.tuning import tune
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
 
 
 def check_rank(config: Config, items: int) -> None:

@@ -49,11 +49,12 @@ from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, Observation, Row, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import CatalogueSection, Config, join_uri, local_folder
+from reclake.config import CatalogueSection, Config
 from reclake.constants import EVENT_COLUMNS, EVENT_TIME, INGEST_DATE, ITEM_ID, RUN_DATE, RUN_ID
-from reclake.content import content_features
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import ConfigError, InputError, ValidationFailed
 from reclake.faults import fault_point
+from reclake.features.content import content_features
 from reclake.io.lakehouse import delta_exists, last_commit_rows, partition_columns, path_exists, write_delta
 from reclake.io.raw import CORRUPT_RECORD, read_raw, to_events, unreadable_files_as_input_errors
 from reclake.io.tables import CATALOGUE, CATALOGUE_QUARANTINE, EVENTS, QUARANTINE, VALIDATION_RUNS, table_uri
@@ -85,7 +86,8 @@ from reclake.quality.suites import (
     resolve,
     rule_names,
 )
-from reclake.runtime import RunContext, Stage, StageResult, run_job
+from reclake.runner import run_job
+from reclake.uris import join_uri, local_folder
 
 # Readers filter events by event_time only (recommend's seen window): file statistics on the ids and
 # types would cost a quarter of the write (4.8M rows: 2.6 s with them, 1.7-2.1 s without) for nothing.

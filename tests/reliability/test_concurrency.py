@@ -22,11 +22,11 @@ from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from reclake.config import PublishSection
+from reclake.context import RunContext
 from reclake.errors import ConcurrentWriteError
 from reclake.io.lakehouse import commit_conflict, write_delta
 from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats, staged_run
 from reclake.io.lock import LOCK_FILE
-from reclake.runtime import RunContext
 
 from ..conftest import GOLDEN_RUN_DATE
 from .conftest import published_lists, start_job

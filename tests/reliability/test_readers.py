@@ -24,8 +24,8 @@ from deltalake import DeltaTable
 from pyspark.sql import functions as F
 
 from reclake.config import PublishSection
+from reclake.context import RunContext
 from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats, staged_run
-from reclake.runtime import RunContext
 from reclake.serving import LookupClient
 from reclake.serving.api import create_app
 from reclake.stages.publish import serve_published

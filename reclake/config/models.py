@@ -1,4 +1,4 @@
-"""One typed, validated configuration for every job.
+"""The configuration's models: one typed, validated section per concern, with the one set of defaults.
 
 The models below hold the one set of defaults and, in each ``Field(description=...)``,
 what every key means; ``docs/configuration.md`` is generated from them
@@ -13,58 +13,52 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
-import inspect
-import json
 import os
-import types
 import typing
 import urllib.parse
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import annotated_types
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails, PydanticCustomError, PydanticUndefined
+from pydantic_core import PydanticCustomError
 
 from reclake.constants import DEFAULT_SEED, DEFAULT_TOP_N
 from reclake.errors import ConfigError
+from reclake.uris import RUN_DATE_PLACEHOLDER, is_uri, join_uri, local_folder
 
 # The error type of a URL with a user or password in it: its message must not repeat the URL.
-_CREDENTIALS_IN_URL = "credentials_in_url"
-REGENERATE_REFERENCE = ".venv/bin/python -m reclake.config > docs/configuration.md"
-# In input.path, stands for the run date (YYYY-MM-DD): each run then validates that date's batch only.
-RUN_DATE_PLACEHOLDER = "{run_date}"
+CREDENTIALS_IN_URL = "credentials_in_url"
 
 
-def _is_uri(path: str) -> bool:
-    return "://" in path or path.startswith("file:")
-
-
-def _resolve_local_path(path: str, info: ValidationInfo) -> str:
+def resolve_local_path(path: str, info: ValidationInfo) -> str:
     """A relative local path becomes absolute against ``base_dir`` (validation context; else the cwd).
 
     Absolute paths mean the same to the driver, the executors and spark-submit; URIs are kept as they are.
+    A ':' in a folder or file name is refused here: Hadoop's paths take ``name:`` for a URI scheme, so
+    Spark and Delta would fail in the middle of a read or a write.
     """
-    if _is_uri(path):
+    if is_uri(path):
         return path
     base_dir = (info.context or {}).get("base_dir")
     base = Path(base_dir) if base_dir is not None else Path.cwd()
-    return str((base / os.path.expanduser(path)).resolve())
+    resolved = str((base / os.path.expanduser(path)).resolve())
+    if ":" in resolved:
+        raise ValueError(
+            "Spark (Hadoop) cannot read or write a local path with ':' in a folder or file name; rename it"
+        )
+    return resolved
 
 
 # A local folder or file (relative: to the directory the command runs in), or a URI (s3a://, gs://, file:).
-LocalPath = Annotated[str, AfterValidator(_resolve_local_path)]
+LocalPath = Annotated[str, AfterValidator(resolve_local_path)]
 
 
 def _inside_lakehouse(name: str) -> str:
@@ -695,7 +689,7 @@ class MonitoringSection(Section):
             raise ValueError("must be an http:// or https:// URL with a host")
         if parts.username is not None or parts.password is not None:
             raise PydanticCustomError(
-                _CREDENTIALS_IN_URL,
+                CREDENTIALS_IN_URL,
                 "must not carry credentials: set RECLAKE_PUSHGATEWAY_USERNAME and RECLAKE_PUSHGATEWAY_PASSWORD "
                 "in the environment instead",
             )
@@ -796,144 +790,7 @@ class Config(Section):
         return self.als.checkpoint_dir or join_uri(self.lakehouse.root, "_checkpoints")
 
 
-def local_folder(uri: str) -> Path | None:
-    """The local folder a path or ``file:`` URI names; None for an object-store URI (s3a://, gs://, ...)."""
-    if "://" in uri and not uri.startswith("file:"):
-        return None
-    return Path(uri.removeprefix("file:"))
-
-
-def join_uri(root: str, *parts: str) -> str:
-    """Join path parts onto a local folder or an object-store URI (s3a://, gs://, abfss://)."""
-    return "/".join([root.rstrip("/"), *(p.strip("/") for p in parts)])
-
-
-def parse_override(override: str) -> tuple[list[str], Any]:
-    """``als.rank=64`` -> (["als", "rank"], 64). The value is parsed as YAML, so types survive."""
-    key, sep, raw = override.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. --set als.rank=64")
-    try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError as exc:
-        # Only marked errors (syntax) name a problem; others (e.g. a control character) say it in their text.
-        problem = getattr(exc, "problem", exc)
-        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({problem})") from None
-    return key.strip().split("."), value
-
-
-def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
-    """Set ``data[a][b][c] = value``, creating sections as needed; validation happens later."""
-    node = data
-    for i, part in enumerate(path[:-1]):
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is a value, not a section")
-        node = child
-    node[path[-1]] = value
-
-
-def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
-    """Before ``--set events.types.view.weight=2`` on a file without ``events.types``, copy the default mapping in.
-
-    A mapping in a file replaces the default mapping as a whole (conf/movielens-100k.yaml keeps only
-    ``rating``), but an override of one entry changes that entry of the mapping in effect.
-    """
-    model: type[BaseModel] = Config
-    for i, part in enumerate(path[:-1]):
-        field = model.model_fields.get(part)
-        if field is None:
-            return
-        nested = _model_in(field.annotation)
-        if nested is not None:
-            model = nested
-            continue
-        if typing.get_origin(field.annotation) is dict and field.default_factory is not None:
-            node: Any = data
-            for step in path[:i]:
-                node = node.setdefault(step, {}) if isinstance(node, dict) else None
-            if isinstance(node, dict) and part not in node:
-                default = field.get_default(call_default_factory=True)
-                node[part] = {
-                    k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in default.items()
-                }
-        return
-
-
-def _describe(error: ErrorDetails) -> str:
-    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
-    message = error["msg"].removeprefix("Value error, ")
-    if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
-    if error["type"] == _CREDENTIALS_IN_URL:  # never echo a secret into an error message or a log
-        return f"{key}: {message}"
-    if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):
-        return f"{key}: {message} (got {error['input']!r})"
-    return f"{key}: {message}"
-
-
-def load_config(
-    path: str | os.PathLike[str] | None = None,
-    overrides: list[str] | tuple[str, ...] = (),
-    *,
-    base_dir: str | os.PathLike[str] | None = None,
-) -> Config:
-    """Read ``path`` (YAML), apply ``section.key=value`` overrides, validate.
-
-    Relative local paths are resolved against ``base_dir`` (default: the current
-    directory), which is where the README's commands run.
-    """
-    data: dict[str, Any] = {}
-    source = "defaults"
-    if path is not None:
-        source = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
-        try:
-            data = yaml.safe_load(text) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
-        if not isinstance(data, dict):
-            raise ConfigError(f"{source}: expected a mapping of sections at the top level")
-    for override in overrides:
-        key_path, value = parse_override(override)
-        _seed_default_mapping(data, key_path)
-        apply_override(data, key_path, value)
-    base = Path(base_dir) if base_dir is not None else Path.cwd()
-    try:
-        return Config.model_validate(data, context={"base_dir": base})
-    except ValidationError as exc:
-        problems = "; ".join(_describe(e) for e in exc.errors())
-        raise ConfigError(f"{source}: {problems}") from None
-
-
-# The configuration reference (docs/configuration.md), generated from the models above.
-
-_REFERENCE_INTRO = """\
-Every key of the YAML config, generated from the models in `reclake/config.py`, which hold
-the one set of defaults. A config file such as `conf/local.yaml` sets only the keys that
-differ; `--set section.key=value` overrides one key for one run (the value is read as YAML,
-so `--set tune.rank=[8,16]` is a list). Unknown keys, wrong types and impossible values are
-rejected at load time, naming the key. A relative *path* is resolved against the directory
-the command runs in (`~` is expanded); URIs (`s3a://`, `gs://`, `file:`) are kept as they are."""
-
-_SCALAR_NAMES: dict[Any, str] = {
-    str: "string",
-    int: "integer",
-    float: "number",
-    bool: "boolean",
-    dt.date: "date",
-    type(None): "null",
-}
-
-
-def _resolves_paths(metadata: typing.Iterable[Any]) -> bool:
-    return any(isinstance(m, AfterValidator) and m.func is _resolve_local_path for m in metadata)
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
+def model_in(annotation: Any) -> type[BaseModel] | None:
     """The section model a field holds (``X`` or ``X | None``), if any."""
     if typing.get_origin(annotation) is dict:
         return None
@@ -943,130 +800,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def _dict_of_models(annotation: Any) -> type[BaseModel] | None:
+def dict_of_models(annotation: Any) -> type[BaseModel] | None:
     """The model of a ``dict[str, Model]`` field (e.g. events.types), if it is one."""
     if typing.get_origin(annotation) is dict:
-        return _model_in(typing.get_args(annotation)[1])
+        return model_in(typing.get_args(annotation)[1])
     return None
-
-
-def _type_name(annotation: Any) -> str:
-    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin is Annotated:
-        return "path" if _resolves_paths(annotation.__metadata__) else _type_name(args[0])
-    if origin is Literal:
-        return "one of " + ", ".join(str(a) for a in args)
-    if origin in (typing.Union, types.UnionType):
-        named = [_type_name(a) for a in args if a is not type(None)]
-        return " or ".join(named) + (" or null" if type(None) in args else "")
-    if origin is list:
-        return f"list of {_type_name(args[0])}"
-    if origin is dict:
-        keys = f"({', '.join(typing.get_args(args[0]))})" if typing.get_origin(args[0]) is Literal else "name"
-        return f"mapping of {keys} to {_type_name(args[1])}"
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return "section"
-    return _SCALAR_NAMES.get(annotation, getattr(annotation, "__name__", str(annotation)))
-
-
-def _constraints(field: FieldInfo) -> str:
-    words = {
-        annotated_types.Gt: ("> {}", "gt"),
-        annotated_types.Ge: (">= {}", "ge"),
-        annotated_types.Lt: ("< {}", "lt"),
-        annotated_types.Le: ("<= {}", "le"),
-        annotated_types.MinLen: ("at least {} characters", "min_length"),
-        annotated_types.MaxLen: ("at most {} characters", "max_length"),
-    }
-    parts = []
-    for item in field.metadata:
-        if isinstance(item, annotated_types.MinLen) and item.min_length == 1:
-            parts.append("not empty")
-        elif type(item) in words:
-            template, attribute = words[type(item)]
-            parts.append(template.format(getattr(item, attribute)))
-        elif getattr(item, "pattern", None) is not None:
-            parts.append(f"matching `{item.pattern}`")
-    return ", ".join(parts)
-
-
-def _yaml(value: Any) -> str:
-    """A default as one would write it in the YAML file (flow style)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            plain = bool(value) and not value.startswith(("{", "[")) and yaml.safe_load(value) == value
-        except yaml.YAMLError:
-            plain = False
-        return value if plain else json.dumps(value)
-    if isinstance(value, BaseModel):
-        return _yaml(value.model_dump(exclude_unset=True))
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_yaml(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{k}: {_yaml(v)}" for k, v in value.items()) + "}"
-    return str(value)
-
-
-def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
-
-
-def _rows(model: type[BaseModel], prefix: str) -> list[str]:
-    """One table row per key of ``model`` (dotted under ``prefix``), nested sections and mappings expanded."""
-    rows = []
-    for name, field in model.model_fields.items():
-        key = f"{prefix}.{name}"
-        nested, entries = _model_in(field.annotation), _dict_of_models(field.annotation)
-        type_name = "path" if _resolves_paths(field.metadata) else _type_name(field.annotation)
-        constraints = _constraints(field)
-        if constraints:
-            type_name += f", {constraints}"
-        if field.default is PydanticUndefined and field.default_factory is None:
-            default = "required"
-        elif nested is not None and field.default_factory is not None:
-            default = "see below"
-        else:
-            default = f"`{_yaml(field.get_default(call_default_factory=True))}`"
-        rows.append(f"| `{key}` | {_cell(type_name)} | {_cell(default)} | {_cell(field.description or '')} |")
-        if nested is not None:
-            rows += _rows(nested, key)
-        elif entries is not None:
-            rows += _rows(entries, f"{key}.<name>")
-    return rows
-
-
-def reference_markdown() -> str:
-    """The configuration reference: every section and key with its type, default and meaning, as Markdown."""
-    lines = [
-        "# Configuration reference",
-        "",
-        f"Generated from `reclake/config.py`; do not edit by hand. Regenerate: `{REGENERATE_REFERENCE}`",
-        "",
-        _REFERENCE_INTRO,
-    ]
-    for name, field in Config.model_fields.items():
-        section = _model_in(field.annotation)
-        assert section is not None, name
-        lines += [
-            "",
-            f"## `{name}`",
-            "",
-            inspect.cleandoc(section.__doc__ or ""),
-            "",
-            "| Key | Type | Default | Meaning |",
-            "|---|---|---|---|",
-            *_rows(section, name),
-        ]
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(reference_markdown(), end="")

@@ -34,7 +34,7 @@ from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_ID
 from reclake.frames import one_row
-from reclake.recommend.kernel import factor_matrix
+from reclake.vectors import factor_matrix
 
 CONTENT = "content"  # array<double> column: an item's content feature vector
 

@@ -1,11 +1,12 @@
-"""What every job shares at run time: the run's identity, stage results, and ``main``.
+"""The one ``main`` behind every job: options, config, Spark session, stages in order, the summary.
 
-A stage is a function ``(spark, config, ctx) -> StageResult`` that reads its
-inputs from the lakehouse and writes its outputs there, so it runs the same
-alone (``spark-submit jobs/train.py``), through the CLI (``reclake train``) or
-inside ``reclake run``. :func:`run_job` is the one ``main`` behind all of them:
-it parses the common options, loads the config, builds the session, times the
-stages and prints the ``--json`` summary as the last line of stdout.
+:func:`run_job` parses the common options, loads the config, builds the session,
+runs the stages under the lakehouse's writer lock, prints one line per stage and
+the ``--json`` summary as the last line of stdout; :func:`execute` is the part
+without a command line (benchmarks and ``reclake run`` share it). The stage
+contract itself (``Stage``, ``StageResult``, ``RunContext``) is in
+reclake/context.py, the lines a person sees in reclake/console.py, the log
+plumbing in reclake/monitoring/logs.py.
 
 Quiet by default: a person sees one line per stage and where the output is;
 Spark's, Great Expectations' and py4j's logs go to a log file (``--verbose``
@@ -17,24 +18,21 @@ progress (reclake/monitoring/progress.py).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
-import os
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager, nullcontext
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from reclake.config import Config, RunSection, load_config, local_folder
+from reclake.config import Config, load_config
+from reclake.console import closing_lines, stage_line
+from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import ReclakeError
 from reclake.io.lock import writer_lock
-from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, log_formatter
+from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, job_logging, jvm_log_file, log_file, stderr_to
 from reclake.monitoring.metrics import publish_metrics
 from reclake.monitoring.progress import StageProgress, job_description
 
@@ -43,51 +41,12 @@ if TYPE_CHECKING:  # pyspark is imported only when a job really runs
 
 log = logging.getLogger(__name__)
 
-
-@dataclass(frozen=True)
-class RunContext:
-    """Which run this is: the date it is for (idempotency key) and this attempt's id."""
-
-    run_date: dt.date
-    run_id: str
-    started_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
-
-    @classmethod
-    def from_config(cls, run: RunSection) -> RunContext:
-        run_date = run.run_date or dt.datetime.now(dt.timezone.utc).date()
-        run_id = run.run_id or f"{run_date:%Y%m%d}-{dt.datetime.now(dt.timezone.utc):%H%M%S}-{uuid.uuid4().hex[:6]}"
-        return cls(run_date=run_date, run_id=run_id)
-
-
-@dataclass
-class StageResult:
-    """What a stage reports: row counts, metrics, the tables it wrote (name -> URI)."""
-
-    counts: dict[str, int] = field(default_factory=dict)
-    metrics: dict[str, float] = field(default_factory=dict)
-    tables: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-    note: str = ""  # a few words for the person watching, e.g. the quality gate's verdict
-
-
-StageFn = Callable[["SparkSession", Config, RunContext], StageResult]
-# Called once the job has finished, succeeded or failed, with its final summary.
-FinishFn = Callable[["SparkSession", Config, RunContext, dict[str, Any]], None]
 # Told after each stage: its name, seconds and result (the one line a person sees per stage).
 ProgressFn = Callable[[str, float, StageResult], None]
 
 
-@dataclass(frozen=True)
-class Stage:
-    name: str
-    run: StageFn
-    on_finish: FinishFn | None = None  # e.g. publish records the run's outcome in the runs table
-    # Checks that need no Spark, run before anything is written (no log, no table): raise a ReclakeError to refuse.
-    check: Callable[[Config, RunContext], None] | None = None
-
-
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """The options every job takes; the shortcuts are plain config overrides."""
+    """The options every job takes; ``--input``, ``--lakehouse`` and ``--run-date`` are shortcuts for config keys."""
     parser.add_argument("--config", metavar="FILE", help="YAML config (default: built-in defaults)")
     parser.add_argument(
         "--set",
@@ -113,14 +72,9 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    overrides = list(args.overrides)
-    if args.input:
-        overrides.append(f"input.path={args.input}")
-    if args.lakehouse:
-        overrides.append(f"lakehouse.root={args.lakehouse}")
-    if args.run_date:
-        overrides.append(f"run.run_date={args.run_date}")
-    return load_config(args.config, overrides)
+    """The config file, then ``--set``, then the shortcuts, which are set as given: a path is a path, never YAML."""
+    shortcuts = {"input.path": args.input, "lakehouse.root": args.lakehouse, "run.run_date": args.run_date}
+    return load_config(args.config, args.overrides, values={k: v for k, v in shortcuts.items() if v is not None})
 
 
 def execute(
@@ -145,7 +99,7 @@ def execute(
     from reclake.io.lakehouse import commit_conflict  # pyspark is imported only when a job really runs
     from reclake.spark import build_spark_session
 
-    ctx = ctx or RunContext.from_config(config.run)
+    ctx = ctx or RunContext.new(config.run.run_date, config.run.run_id)
     summary: dict[str, Any] = {
         "job": job,
         "status": "running",
@@ -239,101 +193,6 @@ def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: R
             log.exception("stage %s: could not record the failed run", stage.name)
 
 
-def log_file(config: Config, ctx: RunContext) -> Path:
-    """Where a quiet run's logs go: ``<lakehouse>/_logs/<run_id>.log``, or the temp folder for a remote lakehouse."""
-    root = local_folder(config.lakehouse.root)
-    folder = root / "_logs" if root is not None else Path(tempfile.gettempdir()) / "reclake-logs"
-    return folder / f"{ctx.run_id}.log"
-
-
-def jvm_log_file(log_path: Path | None, log_format: str) -> Path | None:
-    """Where the JVM's own lines go: the log file, or beside it when that file must hold JSON only."""
-    if log_path is None or log_format == "text":
-        return log_path
-    return log_path.with_suffix(".jvm.log")
-
-
-@contextmanager
-def job_logging(path: Path | None, context: RunLogContext, log_format: str = "text") -> Iterator[None]:
-    """Logs of this process and of the Spark JVM it starts go to ``path`` (None: to the terminal).
-
-    The JVM inherits file descriptor 2 when it starts, so stderr is pointed at
-    the log file while the session is built and restored right after: Ivy's
-    resolution report and log4j's console lines land in the file, this
-    process's own messages stay on the terminal. Python warnings are logged too.
-    Every line carries the run id and the stage (``context``), in ``log_format``.
-    """
-    if path is None:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handler = logging.FileHandler(path)
-    handler.setFormatter(log_formatter(log_format))
-    handler.addFilter(context)
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    logging.captureWarnings(True)
-    try:
-        yield
-    finally:
-        logging.captureWarnings(False)
-        root.removeHandler(handler)
-        handler.close()
-
-
-@contextmanager
-def stderr_to(path: Path | None) -> Iterator[None]:
-    """Point file descriptor 2 at ``path`` for the block (a child process started in it keeps it)."""
-    if path is None:
-        yield
-        return
-    sys.stderr.flush()
-    saved = os.dup(2)
-    target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(target, 2)
-    try:
-        yield
-    finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(target)
-
-
-# Counts named like "rule.x" or "x.files_before" are details for --json, not for the one line per stage.
-_HEADLINE_COUNTS = 4
-
-
-def stage_line(prog: str, name: str, seconds: float, result: StageResult) -> str:
-    """``reclake run: validate   12.3 s  raw_rows 31,000  valid_rows 30,990 ...``: what a stage did."""
-    counts = [(k, v) for k, v in result.counts.items() if "." not in k][:_HEADLINE_COUNTS]
-    figures = "  ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}" for key, value in counts)
-    note = f"  ({result.note})" if result.note else ""
-    return f"{prog}: {name:<10} {seconds:7.1f} s  {figures}{note}".rstrip()
-
-
-def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: Path | None) -> list[str]:
-    """Where the output is and how to look at it, or what failed; and where the logs are."""
-    lines = []
-    if summary["status"] == "succeeded":
-        lines.append(
-            f"{prog}: succeeded in {summary['timings_s']['total']:.1f} s; tables under {config.lakehouse.root}"
-        )
-        user = summary.get("example_user_id")
-        if user is not None and "recommendations" in summary.get("tables", {}):
-            lines.append(f"  look up one user: reclake lookup {user} --lakehouse {config.lakehouse.root}")
-        if "report" in summary.get("tables", {}):
-            lines.append(f"  evaluation report: {summary['tables']['report']}")
-    else:
-        lines.append(f"{prog}: error: {summary['error']}")
-    if "html" in summary.get("reports", {}):
-        lines.append(f"  run report: {summary['reports']['html']}")
-    if log_path is not None:
-        lines.append(f"  logs: {log_path}")
-    return lines
-
-
 def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence[str] | None = None) -> int:
     """Parse options, run ``stages``, report; exit status 0, or 2 with a one-line error."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
@@ -341,7 +200,7 @@ def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence
     args = parser.parse_args(argv)
     try:
         config = config_from_args(args)
-        ctx = RunContext.from_config(config.run)
+        ctx = RunContext.new(config.run.run_date, config.run.run_id)
         for stage in stages:
             if stage.check is not None:
                 stage.check(config, ctx)

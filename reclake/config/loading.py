@@ -1,0 +1,129 @@
+"""Loading the configuration: a YAML file, then ``--set section.key=value`` overrides, then validation.
+
+Overrides are parsed as YAML so types survive (``--set tune.rank=[8,16]`` is a
+list); the command line's path shortcuts (``--input``, ``--lakehouse``) and the
+run date are set as they are, never parsed, so a path holding ``#`` or ``: ``
+means that path.
+"""
+
+from __future__ import annotations
+
+import os
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
+
+from reclake.config.models import CREDENTIALS_IN_URL, Config, model_in
+from reclake.errors import ConfigError
+
+
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """``als.rank=64`` -> (["als", "rank"], 64). The value is parsed as YAML, so types survive."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {override!r}: expected section.key=value, e.g. --set als.rank=64")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError as exc:
+        # Only marked errors (syntax) name a problem; others (e.g. a control character) say it in their text.
+        problem = getattr(exc, "problem", exc)
+        raise ConfigError(f"--set {override!r}: the value is not valid YAML ({problem})") from None
+    return key.strip().split("."), value
+
+
+def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
+    """Set ``data[a][b][c] = value``, creating sections as needed; validation happens later."""
+    node = data
+    for i, part in enumerate(path[:-1]):
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {'.'.join(path)}: {'.'.join(path[: i + 1])} is a value, not a section")
+        node = child
+    node[path[-1]] = value
+
+
+def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
+    """Before ``--set events.types.view.weight=2`` on a file without ``events.types``, copy the default mapping in.
+
+    A mapping in a file replaces the default mapping as a whole (conf/movielens-100k.yaml keeps only
+    ``rating``), but an override of one entry changes that entry of the mapping in effect.
+    """
+    model: type[BaseModel] = Config
+    for i, part in enumerate(path[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            return
+        nested = model_in(field.annotation)
+        if nested is not None:
+            model = nested
+            continue
+        if typing.get_origin(field.annotation) is dict and field.default_factory is not None:
+            node: Any = data
+            for step in path[:i]:
+                node = node.setdefault(step, {}) if isinstance(node, dict) else None
+            if isinstance(node, dict) and part not in node:
+                default = field.get_default(call_default_factory=True)
+                node[part] = {
+                    k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in default.items()
+                }
+        return
+
+
+def _describe(error: ErrorDetails) -> str:
+    key = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
+    if error["type"] == CREDENTIALS_IN_URL:  # never echo a secret into an error message or a log
+        return f"{key}: {message}"
+    if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):
+        return f"{key}: {message} (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    values: Mapping[str, Any] | None = None,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> Config:
+    """Read ``path`` (YAML), apply ``section.key=value`` overrides, then ``values`` as they are, and validate.
+
+    ``values`` maps dotted keys to values that are not parsed (``{"input.path": "data/x #1.csv"}``):
+    the command line's path shortcuts, which must mean the path they name.
+
+    Relative local paths are resolved against ``base_dir`` (default: the current
+    directory), which is where the README's commands run.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read config {source}: {exc.strerror}") from None
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: expected a mapping of sections at the top level")
+    for override in overrides:
+        key_path, value = parse_override(override)
+        _seed_default_mapping(data, key_path)
+        apply_override(data, key_path, value)
+    for key, value in (values or {}).items():
+        apply_override(data, key.split("."), value)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    try:
+        return Config.model_validate(data, context={"base_dir": base})
+    except ValidationError as exc:
+        problems = "; ".join(_describe(e) for e in exc.errors())
+        raise ConfigError(f"{source}: {problems}") from None

@@ -1,0 +1,1 @@
+"""What models learn from: interaction strengths from events (``interactions``), item content (``content``)."""
