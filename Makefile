@@ -31,9 +31,11 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# docs/configuration.md is generated from the typed config (a test fails when it is stale).
+# docs/configuration.md is generated from the typed config, the table list in docs/data-contracts.md from
+# reclake/io/tables.py (a test fails when either is stale).
 docs: setup
 	$(VENV)/bin/python -m reclake.config > docs/configuration.md
+	$(VENV)/bin/python -m reclake.io.tables --write
 
 # dist/reclake-<version>-py3-none-any.whl and dist/reclake-<version>.zip (the same wheel, for --py-files).
 package: setup

@@ -47,6 +47,7 @@ def build(root: Path, users: int, recs: int, target_file_rows: int) -> None:
     from reclake.config import PublishSection, SparkSection
     from reclake.context import RunContext
     from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats
+    from reclake.io.tables import RECOMMENDATIONS
     from reclake.spark import build_spark_session
 
     spark = build_spark_session(
@@ -70,9 +71,9 @@ def build(root: Path, users: int, recs: int, target_file_rows: int) -> None:
     settings = PublishSection(target_file_rows=target_file_rows)
     publish_table(
         staged,
-        str(root / "recommendations"),
+        str(root),
+        RECOMMENDATIONS,
         run_stats(staged, "user_id"),
-        key="user_id",
         ctx=RunContext(RUN_DATE, "bench"),
         settings=settings,
     )

@@ -99,7 +99,7 @@ def shipped(lakehouse: Path, workdir: Path, data: Path) -> None:
     """Step 2: the shipped config on a 75% training file; score the published lists on the 25%."""
     config = load_config(CONFIG, [f"lakehouse.root={lakehouse}", f"input.path={data}", *PROTOCOL, *COMMON])
     spark = build_spark_session(config.spark)
-    if not (lakehouse / INTERACTIONS).exists():
+    if not (lakehouse / INTERACTIONS.name).exists():
         execute([validate.STAGE, prepare.STAGE], config, "bench")
     root = str(lakehouse)
     interactions = spark.read.format("delta").load(table_uri(root, INTERACTIONS))

@@ -15,8 +15,8 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # type hints only: pyspark and the config are not imported at run time
     from pyspark.sql import SparkSession
@@ -42,13 +42,23 @@ class RunContext:
 
 @dataclass
 class StageResult:
-    """What a stage reports: row counts, metrics, the tables it wrote (name -> URI)."""
+    """What a stage reports: row counts, metrics, the tables it wrote (name -> URI).
+
+    A stage with more to say returns a subclass with typed fields (``TrainResult``
+    has ``model_version``); each such field is a top-level key of the run's
+    ``--json`` summary (:meth:`summary_fields`), except those listed in ``UNSUMMARISED``.
+    """
 
     counts: dict[str, int] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     tables: dict[str, str] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
     note: str = ""  # a few words for the person watching, e.g. the quality gate's verdict
+
+    UNSUMMARISED: ClassVar[frozenset[str]] = frozenset({"counts", "metrics", "tables", "note"})
+
+    def summary_fields(self) -> dict[str, Any]:
+        """The fields a subclass adds, as summary keys (name -> value)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in self.UNSUMMARISED}
 
 
 StageFn = Callable[["SparkSession", "Config", RunContext], StageResult]

@@ -131,7 +131,7 @@ def execute(
             if result.metrics:
                 summary["metrics"][stage.name] = result.metrics
             summary["tables"].update(result.tables)
-            summary.update(result.details)
+            summary.update(result.summary_fields())
             if progress is not None:
                 progress(stage.name, summary["timings_s"][stage.name], result)
         summary["status"] = "succeeded"

@@ -10,10 +10,12 @@ from pyspark.sql import functions as F
 
 from reclake.config import EventType, PrepareSection
 from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
+from reclake.context import RunContext
+from reclake.features.ids import update_id_table
 from reclake.features.interactions import daily_pair_sums, history_strengths, new_id_mappings
 from reclake.io.lakehouse import write_delta
+from reclake.io.tables import ITEM_IDS
 from reclake.stages import prepare
-from reclake.stages.prepare import update_id_table
 
 TYPES = {
     "view": EventType(weight=1.0),
@@ -171,18 +173,18 @@ def test_new_ids_are_numbered_in_id_order_after_the_existing_ones(spark):
 
 
 def test_id_tables_are_stable_across_runs(spark, tmp_path):
-    uri = str(tmp_path / "item_ids")
+    root, ctx = str(tmp_path), RunContext.new()
     first = spark.createDataFrame([("i3",), ("i1",), ("i2",)], f"{ITEM_ID} string")
-    table, added = update_id_table(spark, first, uri, ITEM_ID, ITEM_IDX)
+    table, added = update_id_table(spark, first, root, ITEM_IDS, ctx)
     assert added == 3
     assert mapping(table, ITEM_ID, ITEM_IDX) == {"i1": 0, "i2": 1, "i3": 2}
 
     # The second run drops i2 and brings i0 and i9: old ids keep their index, new ones follow.
     second = spark.createDataFrame([("i9",), ("i3",), ("i0",), ("i1",)], f"{ITEM_ID} string")
-    table, added = update_id_table(spark, second, uri, ITEM_ID, ITEM_IDX)
+    table, added = update_id_table(spark, second, root, ITEM_IDS, ctx)
     assert added == 2
     assert mapping(table, ITEM_ID, ITEM_IDX) == {"i1": 0, "i2": 1, "i3": 2, "i0": 3, "i9": 4}
 
     # Nothing new: nothing appended, nothing renumbered.
-    table, added = update_id_table(spark, second, uri, ITEM_ID, ITEM_IDX)
+    table, added = update_id_table(spark, second, root, ITEM_IDS, ctx)
     assert added == 0 and table.count() == 5

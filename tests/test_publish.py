@@ -23,7 +23,7 @@ from reclake.io.layout import (
     run_stats,
 )
 from reclake.io.maintenance import FileStats, files_by_run_date, needs_clustering
-from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
+from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS, STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, table_uri
 from reclake.serving.lookup import LookupClient, NotFound
 from reclake.stages import maintain, publish, rollback
 
@@ -217,7 +217,12 @@ def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, 
     laid = spark.createDataFrame(staged_rows(D2, "m1", users=30), list(RECOMMENDATION_COLUMNS))
     settings = PublishSection(target_file_rows=30)
     publish.publish_table(
-        laid, uri, publish.run_stats(laid, "user_id"), key="user_id", ctx=RunContext(D2, "r"), settings=settings
+        laid,
+        str(lakehouse),
+        RECOMMENDATIONS,
+        publish.run_stats(laid, "user_id"),
+        ctx=RunContext(D2, "r"),
+        settings=settings,
     )
     appended = []
     for batch in range(3):
@@ -273,9 +278,9 @@ def test_readers_follow_served_versions_across_tables_and_an_empty_run_is_served
     ctx = RunContext(D3, "killed-before-served")
     publish_table(
         bumped,
-        str(lakehouse / "similar_items"),
+        str(lakehouse),
+        SIMILAR_ITEMS,
         run_stats(bumped, "item_id"),
-        key="item_id",
         ctx=ctx,
         settings=PublishSection(),
     )

@@ -65,11 +65,19 @@ def session_conf(spark: SparkSession, settings: dict[str, str]) -> Iterator[None
                 spark.conf.set(key, old)
 
 
+def load_delta(spark: SparkSession, uri: str, *, version: int | None = None) -> DataFrame:
+    """The Delta table at ``uri`` (at ``version``: time travel), with no check that it exists."""
+    reader = spark.read.format("delta")
+    if version is not None:
+        reader = reader.option("versionAsOf", version)
+    return reader.load(uri)
+
+
 def read_delta(spark: SparkSession, uri: str, *, produced_by: str) -> DataFrame:
     """Read a Delta table, or say which stage has to run first."""
     if not DeltaTable.isDeltaTable(spark, uri):
         raise MissingTableError(f"no Delta table at {uri}: run `reclake {produced_by}` first")
-    return spark.read.format("delta").load(uri)
+    return load_delta(spark, uri)
 
 
 def delta_exists(spark: SparkSession, uri: str) -> bool:

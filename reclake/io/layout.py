@@ -20,26 +20,35 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import PublishSection
-from reclake.constants import (
-    ITEM_ID,
-    MODEL_VERSION,
-    RANK,
-    RUN_DATE,
-    SCORE,
-    SIMILAR_ITEM_ID,
-    SOURCE,
-    USER_ID,
-)
+from reclake.constants import ITEM_ID, MODEL_VERSION, RANK, RUN_DATE, USER_ID
 from reclake.context import RunContext
 from reclake.errors import MissingTableError, ReclakeError
 from reclake.faults import kill_between_files_and_commit
 from reclake.frames import one_row
-from reclake.io.lakehouse import delta_exists, read_delta, session_conf, write_delta
+from reclake.io import catalogue
+from reclake.io.lakehouse import session_conf
+from reclake.io.tables import (
+    NEW_ITEM_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SIMILAR_ITEMS,
+    STAGED_NEW_ITEM_RECOMMENDATIONS,
+    STAGED_RECOMMENDATIONS,
+    STAGED_SIMILAR_ITEMS,
+    Table,
+)
 from reclake.uris import local_folder
 
-# The published schemas, in column order (schemas/recommendations.schema.json documents the first).
-RECOMMENDATION_COLUMNS = (USER_ID, RANK, ITEM_ID, SCORE, SOURCE, MODEL_VERSION, RUN_DATE)
-SIMILAR_ITEM_COLUMNS = (ITEM_ID, RANK, SIMILAR_ITEM_ID, SCORE, MODEL_VERSION, RUN_DATE)
+# The published schemas, in column order: declared once, in reclake/io/tables.py.
+RECOMMENDATION_COLUMNS = RECOMMENDATIONS.column_names
+SIMILAR_ITEM_COLUMNS = SIMILAR_ITEMS.column_names
+# Published table -> the column lookups select by (files hold one contiguous range of it).
+LOOKUP_KEYS = {RECOMMENDATIONS: USER_ID, SIMILAR_ITEMS: ITEM_ID, NEW_ITEM_RECOMMENDATIONS: USER_ID}
+# Published table -> the staged table recommend writes it from.
+STAGED = {
+    RECOMMENDATIONS: STAGED_RECOMMENDATIONS,
+    SIMILAR_ITEMS: STAGED_SIMILAR_ITEMS,
+    NEW_ITEM_RECOMMENDATIONS: STAGED_NEW_ITEM_RECOMMENDATIONS,
+}
 # Parquet's row-group size in bytes; Delta ignores it as a write option but reads it from the session.
 PARQUET_BLOCK_SIZE = "parquet.block.size"
 
@@ -75,10 +84,9 @@ def replace_predicate(run_date: dt.date, cutoff: dt.date | None) -> str:
     return predicate if cutoff is None else f"{predicate} OR {RUN_DATE} < '{cutoff.isoformat()}'"
 
 
-def _published_run_dates(spark: SparkSession, uri: str) -> list[dt.date]:
-    if not delta_exists(spark, uri):
-        return []
-    return [r[0] for r in spark.read.format("delta").load(uri).select(RUN_DATE).distinct().collect()]
+def _published_run_dates(spark: SparkSession, root: str, table: Table) -> list[dt.date]:
+    published = catalogue.read_if_exists(spark, root, table)
+    return [] if published is None else [r[0] for r in published.select(RUN_DATE).distinct().collect()]
 
 
 class RunStats(NamedTuple):
@@ -102,24 +110,25 @@ def run_stats(staged: DataFrame, key: str) -> RunStats:
 
 
 def publish_table(
-    staged: DataFrame, uri: str, stats: RunStats, *, key: str, ctx: RunContext, settings: PublishSection
+    staged: DataFrame, root: str, table: Table, stats: RunStats, *, ctx: RunContext, settings: PublishSection
 ) -> dict[str, int]:
-    """Write one run's ``staged`` rows to the Delta table at ``uri`` in one commit; return the counts."""
+    """Write one run's ``staged`` rows to the published ``table`` in one commit; return the counts."""
+    key = LOOKUP_KEYS[table]
     files = file_count(stats.rows, settings.target_file_rows)
-    existing = _published_run_dates(staged.sparkSession, uri) if settings.retain_runs else []
+    existing = _published_run_dates(staged.sparkSession, root, table) if settings.retain_runs else []
     cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
     with (
         session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}),
-        kill_between_files_and_commit("publish", "after_files", local_folder(uri), files),
+        kill_between_files_and_commit("publish", "after_files", local_folder(table.uri(root)), files),
     ):
-        write_delta(
+        catalogue.write(
             lay_out_for_lookup(staged, key, files),
-            uri,
+            root,
+            table,
+            ctx,
             replace_where=replace_predicate(ctx.run_date, cutoff),
-            partition_by=[RUN_DATE] if settings.partition_by_run_date else None,
+            partitioned=settings.partition_by_run_date,
             metadata={
-                "run_id": ctx.run_id,
-                "run_date": ctx.run_date.isoformat(),
                 "model_version": stats.model_version,
                 "rows": stats.rows,
                 f"{key}s": stats.keys,
@@ -130,10 +139,10 @@ def publish_table(
     return {"rows": stats.rows, f"{key}s": stats.keys, "files": files}
 
 
-def staged_run(spark: SparkSession, uri: str, run_date: dt.date, columns: Sequence[str]) -> DataFrame:
-    """One run date's rows of a staged table, in the published column order."""
-    staged = read_delta(spark, uri, produced_by="recommend")
-    return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*columns)
+def staged_run(spark: SparkSession, root: str, table: Table, run_date: dt.date) -> DataFrame:
+    """One run date's rows of the staged ``table`` (published as ``table``), in the published column order."""
+    staged = catalogue.read(spark, root, STAGED[table])
+    return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*table.column_names)
 
 
 class FirstPublish(ReclakeError):

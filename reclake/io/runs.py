@@ -6,29 +6,16 @@ import datetime as dt
 import json
 from typing import Any
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
-from pyspark.sql import types as T
 
 from reclake.config import Config
 from reclake.constants import MODEL_VERSION, RUN_DATE, RUN_ID
 from reclake.context import RunContext
-from reclake.io.lakehouse import USER_METADATA, commit_conflict, delta_exists, session_conf, write_delta
-from reclake.io.tables import RUNS, table_uri
+from reclake.io import catalogue
+from reclake.io.lakehouse import commit_conflict
+from reclake.io.tables import RUNS
 
-RUNS_SCHEMA = T.StructType(
-    [
-        T.StructField(RUN_ID, T.StringType(), False),
-        T.StructField(RUN_DATE, T.DateType(), False),
-        T.StructField("job", T.StringType(), False),
-        T.StructField("status", T.StringType(), False),
-        T.StructField("started_at", T.TimestampType(), False),
-        T.StructField("finished_at", T.TimestampType(), False),
-        T.StructField(MODEL_VERSION, T.StringType(), True),
-        T.StructField("counts", T.StringType(), False),  # JSON: stage -> {count name: value}
-        T.StructField("error", T.StringType(), True),
-    ]
-)
+RUNS_SCHEMA = catalogue.schema(RUNS)
 
 
 def run_row(ctx: RunContext, summary: dict[str, Any], finished_at: dt.datetime) -> dict[str, Any]:
@@ -64,16 +51,18 @@ def record_run(spark: SparkSession, config: Config, ctx: RunContext, summary: di
 
 def _upsert_run(spark: SparkSession, config: Config, ctx: RunContext, summary: dict[str, Any]) -> None:
     """Upsert this run's row: a retried run id replaces its earlier row."""
-    uri = table_uri(config.lakehouse.root, RUNS)
-    row = spark.createDataFrame([run_row(ctx, summary, dt.datetime.now(dt.timezone.utc))], RUNS_SCHEMA).coalesce(1)
-    metadata = {"run_id": ctx.run_id, "status": summary["status"]}
-    if not delta_exists(spark, uri):
-        write_delta(row, uri, metadata=metadata)
+    root = config.lakehouse.root
+    row = catalogue.rows(spark, RUNS, [tuple(run_row(ctx, summary, dt.datetime.now(dt.timezone.utc)).values())])
+    row = row.coalesce(1)
+    # Recorded by publish and by rollback: the stamp names the job.
+    stamp = catalogue.commit_metadata(ctx, summary["job"]) | {"status": summary["status"]}
+    if not catalogue.exists(spark, root, RUNS):
+        catalogue.write(row, root, RUNS, ctx, stamp=stamp)
         return
     # A merge takes its commit's userMetadata from the session, not from a write option.
-    with session_conf(spark, {USER_METADATA: json.dumps(metadata, sort_keys=True)}):
+    with catalogue.stamped(spark, stamp):
         (
-            DeltaTable.forPath(spark, uri)
+            catalogue.delta_table(spark, root, RUNS)
             .alias("recorded")
             .merge(row.alias("run"), f"recorded.{RUN_ID} = run.{RUN_ID}")
             .whenMatchedUpdateAll()

@@ -22,28 +22,25 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from delta.tables import DeltaTable
-from pyspark.sql import Column, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 import reclake
 from reclake.constants import MODEL_VERSION, PUBLISHED, TRAINED, USABLE_STATUSES
+from reclake.context import RunContext
 from reclake.errors import MissingTableError
-from reclake.io.lakehouse import delta_exists, read_delta, write_delta, write_text
-from reclake.io.tables import MODEL_REGISTRY, MODELS, table_uri
+from reclake.io import catalogue
+from reclake.io.lakehouse import write_text
+from reclake.io.tables import MODEL_REGISTRY, MODELS
+from reclake.uris import join_uri
 
 log = logging.getLogger(__name__)
 PUBLISHED_POINTER = "PUBLISHED"
 JSON_COLUMNS = ("params", "data_snapshot", "metrics", "tuning")
-REGISTRY_SCHEMA = (
-    "model_version string, created_at timestamp, run_id string, run_date date, model_uri string, "
-    "params string, data_snapshot string, code_version string, status string, status_at timestamp, "
-    "metrics string, tuning string"
-)
 
 
 def model_dir(lakehouse_root: str, version: str) -> str:
-    return table_uri(lakehouse_root, f"{MODELS}/{version}")
+    return join_uri(lakehouse_root, MODELS, version)
 
 
 def model_uri(lakehouse_root: str, version: str) -> str:
@@ -67,17 +64,17 @@ def code_version() -> str:
     return f"{reclake.__version__}+g{sha}" if sha else reclake.__version__
 
 
-def register(spark: SparkSession, lakehouse_root: str, entry: dict[str, Any]) -> None:
-    """Append a model's row (status ``trained``) and write its metadata.json."""
+def register(spark: SparkSession, lakehouse_root: str, ctx: RunContext, entry: dict[str, Any]) -> None:
+    """Append a model's row (status ``trained``, run id and date from ``ctx``) and write its metadata.json."""
     now = dt.datetime.now(dt.timezone.utc)
     row = {"created_at": now, "status": TRAINED, "status_at": now, "metrics": None, "tuning": None, **entry}
+    row |= {"run_id": ctx.run_id, "run_date": ctx.run_date}
     row["code_version"] = row.get("code_version") or code_version()
     for key in JSON_COLUMNS:
         if row.get(key) is not None and not isinstance(row[key], str):
             row[key] = json.dumps(row[key], sort_keys=True)
-    columns = [c.split()[0] for c in REGISTRY_SCHEMA.split(", ")]
-    frame = spark.createDataFrame([tuple(row.get(c) for c in columns)], REGISTRY_SCHEMA)
-    write_delta(frame, table_uri(lakehouse_root, MODEL_REGISTRY), mode="append")
+    frame = catalogue.rows(spark, MODEL_REGISTRY, [tuple(row.get(c) for c in MODEL_REGISTRY.column_names)])
+    catalogue.write(frame, lakehouse_root, MODEL_REGISTRY, ctx, mode="append")
     write_metadata(spark, lakehouse_root, row["model_version"])
 
 
@@ -88,8 +85,7 @@ def set_status(
     updates: dict[str, str | Column] = {"status": F.lit(status), "status_at": F.current_timestamp()}
     if metrics is not None:
         updates["metrics"] = F.lit(json.dumps(metrics, sort_keys=True))
-    table = DeltaTable.forPath(spark, table_uri(lakehouse_root, MODEL_REGISTRY))
-    table.update(F.col(MODEL_VERSION) == F.lit(version), updates)
+    catalogue.delta_table(spark, lakehouse_root, MODEL_REGISTRY).update(F.col(MODEL_VERSION) == F.lit(version), updates)
     write_metadata(spark, lakehouse_root, version)
 
 
@@ -99,16 +95,19 @@ def mark_published(spark: SparkSession, lakehouse_root: str, version: str) -> bo
     Returns False (and records nothing) for a version the registry does not know,
     e.g. recommendations staged by another system: publishing itself must not fail on that.
     """
-    uri = table_uri(lakehouse_root, MODEL_REGISTRY)
     entry = None
-    if delta_exists(spark, uri):
+    if catalogue.exists(spark, lakehouse_root, MODEL_REGISTRY):
         entry = _registry(spark, lakehouse_root).where(F.col(MODEL_VERSION) == version).select("status").first()
     if entry is None:
-        log.warning("published model version %s is not in the model registry at %s; not recorded", version, uri)
+        log.warning(
+            "published model version %s is not in the model registry at %s; not recorded",
+            version,
+            MODEL_REGISTRY.uri(lakehouse_root),
+        )
         return False
     if entry["status"] != PUBLISHED:  # re-publishing a date converges: the registry row stays as it was
         set_status(spark, lakehouse_root, version, PUBLISHED)
-    write_text(spark, table_uri(lakehouse_root, f"{MODELS}/{PUBLISHED_POINTER}"), version + "\n")
+    write_text(spark, join_uri(lakehouse_root, MODELS, PUBLISHED_POINTER), version + "\n")
     return True
 
 
@@ -124,7 +123,7 @@ def latest_entry(
     spark: SparkSession, lakehouse_root: str, statuses: tuple[str, ...] | None = None
 ) -> dict[str, Any] | None:
     """The newest model (optionally: with one of ``statuses``), or None."""
-    if not delta_exists(spark, table_uri(lakehouse_root, MODEL_REGISTRY)):
+    if not catalogue.exists(spark, lakehouse_root, MODEL_REGISTRY):
         return None
     registry = _registry(spark, lakehouse_root)
     if statuses is not None:
@@ -135,7 +134,7 @@ def latest_entry(
 
 def latest_published(spark: SparkSession, lakehouse_root: str, exclude: str | None = None) -> dict[str, Any] | None:
     """The model published most recently (by publication time), other than ``exclude``; None if none."""
-    if not delta_exists(spark, table_uri(lakehouse_root, MODEL_REGISTRY)):
+    if not catalogue.exists(spark, lakehouse_root, MODEL_REGISTRY):
         return None
     row = (
         _registry(spark, lakehouse_root)
@@ -163,8 +162,8 @@ def write_metadata(spark: SparkSession, lakehouse_root: str, version: str) -> No
     write_text(spark, f"{model_dir(lakehouse_root, version)}/metadata.json", text)
 
 
-def _registry(spark: SparkSession, lakehouse_root: str):
-    return read_delta(spark, table_uri(lakehouse_root, MODEL_REGISTRY), produced_by="train")
+def _registry(spark: SparkSession, lakehouse_root: str) -> DataFrame:
+    return catalogue.read(spark, lakehouse_root, MODEL_REGISTRY)
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

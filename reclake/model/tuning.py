@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyspark import StorageLevel
+from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 
-from reclake.config import AlsSection, TuneSection
+from reclake.config import AlsSection, EvaluateSection, TuneSection
 from reclake.errors import ConfigError
 from reclake.model.als import fit_als
 from reclake.model.metrics import RANKING_METRICS
 from reclake.model.scoring import list_quality, model_top_k
-from reclake.model.splitters import random_split
+from reclake.model.splitters import holdout, random_split
 
 log = logging.getLogger(__name__)
 SEARCHED = ("rank", "reg_param", "alpha")
@@ -82,3 +83,22 @@ def tune(train: DataFrame, base: AlsSection, settings: TuneSection, k: int) -> T
     if best is None:  # TuneSection's validator requires a value in each searched list
         raise ConfigError("tune: the search space has no candidate to try")
     return TuningResult(best=best[1], metric=f"{settings.metric}@{k}", trials=trials)
+
+
+def check_rank(als: AlsSection, settings: TuneSection, items: int) -> None:
+    """Refuse, before anything is fitted or written, a rank above the number of items: no factors to find."""
+    key, rank = ("tune.rank", max(settings.rank)) if settings.enabled else ("als.rank", als.rank)
+    if rank > items:
+        raise ConfigError(f"{key} {rank} is more than the {items} items to factorise: set it to at most {items}")
+
+
+def fit_tuned(
+    interactions: DataFrame, als: AlsSection, settings: TuneSection, evaluation: EvaluateSection
+) -> tuple[ALSModel, AlsSection, TuningResult | None]:
+    """ALS fit on every interaction with ``als``, or, with tuning on, with the search's winner.
+
+    Tuning sees only the evaluation's training part, so ``evaluate``'s test part stays unseen.
+    """
+    tuning = tune(holdout(interactions, evaluation)[0], als, settings, evaluation.k) if settings.enabled else None
+    best = tuning.best if tuning else als
+    return fit_als(interactions, best), best, tuning

@@ -26,8 +26,9 @@ from pyspark.sql import functions as F
 
 from reclake.config import Config
 from reclake.constants import ITEM_ID, ITEM_IDX, MODEL_VERSION, SCORE
-from reclake.io.lakehouse import delta_exists, read_delta, write_text
-from reclake.io.tables import INTERACTIONS, ITEM_IDS, MODEL_REGISTRY, RUNS, STAGED_RECOMMENDATIONS, table_uri
+from reclake.io import catalogue
+from reclake.io.lakehouse import write_text
+from reclake.io.tables import INTERACTIONS, ITEM_IDS, MODEL_REGISTRY, RUNS, STAGED_RECOMMENDATIONS
 from reclake.model.report import popularity_decile_share, score_histogram
 from reclake.uris import join_uri
 
@@ -82,13 +83,12 @@ class ReportData:
 
 def recommendation_stats(spark: SparkSession, root: str) -> RecommendationStats | None:
     """Score histogram, popularity deciles and coverage of the staged recommendations; None if none are staged."""
-    staged, item_ids_uri = table_uri(root, STAGED_RECOMMENDATIONS), table_uri(root, ITEM_IDS)
-    if not (delta_exists(spark, staged) and delta_exists(spark, item_ids_uri)):
+    if not (catalogue.exists(spark, root, STAGED_RECOMMENDATIONS) and catalogue.exists(spark, root, ITEM_IDS)):
         return None
-    item_ids = read_delta(spark, item_ids_uri, produced_by="prepare")
-    staged_rows = read_delta(spark, staged, produced_by="recommend")
+    item_ids = catalogue.read(spark, root, ITEM_IDS)
+    staged_rows = catalogue.read(spark, root, STAGED_RECOMMENDATIONS)
     recommended = staged_rows.join(item_ids, ITEM_ID).select(ITEM_IDX, SCORE).persist()  # read by four aggregations
-    interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
+    interactions = catalogue.read(spark, root, INTERACTIONS)
     try:
         distinct_items = recommended.select(ITEM_IDX).distinct().count()
         return RecommendationStats(
@@ -104,10 +104,9 @@ def recommendation_stats(spark: SparkSession, root: str) -> RecommendationStats 
 def report_data(spark: SparkSession, config: Config) -> ReportData:
     """The registry's evaluated models, the recent runs and the recommendation statistics."""
     root, data = config.lakehouse.root, ReportData()
-    registry_uri, runs_uri = table_uri(root, MODEL_REGISTRY), table_uri(root, RUNS)
-    if delta_exists(spark, registry_uri):
+    if catalogue.exists(spark, root, MODEL_REGISTRY):
         rows = (
-            read_delta(spark, registry_uri, produced_by="train")
+            catalogue.read(spark, root, MODEL_REGISTRY)
             .where(F.col("metrics").isNotNull())
             .select(MODEL_VERSION, "created_at", "status", "metrics")
             .orderBy(F.col("created_at").desc())
@@ -115,9 +114,9 @@ def report_data(spark: SparkSession, config: Config) -> ReportData:
             .collect()
         )
         data.models = [{**row.asDict(), "metrics": json.loads(row["metrics"])} for row in reversed(rows)]
-    if delta_exists(spark, runs_uri):
+    if catalogue.exists(spark, root, RUNS):
         rows = (
-            read_delta(spark, runs_uri, produced_by="publish")
+            catalogue.read(spark, root, RUNS)
             .select("run_id", "run_date", "job", "status", "started_at", "finished_at", "error")
             .orderBy(F.col("started_at").desc())
             .limit(RECENT_RUNS)
@@ -357,7 +356,7 @@ def render(summary: Mapping[str, Any], data: ReportData, config: Config) -> str:
 def report_uri(summary: Mapping[str, Any], config: Config) -> str:
     """``run-<run_id>.html`` beside the evaluation's report.md, or under ``<lakehouse>/_reports``."""
     evaluated = summary.get("tables", {}).get("report")
-    folder = evaluated.rsplit("/", 1)[0] if evaluated else table_uri(config.lakehouse.root, REPORTS_FOLDER)
+    folder = evaluated.rsplit("/", 1)[0] if evaluated else join_uri(config.lakehouse.root, REPORTS_FOLDER)
     return join_uri(folder, f"run-{summary['run_id']}.html")
 
 

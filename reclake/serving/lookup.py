@@ -51,8 +51,9 @@ from reclake.io.tables import (
     RECOMMENDATIONS,
     SERVED_VERSIONS,
     SIMILAR_ITEMS,
+    Table,
 )
-from reclake.uris import delta_rs_uri, join_uri
+from reclake.uris import delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8
@@ -213,11 +214,11 @@ class LookupClient:
 
     def __init__(self, lakehouse_root: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
         served = ServedVersions(
-            join_uri(lakehouse_root, SERVED_VERSIONS), storage_options=storage_options, refresh_s=refresh_s
+            SERVED_VERSIONS.uri(lakehouse_root), storage_options=storage_options, refresh_s=refresh_s
         )
 
-        def table(name: str, key: str) -> PublishedTable:
-            uri = join_uri(lakehouse_root, name)
+        def table(published: Table, key: str) -> PublishedTable:
+            uri = published.uri(lakehouse_root)
             return PublishedTable(uri, key, served=served, storage_options=storage_options, refresh_s=refresh_s)
 
         self.recommendations = table(RECOMMENDATIONS, USER_ID)

@@ -10,7 +10,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
 from reclake.constants import RUN_DATE, USABLE_STATUSES
-from reclake.io.tables import MODEL_REGISTRY, table_uri
+from reclake.io.tables import MODEL_REGISTRY
 from reclake.uris import delta_rs_uri
 
 
@@ -20,7 +20,7 @@ def latest_model_date(lakehouse_root: str) -> dt.date | None:
     None if there is none yet: a rejected model does not count, so the next run retrains.
     """
     try:
-        models = DeltaTable(delta_rs_uri(table_uri(lakehouse_root, MODEL_REGISTRY))).to_pyarrow_table(
+        models = DeltaTable(delta_rs_uri(MODEL_REGISTRY.uri(lakehouse_root))).to_pyarrow_table(
             columns=[RUN_DATE, "status"]
         )
     except TableNotFoundError:

@@ -102,6 +102,7 @@ def write_landing_days(spark: SparkSession, config: Config, events: DataFrame, e
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    """Read nothing; write synthetic events to ``input.path`` (one folder per day with ``{run_date}``)."""
     check_compatible(config)
     end_date = config.generate.end_date or ctx.run_date
     events = generate_events(spark, config.generate, end_date)

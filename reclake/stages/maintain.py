@@ -17,21 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 
 from reclake.config import Config
 from reclake.constants import ITEM_ID, USER_ID
 from reclake.context import RunContext, Stage, StageResult
-from reclake.io.lakehouse import delta_exists
+from reclake.io import catalogue
 from reclake.io.maintenance import cluster, data_file_count, vacuum
-from reclake.io.tables import (
-    QUARANTINE,
-    RECOMMENDATIONS,
-    RUNS,
-    SIMILAR_ITEMS,
-    table_uri,
-)
+from reclake.io.tables import QUARANTINE, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS
 from reclake.runner import run_job
 
 # Published table -> the column lookups select by (None: no point lookups, compaction only).
@@ -39,17 +32,19 @@ TABLES = {RECOMMENDATIONS: USER_ID, SIMILAR_ITEMS: ITEM_ID, RUNS: None, QUARANTI
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+    """Read and rewrite ``recommendations``, ``similar_items``, ``runs`` and ``quarantine`` in place: compact or
+    re-cluster their files, then vacuum the files no retained version needs."""
     root, settings = config.lakehouse.root, config.publish
     counts: dict[str, int] = {}
     tables: dict[str, str] = {}
-    for name, key in TABLES.items():
-        uri = table_uri(root, name)
-        if not delta_exists(spark, uri):
+    for table, key in TABLES.items():
+        if not catalogue.exists(spark, root, table):
             continue
+        name, uri = table.name, table.uri(root)
         counts[f"{name}.files_before"] = data_file_count(spark, uri)
         if key is None:
             if counts[f"{name}.files_before"] > 1:
-                DeltaTable.forPath(spark, uri).optimize().executeCompaction()
+                catalogue.delta_table(spark, root, table).optimize().executeCompaction()
         else:
             counts[f"{name}.partitions_clustered"] = cluster(
                 spark, uri, key, settings.target_file_rows, settings.row_group_bytes

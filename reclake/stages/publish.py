@@ -22,107 +22,93 @@ per run with its status and figures, failed runs included.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
-from reclake.config import Config
-from reclake.constants import ITEM_ID, USER_ID
+from reclake.config import Config, PublishSection
+from reclake.constants import USER_ID
 from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import MissingTableError
 from reclake.faults import fault_point
-from reclake.io.lakehouse import delta_exists, last_commit_metadata, table_version
-from reclake.io.layout import (
-    RECOMMENDATION_COLUMNS,
-    SIMILAR_ITEM_COLUMNS,
-    publish_table,
-    run_stats,
-    staged_run,
-)
+from reclake.io import catalogue
+from reclake.io.layout import LOOKUP_KEYS, STAGED, RunStats, publish_table, run_stats, staged_run
 from reclake.io.runs import record_run
-from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
-from reclake.io.tables import (
-    NEW_ITEM_RECOMMENDATIONS,
-    RECOMMENDATIONS,
-    SIMILAR_ITEMS,
-    STAGED_NEW_ITEM_RECOMMENDATIONS,
-    STAGED_RECOMMENDATIONS,
-    STAGED_SIMILAR_ITEMS,
-    table_uri,
-)
+from reclake.io.served import serve_published
+from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SIMILAR_ITEMS, STAGED_RECOMMENDATIONS, Table
 from reclake.model import registry
 from reclake.runner import run_job
 
+__all__ = ["STAGE", "PublishResult", "main", "publish_table", "run", "run_stats", "serve_published"]
 
-def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+# Tables a run may or may not have staged (similar items, the new-items shelf), and their counts' prefix: Delta only.
+OPTIONAL = ((SIMILAR_ITEMS, "similar_"), (NEW_ITEM_RECOMMENDATIONS, "new_item_"))
+
+
+@dataclass
+class PublishResult(StageResult):
+    """What apps now read: the model versions, a user id to try, and per table the rows and Delta version committed."""
+
+    model_version: str = ""
+    example_user_id: str | None = None
+    published: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> PublishResult:
+    """Read the run date's rows of the ``staging/`` tables; write ``recommendations`` (or BigQuery),
+    ``similar_items``, ``new_item_recommendations`` and ``served_versions``; mark the model published."""
     root, settings = config.lakehouse.root, config.publish
-    staged_uri = table_uri(root, STAGED_RECOMMENDATIONS)
-    staged = staged_run(spark, staged_uri, ctx.run_date, RECOMMENDATION_COLUMNS)
+    staged = staged_run(spark, root, RECOMMENDATIONS, ctx.run_date)
     stats = run_stats(staged, USER_ID)
     # No rows is a result when recommend ran for this date (every user already has every eligible item).
-    if not stats.rows and last_commit_metadata(spark, staged_uri).get("run_date") != ctx.run_date.isoformat():
+    if (
+        not stats.rows
+        and catalogue.last_metadata(spark, root, STAGED_RECOMMENDATIONS).get("run_date") != ctx.run_date.isoformat()
+    ):
         raise MissingTableError(
             f"staging/recommendations has no rows for run date {ctx.run_date}: "
             f"run `reclake recommend --run-date {ctx.run_date}` first"
         )
-    counts: dict[str, int] = {}
-    tables: dict[str, str] = {}
-    published: dict[str, dict[str, int]] = {}  # table -> rows of this run and, for Delta, the version committed
-
-    # Tables a run may or may not have staged (similar items, the new-items shelf): Delta only.
-    optional = [
-        (STAGED_SIMILAR_ITEMS, SIMILAR_ITEMS, SIMILAR_ITEM_COLUMNS, ITEM_ID, "similar_"),
-        (STAGED_NEW_ITEM_RECOMMENDATIONS, NEW_ITEM_RECOMMENDATIONS, RECOMMENDATION_COLUMNS, USER_ID, "new_item_"),
-    ]
-    for staged_name, name, columns, key, prefix in optional:
-        staged_uri = table_uri(root, staged_name)
-        if settings.sink != "delta" or not delta_exists(spark, staged_uri):
+    result = PublishResult(model_version=stats.model_version, example_user_id=stats.first_key)
+    for table, prefix in OPTIONAL if settings.sink == "delta" else ():
+        if not catalogue.exists(spark, root, STAGED[table]):
             continue
-        rows = staged_run(spark, staged_uri, ctx.run_date, columns)
-        rows_stats = run_stats(rows, key)
+        rows = staged_run(spark, root, table, ctx.run_date)
+        rows_stats = run_stats(rows, LOOKUP_KEYS[table])
         if rows_stats.rows:  # this run produced them
-            uri = table_uri(root, name)
-            written = publish_table(rows, uri, rows_stats, key=key, ctx=ctx, settings=settings)
-            counts.update({f"{prefix}{count}": value for count, value in written.items()})
-            tables[name] = uri
-            published[name] = {"rows": written["rows"], "version": table_version(spark, uri)}
+            _commit(spark, root, table, rows, rows_stats, ctx, settings, result, prefix)
             fault_point("publish", "between_tables")
-
     if settings.sink == "bigquery":
         # google-cloud-bigquery is an optional extra: imported only when it is the sink.
         from reclake.sinks.bigquery import publish_to_bigquery
 
-        counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
-        tables["recommendations"] = settings.bigquery_target.destination(ctx.run_date)
-        published["recommendations"] = {"rows": stats.rows}
+        result.counts.update(publish_to_bigquery(staged, stats.rows, settings, ctx))
+        result.tables[RECOMMENDATIONS.name] = settings.bigquery_target.destination(ctx.run_date)
+        result.published[RECOMMENDATIONS.name] = {"rows": stats.rows}
     else:
-        uri = table_uri(root, RECOMMENDATIONS)
-        counts.update(publish_table(staged, uri, stats, key=USER_ID, ctx=ctx, settings=settings))
-        tables["recommendations"] = uri
-        published["recommendations"] = {"rows": stats.rows, "version": table_version(spark, uri)}
-        serve_published(spark, root, published, ctx)
+        _commit(spark, root, RECOMMENDATIONS, staged, stats, ctx, settings, result)
+        serve_published(spark, root, result.published, ctx)
     for version in filter(None, stats.model_version.split(",")):
         registry.mark_published(spark, root, version)  # the registry records what apps now read
-    details = {"model_version": stats.model_version, "example_user_id": stats.first_key, "published": published}
-    return StageResult(counts=counts, tables=tables, details=details)
+    return result
 
 
-def serve_published(spark: SparkSession, root: str, published: dict[str, dict[str, int]], ctx: RunContext) -> None:
-    """Move readers to this run's table versions in one commit; tables it did not publish stay as served.
-
-    A table's served run date never goes back: backfilling an older date republishes
-    the table, and readers keep answering from the newest date.
-    """
-    served = served_versions(spark, root)
-    for name in (SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS):  # published by an earlier run, before this table existed
-        uri = table_uri(root, name)
-        if name not in published and name not in served and delta_exists(spark, uri):
-            served[name] = Served(table_version(spark, uri), newest_run_date(spark, uri))
-    for name, written in published.items():
-        before = served.get(name)
-        newest = max(filter(None, (ctx.run_date, before.run_date if before else None)))
-        served[name] = Served(written["version"], newest)
-    fault_point("publish", "before_served")
-    write_served_versions(spark, root, served, {"run_id": ctx.run_id, "run_date": ctx.run_date.isoformat()})
+def _commit(
+    spark: SparkSession,
+    root: str,
+    table: Table,
+    rows: DataFrame,
+    stats: RunStats,
+    ctx: RunContext,
+    settings: PublishSection,
+    result: PublishResult,
+    prefix: str = "",
+) -> None:
+    """Publish ``rows`` to ``table`` in one commit, and note its counts, URI and version in ``result``."""
+    written = publish_table(rows, root, table, stats, ctx=ctx, settings=settings)
+    result.counts.update({f"{prefix}{count}": value for count, value in written.items()})
+    result.tables[table.name] = table.uri(root)
+    result.published[table.name] = {"rows": written["rows"], "version": catalogue.version(spark, root, table)}
 
 
 STAGE = Stage("publish", run, on_finish=record_run)

@@ -28,39 +28,23 @@ each user's best new items go to ``staging/new_item_recommendations``
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from reclake.config import AlsSection, Config, RecommendSection
-from reclake.constants import (
-    ITEM_ID,
-    ITEM_IDX,
-    MODEL_VERSION,
-    RANK,
-    RUN_DATE,
-    SCORE,
-    SIMILAR_ITEM_ID,
-    SOURCE,
-    SOURCE_ALS,
-    SOURCE_CONTENT,
-    SOURCE_FOLDIN,
-    SOURCE_POPULAR,
-    SOURCES,
-    USER_ID,
-    USER_IDX,
-)
+from reclake.config import AlsSection, Config
+from reclake.constants import ITEM_ID, ITEM_IDX, USER_ID, USER_IDX
 from reclake.context import RunContext, Stage, StageResult
-from reclake.errors import InputError, MissingTableError
+from reclake.errors import MissingTableError
 from reclake.faults import fault_point
 from reclake.features.content import CONTENT
 from reclake.frames import one_row
-from reclake.io.lakehouse import delta_exists, read_delta, write_delta
+from reclake.io import catalogue
+from reclake.io.lakehouse import delta_exists, load_delta
 from reclake.io.tables import (
     CATALOGUE,
     EVENTS,
@@ -70,183 +54,110 @@ from reclake.io.tables import (
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
     USER_IDS,
-    table_uri,
 )
 from reclake.model.registry import latest_approved_version, model_entry, model_uri
-from reclake.recommend.fallback import (
-    eligible,
-    folded_in_factors,
-    popularity_factors,
-    since,
-    users_without_factors,
-    with_original_ids,
+from reclake.recommend.lists import (
+    Inputs,
+    listed_items,
+    lists,
+    named_items,
+    pairs_since,
+    recommendation_counts,
+    window_start,
 )
-from reclake.recommend.newitems import NewItems, label_new_items, new_item_factors
-from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
+from reclake.recommend.newitems import NewItems, new_item_factors
 from reclake.runner import run_job
+from reclake.uris import join_uri
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class RecommendResult(StageResult):
+    """The model the lists were scored with."""
+
+    model_version: str = ""
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult:
+    """Read the newest approved model, ``user_ids``, ``item_ids``, ``interactions``/``events`` (seen items) and
+    ``catalogue`` (if configured); write ``staging/recommendations``, ``staging/new_item_recommendations`` and
+    ``staging/similar_items``."""
+    root, settings = config.lakehouse.root, config.recommend
+    version = latest_approved_version(spark, root)  # the newest model the quality gate let through
+    found = lists(_inputs(spark, config, ctx, version), settings, version, ctx.run_date)
+    note = ""
+    if settings.top_n > found.eligible_items:
+        note = (
+            f"warning: recommend.top_n {settings.top_n} > the {found.eligible_items} eligible items: lists are shorter"
+        )
+        log.warning("%s; every user gets the eligible items they do not have", note)
+    # The model version and run date too: a run with nothing to recommend stages no rows, and publish must know it ran.
+    stamp = {"model_version": version}
+    uri = catalogue.write(found.recommendations, root, STAGED_RECOMMENDATIONS, ctx, metadata=stamp)
+    counts = one_row(catalogue.read(spark, root, STAGED_RECOMMENDATIONS).agg(*recommendation_counts())).asDict()
+    tables = {"staged_recommendations": uri}
+    fault_point("recommend", "after_staged")
+    if found.new_items is not None:
+        counts["new_items"] = found.new_items
+    if found.new_item_shelf is not None:
+        tables["staged_new_item_recommendations"] = catalogue.write(
+            found.new_item_shelf, root, STAGED_NEW_ITEM_RECOMMENDATIONS, ctx, metadata=stamp
+        )
+        shelf = catalogue.read(spark, root, STAGED_NEW_ITEM_RECOMMENDATIONS)
+        shelf_counts = one_row(shelf.agg(F.count(F.lit(1)).alias("rows"), F.countDistinct(USER_ID).alias("users")))
+        counts |= {"new_item_rows": shelf_counts["rows"], "new_item_users": shelf_counts["users"]}
+    if found.similar_items is not None:
+        uri = catalogue.write(found.similar_items, root, STAGED_SIMILAR_ITEMS, ctx, metadata=stamp)
+        counts["similar_items_rows"] = catalogue.read(spark, root, STAGED_SIMILAR_ITEMS).count()
+        tables["staged_similar_items"] = uri
+    return RecommendResult(counts=counts, tables=tables, note=note, model_version=version)
+
+
+def _inputs(spark: SparkSession, config: Config, ctx: RunContext, version: str) -> Inputs:
+    """Everything the lists are computed from, read through the catalogue (and the model's factors)."""
+    root, settings = config.lakehouse.root, config.recommend
+    model = ALSModel.load(model_uri(root, version))
+    item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
+    users, items = catalogue.read(spark, root, USER_IDS), catalogue.read(spark, root, ITEM_IDS)
+    new = None
+    if config.catalogue is not None:
+        content = catalogue.read(spark, root, CATALOGUE).select(ITEM_ID, CONTENT)
+        ids, factors = new_item_factors(content, items, item_factors, settings.content_reg_param)
+        # Mapped once: the factors feed the lists, the shelf and similar items.
+        new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True))
+    named = named_items(items, new)
+
+    def pairs(days: int | None) -> DataFrame:
+        """(user_idx, item_idx) each user interacted with in the last ``days`` (None: the prepared pairs)."""
+        start = window_start(ctx.run_date, days)
+        if start is None:
+            return catalogue.read(spark, root, INTERACTIONS).select(USER_IDX, ITEM_IDX)
+        return pairs_since(catalogue.read(spark, root, EVENTS), start, users, items)
+
+    return Inputs(
+        user_factors=model.userFactors.withColumnRenamed("id", USER_IDX),
+        item_factors=item_factors,
+        users=users,
+        items=items,
+        new=new,
+        allowed=_item_list(spark, root, "eligible_items", settings.eligible_items, named),
+        denied=_item_list(spark, root, "excluded_items", settings.excluded_items, named),
+        seen=pairs(settings.exclude_seen_window_days),
+        recent=pairs(settings.fallback_window_days),
+        interactions=catalogue.read(spark, root, INTERACTIONS) if settings.fold_in else None,
+        params=AlsSection.model_validate(model_entry(spark, root, version)["params"]) if settings.fold_in else None,
+    )
 
 
 def _item_list(spark: SparkSession, root: str, key: str, location: str | None, items: DataFrame) -> DataFrame | None:
     """An item_id list (a Delta table under the lakehouse root, by name) as item indices."""
     if location is None:
         return None
-    uri = table_uri(root, location)
+    uri = join_uri(root, location)
     if not delta_exists(spark, uri):
         raise MissingTableError(f"recommend.{key}: no Delta table at {uri} (expected one with an {ITEM_ID} column)")
-    listed = spark.read.format("delta").load(uri)
-    if ITEM_ID not in listed.columns:
-        raise InputError(f"recommend.{key}: {uri} has no {ITEM_ID} column (it has: {', '.join(listed.columns)})")
-    return items.join(listed.select(F.col(ITEM_ID).cast("string").alias(ITEM_ID)), ITEM_ID, "left_semi")
-
-
-def _window_start(run_date: dt.date, days: int | None) -> dt.datetime | None:
-    if days is None:
-        return None
-    return dt.datetime.combine(run_date - dt.timedelta(days=days), dt.time(), tzinfo=dt.timezone.utc)
-
-
-def _indexed_pairs(
-    spark: SparkSession, root: str, start: dt.datetime | None, users: DataFrame, items: DataFrame
-) -> DataFrame:
-    """(user_idx, item_idx) each user interacted with since ``start``: the prepared pairs for all history."""
-    if start is None:
-        return read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare").select(USER_IDX, ITEM_IDX)
-    events = since(read_delta(spark, table_uri(root, EVENTS), produced_by="validate"), start)
-    return events.join(users, USER_ID).join(F.broadcast(items), ITEM_ID).select(USER_IDX, ITEM_IDX).distinct()
-
-
-def _options(settings: RecommendSection) -> ScoringOptions:
-    return {
-        "user_batch_size": settings.user_batch_size,
-        "broadcast_limit_mb": settings.broadcast_limit_mb,
-        "item_block_size": settings.item_block_size,
-    }
-
-
-def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
-    root, settings = config.lakehouse.root, config.recommend
-    version = latest_approved_version(spark, root)  # the newest model the quality gate let through
-    model = ALSModel.load(model_uri(root, version))
-    user_factors = model.userFactors.withColumnRenamed("id", USER_IDX)
-    item_factors = model.itemFactors.withColumnRenamed("id", ITEM_IDX)
-    users = read_delta(spark, table_uri(root, USER_IDS), produced_by="prepare")
-    items = read_delta(spark, table_uri(root, ITEM_IDS), produced_by="prepare")
-    new = None
-    if config.catalogue is not None:
-        content = read_delta(spark, table_uri(root, CATALOGUE), produced_by="validate").select(ITEM_ID, CONTENT)
-        ids, factors = new_item_factors(content, items, item_factors, settings.content_reg_param)
-        # Mapped once: the factors feed the lists, the shelf and similar items.
-        new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True))
-    # Every item an id can name this run: the interacted ones and the catalogue's new ones.
-    named_items = items if new is None else items.unionByName(new.ids.join(items, ITEM_ID, "left_anti"))
-    allowed = _item_list(spark, root, "eligible_items", settings.eligible_items, named_items)
-    denied = _item_list(spark, root, "excluded_items", settings.excluded_items, named_items)
-    seen = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.exclude_seen_window_days), users, items)
-    recent = _indexed_pairs(spark, root, _window_start(ctx.run_date, settings.fallback_window_days), users, items)
-    options = _options(settings)
-
-    catalogue = eligible(items, allowed, denied).count()
-    note = ""
-    if settings.top_n > catalogue:
-        note = f"warning: recommend.top_n {settings.top_n} > the {catalogue} eligible items: lists are shorter"
-        log.warning("%s; every user gets the eligible items they do not have", note)
-    all_factors = item_factors if new is None else item_factors.unionByName(new.factors)
-    candidates = eligible(all_factors if settings.include_new_items else item_factors, allowed, denied)
-
-    def labelled(top: DataFrame, source: str) -> DataFrame:
-        return (
-            top.withColumn(SOURCE, F.lit(source))
-            if new is None
-            else label_new_items(top, new.ids, source, SOURCE_CONTENT)
-        )
-
-    scored_users = user_factors
-    als_top = top_n_for_users(user_factors, candidates, seen, settings.top_n, **options)
-    newcomers = users_without_factors(users, user_factors)
-    lists = [labelled(als_top, SOURCE_ALS)]
-    if settings.fold_in:
-        interactions = read_delta(spark, table_uri(root, INTERACTIONS), produced_by="prepare")
-        params = AlsSection.model_validate(model_entry(spark, root, version)["params"])
-        # Solved once: the folded-in users are both scored and taken out of the fallback.
-        folded = folded_in_factors(newcomers, interactions, item_factors, params).localCheckpoint(eager=True)
-        foldin_top = top_n_for_users(folded, candidates, seen, settings.top_n, **options)
-        lists.append(labelled(foldin_top, SOURCE_FOLDIN))
-        newcomers = newcomers.join(folded.select(USER_IDX), USER_IDX, "left_anti")
-        scored_users = user_factors.unionByName(folded)
-    popular_top = top_n_for_users(
-        newcomers, popularity_factors(eligible(items, allowed, denied), recent), seen, settings.top_n, **options
-    )
-    lists.append(popular_top.withColumn(SOURCE, F.lit(SOURCE_POPULAR)))
-    top = functools.reduce(DataFrame.unionByName, lists)
-
-    def published_rows(top: DataFrame) -> DataFrame:
-        return with_original_ids(top, users, named_items).select(
-            USER_ID,
-            RANK,
-            ITEM_ID,
-            F.col(SCORE).cast("double").alias(SCORE),
-            SOURCE,
-            F.lit(version).alias(MODEL_VERSION),
-            F.lit(ctx.run_date).alias(RUN_DATE),
-        )
-
-    # The run date too: a run with nothing left to recommend stages no rows, and publish must still know it ran.
-    metadata = {
-        "run_id": ctx.run_id,
-        "run_date": ctx.run_date.isoformat(),
-        "model_version": version,
-        "stage": "recommend",
-    }
-    uri = table_uri(root, STAGED_RECOMMENDATIONS)
-    write_delta(published_rows(top), uri, metadata=metadata)
-    stats = one_row(
-        read_delta(spark, uri, produced_by="recommend").agg(
-            F.count(F.lit(1)).alias("rows"),
-            F.countDistinct(USER_ID).alias("users"),
-            F.countDistinct(F.when(F.col(SOURCE) == SOURCE_POPULAR, F.col(USER_ID))).alias("fallback_users"),
-            *(F.count(F.when(F.col(SOURCE) == source, 1)).alias(f"rows.{source}") for source in SOURCES),
-            F.countDistinct(F.when(F.col(SOURCE) == SOURCE_FOLDIN, F.col(USER_ID))).alias("foldin_users"),
-        )
-    )
-    counts, tables = stats.asDict(), {"staged_recommendations": uri}
-    fault_point("recommend", "after_staged")
-    if new is not None:
-        counts["new_items"] = new.ids.count()
-        if settings.new_items_top_n:
-            shelf = top_n_for_users(
-                scored_users, eligible(new.factors, allowed, denied), seen, settings.new_items_top_n, **options
-            )
-            shelf_uri = table_uri(root, STAGED_NEW_ITEM_RECOMMENDATIONS)
-            write_delta(published_rows(shelf.withColumn(SOURCE, F.lit(SOURCE_CONTENT))), shelf_uri, metadata=metadata)
-            shelf_stats = one_row(
-                read_delta(spark, shelf_uri, produced_by="recommend").agg(
-                    F.count(F.lit(1)).alias("rows"), F.countDistinct(USER_ID).alias("users")
-                )
-            )
-            counts |= {"new_item_rows": shelf_stats["rows"], "new_item_users": shelf_stats["users"]}
-            tables["staged_new_item_recommendations"] = shelf_uri
-    if settings.similar_items_top_n:
-        similar = similar_items(all_factors, candidates, settings.similar_items_top_n, **options)
-        neighbours = named_items.select(F.col(ITEM_IDX).alias(SIMILAR_IDX), F.col(ITEM_ID).alias(SIMILAR_ITEM_ID))
-        similar_out = (
-            similar.join(named_items, ITEM_IDX)
-            .join(F.broadcast(neighbours), SIMILAR_IDX)
-            .select(
-                ITEM_ID,
-                RANK,
-                SIMILAR_ITEM_ID,
-                F.col(SCORE).cast("double").alias(SCORE),
-                F.lit(version).alias(MODEL_VERSION),
-                F.lit(ctx.run_date).alias(RUN_DATE),
-            )
-        )
-        similar_uri = table_uri(root, STAGED_SIMILAR_ITEMS)
-        write_delta(similar_out, similar_uri, metadata=metadata)
-        counts["similar_items_rows"] = read_delta(spark, similar_uri, produced_by="recommend").count()
-        tables["staged_similar_items"] = similar_uri
-    return StageResult(counts=counts, tables=tables, details={"model_version": version}, note=note)
+    return listed_items(load_delta(spark, uri), items, key, uri)
 
 
 STAGE = Stage("recommend", run)

@@ -16,10 +16,9 @@ the rollback like any other job.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -27,64 +26,66 @@ from reclake.config import Config
 from reclake.constants import MODEL_VERSION, RUN_DATE
 from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import MissingTableError
-from reclake.io.lakehouse import USER_METADATA, delta_exists, session_conf, table_version
+from reclake.io import catalogue
 from reclake.io.layout import FirstPublish, version_before_last_publish
 from reclake.io.runs import record_run
 from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
-from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SERVED_VERSIONS, SIMILAR_ITEMS, table_uri
+from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SERVED_VERSIONS, SIMILAR_ITEMS, Table
 from reclake.model import registry
 from reclake.runner import run_job
 
 
-def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+@dataclass
+class RollbackResult(StageResult):
+    """The model version apps read again (None: the restored rows name none)."""
+
+    model_version: str | None = None
+
+
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
+    """Read the published tables' and ``served_versions``' history; restore ``recommendations``, ``similar_items``,
+    ``new_item_recommendations`` to before the run date's last publish and rewrite ``served_versions``."""
     root = config.lakehouse.root
-    uris = {name: table_uri(root, name) for name in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS)}
-    present = {name: uri for name, uri in uris.items() if delta_exists(spark, uri)}
+    present = [
+        t for t in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS) if catalogue.exists(spark, root, t)
+    ]
     if RECOMMENDATIONS not in present:
-        raise MissingTableError(f"no Delta table at {uris[RECOMMENDATIONS]}: nothing was published to roll back")
+        raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
     # Every target first: a refusal for one table must leave every table as it is.
     targets, unchanged = {}, []
-    for name, uri in present.items():
+    for table in present:
         try:
-            targets[name] = _version_before_last_publish(spark, uri, name, ctx)
+            targets[table] = _version_before_last_publish(spark, root, table, ctx)
         except MissingTableError as exc:  # that publish left this table alone (nothing staged, no rows to replace)
             unchanged.append(exc)
     served_before = _served_before_last_publish(spark, root, ctx)
     if not targets and served_before is None:
         raise unchanged[0]
     served_before = served_before or {}
-    metadata = {"run_id": ctx.run_id, "rolled_back_run_date": ctx.run_date.isoformat()}
-    counts = {}
-    with session_conf(spark, {USER_METADATA: json.dumps(metadata, sort_keys=True)}):
-        for name, version in targets.items():
-            DeltaTable.forPath(spark, present[name]).restoreToVersion(version)
-            counts[f"{name}.restored_to_version"] = version
+    stamp = catalogue.rollback_metadata(ctx)
+    with catalogue.stamped(spark, stamp):
+        for table, version in targets.items():
+            catalogue.delta_table(spark, root, table).restoreToVersion(version)
     restored = {}
-    for name, uri in present.items():
-        before = served_before.get(name)
-        restored[name] = Served(table_version(spark, uri), before.run_date if before else newest_run_date(spark, uri))
-    write_served_versions(spark, root, restored, metadata)
-    served = (
-        spark.read.format("delta")
-        .load(present[RECOMMENDATIONS])
-        .orderBy(F.col(RUN_DATE).desc())
-        .select(MODEL_VERSION)
-        .first()
-    )
-    model_version = served[MODEL_VERSION] if served is not None else None
+    for table in present:
+        before = served_before.get(table.name)
+        run_date = before.run_date if before else newest_run_date(spark, root, table)
+        restored[table.name] = Served(catalogue.version(spark, root, table), run_date)
+    write_served_versions(spark, root, restored, ctx, stamp=stamp)
+    latest = catalogue.read(spark, root, RECOMMENDATIONS).orderBy(F.col(RUN_DATE).desc()).select(MODEL_VERSION).first()
+    model_version = latest[MODEL_VERSION] if latest is not None else None
     if model_version:
         registry.mark_published(spark, root, model_version)  # the pointer names what apps read again
-    return StageResult(
-        counts=counts,
-        tables={name: uri for name, uri in present.items()},
-        details={"model_version": model_version},
-        note=", ".join(f"{name} back at version {version}" for name, version in targets.items()) or "tables unchanged",
+    return RollbackResult(
+        counts={f"{table.name}.restored_to_version": version for table, version in targets.items()},
+        tables={table.name: table.uri(root) for table in present},
+        note=", ".join(f"{t.name} back at version {v}" for t, v in targets.items()) or "tables unchanged",
+        model_version=model_version,
     )
 
 
-def _version_before_last_publish(spark: SparkSession, uri: str, name: str, ctx: RunContext) -> int:
-    history = DeltaTable.forPath(spark, uri).history().select("version", "userMetadata").collect()
-    return version_before_last_publish([(r[0], r[1]) for r in history], name, ctx.run_date)
+def _version_before_last_publish(spark: SparkSession, root: str, table: Table, ctx: RunContext) -> int:
+    return version_before_last_publish(catalogue.history(spark, root, table), table.name, ctx.run_date)
 
 
 def _served_before_last_publish(spark: SparkSession, root: str, ctx: RunContext) -> dict[str, Served] | None:
@@ -92,11 +93,10 @@ def _served_before_last_publish(spark: SparkSession, root: str, ctx: RunContext)
 
     {} when that publish was the first to write served_versions (nothing named before it).
     """
-    uri = table_uri(root, SERVED_VERSIONS)
-    if not delta_exists(spark, uri):
+    if not catalogue.exists(spark, root, SERVED_VERSIONS):
         return None
     try:
-        version = _version_before_last_publish(spark, uri, SERVED_VERSIONS, ctx)
+        version = _version_before_last_publish(spark, root, SERVED_VERSIONS, ctx)
     except MissingTableError:
         return None
     except FirstPublish:

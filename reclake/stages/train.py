@@ -14,6 +14,8 @@ winner is fit on all interactions.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
@@ -21,30 +23,32 @@ from pyspark.sql import functions as F
 from reclake.config import Config
 from reclake.constants import ITEM_IDX, USER_IDX
 from reclake.context import RunContext, Stage, StageResult
-from reclake.errors import ConfigError
 from reclake.faults import fault_point
 from reclake.frames import one_row
-from reclake.io.lakehouse import read_delta
-from reclake.io.tables import INTERACTIONS, MODEL_REGISTRY, table_uri
+from reclake.io import catalogue
+from reclake.io.tables import INTERACTIONS, MODEL_REGISTRY
 from reclake.model import registry
-from reclake.model.als import fit_als, new_model_version
+from reclake.model.als import new_model_version
 from reclake.model.registry import model_uri
-from reclake.model.splitters import holdout
-from reclake.model.tuning import tune
+from reclake.model.tuning import check_rank, fit_tuned
 from reclake.runner import run_job
 
 
-def check_rank(config: Config, items: int) -> None:
-    """Refuse, before anything is fitted or written, a rank above the number of items: no factors to find."""
-    key, rank = ("tune.rank", max(config.tune.rank)) if config.tune.enabled else ("als.rank", config.als.rank)
-    if rank > items:
-        raise ConfigError(f"{key} {rank} is more than the {items} items to factorise: set it to at most {items}")
+@dataclass
+class TrainResult(StageResult):
+    """The model trained, and the tuning search's summary when one ran."""
+
+    model_version: str = ""
+    tuning: dict[str, Any] | None = None
+
+    def summary_fields(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, **({"tuning": self.tuning} if self.tuning else {})}
 
 
-def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
+def run(spark: SparkSession, config: Config, ctx: RunContext) -> TrainResult:
+    """Read ``interactions``; save the model under ``models/<version>`` and append its ``model_registry`` row."""
     root = config.lakehouse.root
-    interactions_uri = table_uri(root, INTERACTIONS)
-    interactions = read_delta(spark, interactions_uri, produced_by="prepare")
+    interactions = catalogue.read(spark, root, INTERACTIONS)
     stats = one_row(
         interactions.agg(
             F.count(F.lit(1)).alias("rows"),
@@ -52,42 +56,26 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             F.countDistinct(ITEM_IDX).alias("items"),
         )
     )
-    check_rank(config, stats["items"])
+    check_rank(config.als, config.tune, stats["items"])
     spark.sparkContext.setCheckpointDir(config.checkpoint_dir)
-    settings, tuning = config.als, None
-    if config.tune.enabled:
-        # Tuning sees only the evaluation's training part, so `evaluate`'s test part stays unseen.
-        tuning = tune(holdout(interactions, config.evaluate)[0], config.als, config.tune, config.evaluate.k)
-        settings = tuning.best
-    model = fit_als(interactions, settings)
+    model, settings, tuning = fit_tuned(interactions, config.als, config.tune, config.evaluate)
     version = new_model_version()
     uri = model_uri(root, version)
     model.write().overwrite().save(uri)
     fault_point("train", "mid_model_save")
-
-    snapshot = one_row(spark.sql(f"DESCRIBE HISTORY delta.`{interactions_uri}` LIMIT 1").select("version"))[0]
-    registry.register(
-        spark,
-        root,
-        {
-            "model_version": version,
-            "run_id": ctx.run_id,
-            "run_date": ctx.run_date,
-            "model_uri": uri,
-            "params": settings.model_dump(),
-            "data_snapshot": {
-                "input_path": config.input_path,
-                "interactions_uri": interactions_uri,
-                "interactions_version": snapshot,
-                **stats.asDict(),
-            },
-            "tuning": tuning.summary() if tuning else None,
-        },
-    )
-    return StageResult(
+    snapshot = {
+        "input_path": config.input_path,
+        "interactions_uri": INTERACTIONS.uri(root),
+        "interactions_version": catalogue.version(spark, root, INTERACTIONS),
+        **stats.asDict(),
+    }
+    entry = {"model_version": version, "model_uri": uri, "params": settings.model_dump(), "data_snapshot": snapshot}
+    registry.register(spark, root, ctx, {**entry, "tuning": tuning.summary() if tuning else None})
+    return TrainResult(
         counts={"users": model.userFactors.count(), "items": model.itemFactors.count(), "interactions": stats["rows"]},
-        tables={"model_registry": table_uri(root, MODEL_REGISTRY), "model": uri},
-        details={"model_version": version, **({"tuning": tuning.summary()} if tuning else {})},
+        tables={"model_registry": MODEL_REGISTRY.uri(root), "model": uri},
+        model_version=version,
+        tuning=tuning.summary() if tuning else None,
     )
 
 

@@ -25,8 +25,9 @@ from reclake.config import PublishSection
 from reclake.context import RunContext
 from reclake.errors import ConcurrentWriteError
 from reclake.io.lakehouse import commit_conflict, write_delta
-from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats, staged_run
+from reclake.io.layout import publish_table, run_stats, staged_run
 from reclake.io.lock import LOCK_FILE
+from reclake.io.tables import RECOMMENDATIONS
 
 from ..conftest import GOLDEN_RUN_DATE
 from .conftest import published_lists, start_job
@@ -97,7 +98,7 @@ def test_publishes_for_two_dates_started_together_both_land_one_copy_each(spark,
     assert recorded["date-one"]["status"] == recorded["date-two"]["status"] == "succeeded"
 
 
-def race(staged, uri: str, stats, run_ids: list[str]) -> list[Exception]:
+def race(staged, root: str, stats, run_ids: list[str]) -> list[Exception]:
     """Publish ``staged`` for DAY from one thread per run id, released together; return what they raised."""
     barrier, failures = threading.Barrier(len(run_ids)), []
 
@@ -105,7 +106,7 @@ def race(staged, uri: str, stats, run_ids: list[str]) -> list[Exception]:
         barrier.wait()
         try:
             ctx = RunContext(run_date=DAY, run_id=run_id)
-            publish_table(staged, uri, stats, key="user_id", ctx=ctx, settings=PublishSection())
+            publish_table(staged, root, RECOMMENDATIONS, stats, ctx=ctx, settings=PublishSection())
         except Exception as exc:
             failures.append(exc)
 
@@ -119,13 +120,12 @@ def race(staged, uri: str, stats, run_ids: list[str]) -> list[Exception]:
 
 def test_two_unlocked_writers_of_one_date_delta_refuses_one_and_the_table_stays_whole(spark, golden_copy):
     root = golden_copy
-    uri = str(root / "recommendations")
-    staged = staged_run(spark, str(root / "staging" / "recommendations"), DAY, RECOMMENDATION_COLUMNS).cache()
+    staged = staged_run(spark, str(root), RECOMMENDATIONS, DAY).cache()
     stats = run_stats(staged, "user_id")
     expected = lists_by_date(root)
     conflicts: list[ConcurrentWriteError] = []
     for attempt in range(6):  # threads racing: most attempts overlap, each one may not
-        failures = race(staged, uri, stats, [f"unlocked-{attempt}-{n}" for n in range(2)])
+        failures = race(staged, str(root), stats, [f"unlocked-{attempt}-{n}" for n in range(2)])
         mapped = [commit_conflict(exc) for exc in failures]
         assert None not in mapped, failures  # nothing but a refused commit
         conflicts.extend(error for error in mapped if error is not None)

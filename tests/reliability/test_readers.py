@@ -25,7 +25,8 @@ from pyspark.sql import functions as F
 
 from reclake.config import PublishSection
 from reclake.context import RunContext
-from reclake.io.layout import RECOMMENDATION_COLUMNS, publish_table, run_stats, staged_run
+from reclake.io.layout import publish_table, run_stats, staged_run
+from reclake.io.tables import RECOMMENDATIONS
 from reclake.serving import LookupClient
 from reclake.serving.api import create_app
 from reclake.stages.publish import serve_published
@@ -73,7 +74,7 @@ def free_port() -> int:
 def test_lookups_and_http_reads_during_publishes_see_only_whole_runs(spark, golden_copy):
     root = golden_copy
     day = dt.date.fromisoformat(GOLDEN_RUN_DATE)
-    staged = staged_run(spark, str(root / "staging" / "recommendations"), day, RECOMMENDATION_COLUMNS).cache()
+    staged = staged_run(spark, str(root), RECOMMENDATIONS, day).cache()
     users = [r["user_id"] for r in staged.select("user_id").distinct().orderBy("user_id").collect()]
     tags = {f"{TAG}{k}" for k in range(PUBLISHES)} | {
         r[0]
@@ -121,7 +122,7 @@ def test_lookups_and_http_reads_during_publishes_see_only_whole_runs(spark, gold
             ctx = RunContext(run_date=day, run_id=f"{TAG}{k}")
             uri = str(root / "recommendations")
             written = publish_table(
-                tagged, uri, run_stats(tagged, "user_id"), key="user_id", ctx=ctx, settings=settings
+                tagged, str(root), RECOMMENDATIONS, run_stats(tagged, "user_id"), ctx=ctx, settings=settings
             )
             # As the publish stage does: readers move when served_versions names the new version.
             served = {"rows": written["rows"], "version": DeltaTable(uri).version()}
