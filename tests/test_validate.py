@@ -161,7 +161,7 @@ def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
     with batch.split_batch(events, row_suite(config)) as flagged:
         rows = flagged.orderBy(batch.ROW_ORDER).select(batch.VALID, batch.REASONS).collect()
-        kept = [json.loads(r["raw_record"]) for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
+        kept = [json.loads(r["raw_record"]) for r in batch.quarantine_rows(flagged, "r", NOW.date()).collect()]
     assert rows == [(True, None), *[(False, ["duplicate"])] * 3]
     assert sorted((r["user_id"], r["event_type"], r["value"]) for r in kept) == [
         (" d1", "Purchase", "2"),
@@ -177,7 +177,7 @@ def test_the_quarantine_keeps_text_fields_as_read_where_parsing_changed_them(spa
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
     with batch.split_batch(events, row_suite(config)) as flagged:
-        kept = validate.quarantine_rows(flagged, "r", NOW.date()).select("raw_record").collect()
+        kept = batch.quarantine_rows(flagged, "r", NOW.date()).select("raw_record").collect()
     assert sorted(json.loads(r.raw_record)["user_id"] for r in kept) == ["  ", " u9 ", "k1"]
     assert sorted(json.loads(r.raw_record)["event_type"] for r in kept) == ["Click", "click", "view"]
     assert all(json.loads(r.raw_record)["timestamp"] == T for r in kept)
