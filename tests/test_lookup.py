@@ -23,6 +23,7 @@ from reclake.io.layout import (
     publish_table,
     run_stats,
 )
+from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS
 from reclake.serving import lookup
 from reclake.serving.api import create_app
 from reclake.serving.lookup import LookupClient, NotFound
@@ -36,7 +37,8 @@ def publish(spark, lakehouse: Path, rows: list[tuple], run_date: dt.date, name="
     columns = RECOMMENDATION_COLUMNS if name == "recommendations" else SIMILAR_ITEM_COLUMNS
     df = spark.createDataFrame(rows, list(columns))
     ctx = RunContext(run_date, f"run-{run_date}")
-    publish_table(df, str(lakehouse / name), run_stats(df, key), key=key, ctx=ctx, settings=LAYOUT)
+    table = RECOMMENDATIONS if name == "recommendations" else SIMILAR_ITEMS
+    publish_table(df, str(lakehouse), table, run_stats(df, key), ctx=ctx, settings=LAYOUT)
 
 
 def recs(run_date: dt.date, model: str, users: int, bump: float = 0.0) -> list[tuple]:
