@@ -52,6 +52,7 @@ setup(
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
             "mypy==2.4.1",
+            "import-linter==2.17",  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
             "pandas-stubs==3.1.0.261029",
             "types-PyYAML==6.0.12.20261122",
         ],
