@@ -32,9 +32,11 @@ format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# docs/configuration.md is generated from the typed config (a test fails when it is stale).
+# docs/configuration.md is generated from the typed config, docs/errors.md from
+# reclake/error-conditions.json (a test fails when either is stale).
 docs: setup
 	$(VENV)/bin/python -m reclake.config > docs/configuration.md
+	$(VENV)/bin/python -m reclake.errors > docs/errors.md
 
 # dist/reclake-<version>-py3-none-any.whl and dist/reclake-<version>.zip (the same wheel, for --py-files).
 package: setup

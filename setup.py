@@ -28,7 +28,7 @@ setup(
     # Only the library: jobs/ holds spark-submit scripts, not an importable package.
     packages=find_packages(include=["reclake", "reclake.*"]),
     # The expectation suites are read at run time with importlib.resources.
-    package_data={"reclake": ["py.typed"], "reclake.quality": ["suites/*.json"]},
+    package_data={"reclake": ["py.typed", "error-conditions.json"], "reclake.quality": ["suites/*.json"]},
     install_requires=SPARK
     + [
         # PySpark 4.x warns on pandas 3 and its Arrow conversions are only tested on 2.x.
