@@ -55,4 +55,4 @@ history: setup
 	CONFIG=$(CONFIG) bash scripts/history-server.sh $(EVENT_LOG_DIR)
 
 clean:
-	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist
