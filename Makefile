@@ -26,16 +26,18 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 format: setup
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 # docs/configuration.md is generated from the typed config, the table list in docs/data-contracts.md from
-# reclake/io/tables.py (a test fails when either is stale).
+# reclake/io/tables.py, docs/errors.md from reclake/error-conditions.json (a test fails when any is stale).
 docs: setup
 	$(VENV)/bin/python -m reclake.config > docs/configuration.md
 	$(VENV)/bin/python -m reclake.io.tables --write
+	$(VENV)/bin/python -m reclake.errors > docs/errors.md
 
 # dist/reclake-<version>-py3-none-any.whl and dist/reclake-<version>.zip (the same wheel, for --py-files).
 package: setup
@@ -54,4 +56,4 @@ history: setup
 	CONFIG=$(CONFIG) bash scripts/history-server.sh $(EVENT_LOG_DIR)
 
 clean:
-	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf lakehouse spark-warehouse metastore_db derby.log .pytest_cache .mypy_cache .ruff_cache .import_linter_cache build dist

@@ -28,7 +28,7 @@ setup(
     # Only the library: jobs/ holds spark-submit scripts, not an importable package.
     packages=find_packages(include=["reclake", "reclake.*"]),
     # The expectation suites are read at run time with importlib.resources.
-    package_data={"reclake": ["py.typed"], "reclake.quality": ["suites/*.json"]},
+    package_data={"reclake": ["py.typed", "error-conditions.json"], "reclake.quality": ["suites/*.json"]},
     install_requires=SPARK
     + [
         # PySpark 4.x warns on pandas 3 and its Arrow conversions are only tested on 2.x.
@@ -52,6 +52,7 @@ setup(
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
             "mypy==2.4.1",
+            "import-linter==2.17",  # the layers of docs/architecture.md ([tool.importlinter] in pyproject.toml)
             "pandas-stubs==3.1.0.261029",
             "types-PyYAML==6.0.12.20261122",
         ],

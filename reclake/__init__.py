@@ -1,8 +1,8 @@
 """reclake: batch recommendations on Spark, published to Delta Lake.
 
-The library is laid out by concern (see docs/architecture.md): ``config``,
-``runtime`` and ``spark`` are shared by every job; ``io`` knows where data
-lives; ``quality``, ``interactions``, ``model`` and ``recommend`` hold the
+The library is laid out by concern, in layers (see docs/architecture.md):
+``config``, ``runner`` and ``spark`` are shared by every job; ``io`` knows where
+data lives; ``quality``, ``features``, ``model`` and ``recommend`` hold the
 transforms; ``stages`` wires them to the lakehouse, one module per job;
 ``serving`` reads the published tables without Spark; ``sinks`` publishes
 elsewhere. Importing this package imports nothing heavy.

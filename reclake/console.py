@@ -1,4 +1,8 @@
-"""What a person sees on the terminal: one line per stage, then where the output is or what failed."""
+"""What a person sees on the terminal: one line per stage, then where the output is or what failed.
+
+A failure is one line, ``<prog>: error [<code>] <Class>: <message>``, its code
+from reclake/error-conditions.json (docs/errors.md lists them).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from typing import Any
 
 from reclake.config import Config
 from reclake.context import StageResult
+from reclake.errors import ReclakeError
 
 # Counts named like "rule.x" or "x.files_before" are details for --json, not for the one line per stage.
 _HEADLINE_COUNTS = 4
@@ -18,6 +23,19 @@ def stage_line(prog: str, name: str, seconds: float, result: StageResult) -> str
     figures = "  ".join(f"{key} {value:,}" if isinstance(value, int) else f"{key} {value}" for key, value in counts)
     note = f"  ({result.note})" if result.note else ""
     return f"{prog}: {name:<10} {seconds:7.1f} s  {figures}{note}".rstrip()
+
+
+def error_line(prog: str, code: str, error: str) -> str:
+    """``reclake validate: error [RECLAKE-INPUT-UNREADABLE] InputError: input not found: ...``: what stopped a job.
+
+    ``error`` is ``<Class>: <message>``, as the summary's ``error`` holds it.
+    """
+    return f"{prog}: error [{code}] {error}"
+
+
+def failure_line(prog: str, exc: ReclakeError) -> str:
+    """:func:`error_line` for an error raised before (or without) a run summary."""
+    return error_line(prog, exc.code, exc.one_line())
 
 
 def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: Path | None) -> list[str]:
@@ -33,7 +51,7 @@ def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: 
         if "report" in summary.get("tables", {}):
             lines.append(f"  evaluation report: {summary['tables']['report']}")
     else:
-        lines.append(f"{prog}: error: {summary['error']}")
+        lines.append(error_line(prog, summary["error_code"], summary["error"]))
     if "html" in summary.get("reports", {}):
         lines.append(f"  run report: {summary['reports']['html']}")
     if log_path is not None:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from reclake.config import Config, load_config
-from reclake.console import closing_lines, stage_line
+from reclake.console import closing_lines, failure_line, stage_line
 from reclake.context import RunContext, Stage, StageResult
-from reclake.errors import ReclakeError
+from reclake.errors import CONDITIONS, ReclakeError
 from reclake.io.lock import writer_lock
 from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, job_logging, jvm_log_file, log_file, stderr_to
 from reclake.monitoring.metrics import publish_metrics
@@ -89,7 +89,7 @@ def execute(
     """Run ``stages`` in order in one Spark application; return the JSON summary.
 
     A :class:`ReclakeError` stops the run and is reported as ``status: failed``
-    with the error, the ``failed_stage`` and what it had counted; any other
+    with the error, its ``error_code``, the ``failed_stage`` and what it had counted; any other
     exception is a bug and propagates. The finished job's Prometheus metrics
     are written (and pushed) and its HTML report rendered last; ``reports``
     names the files. ``progress`` hears of each finished stage; a JVM this
@@ -160,7 +160,8 @@ def execute(
 def _failed(summary: dict[str, Any], stage: Stage | None, exc: ReclakeError) -> None:
     """Record a run stopped by ``exc`` in its summary: the error, the stage and what it had counted."""
     summary["status"] = "failed"
-    summary["error"] = f"{type(exc).__name__}: {exc}"
+    summary["error"] = exc.one_line()
+    summary["error_code"] = exc.code
     if stage is not None:
         summary["failed_stage"] = stage.name
         if exc.counts:
@@ -194,7 +195,7 @@ def _finish(stages: Sequence[Stage], spark: SparkSession, config: Config, ctx: R
 
 
 def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence[str] | None = None) -> int:
-    """Parse options, run ``stages``, report; exit status 0, or 2 with a one-line error."""
+    """Parse options, run ``stages``, report; exit status 0, or the error condition's (docs/errors.md) and one line."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     add_common_options(parser)
     args = parser.parse_args(argv)
@@ -205,10 +206,11 @@ def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence
             if stage.check is not None:
                 stage.check(config, ctx)
     except ReclakeError as exc:  # the config is invalid, or a check refused it: nothing written yet
-        print(f"{prog}: error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(failure_line(prog, exc), file=sys.stderr)
         if args.json:
-            print(json.dumps({"job": prog, "status": "failed", "error": f"{type(exc).__name__}: {exc}"}), flush=True)
-        return 2
+            failed = {"job": prog, "status": "failed", "error": exc.one_line(), "error_code": exc.code}
+            print(json.dumps(failed), flush=True)
+        return exc.condition.exit_status
     log_path = None if args.verbose else log_file(config, ctx)
     context = RunLogContext(ctx.run_id)
     # The live progress line only on a terminal, and not among --verbose's log lines.
@@ -226,4 +228,4 @@ def run_job(prog: str, description: str, stages: Sequence[Stage], argv: Sequence
         print(line, file=sys.stderr)
     if args.json:
         print(json.dumps(summary, default=str), flush=True)
-    return 0 if summary["status"] == "succeeded" else 2
+    return 0 if summary["status"] == "succeeded" else CONDITIONS[summary["error_code"]].exit_status

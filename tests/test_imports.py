@@ -1,14 +1,17 @@
-"""The package's import rules, read from the source (ast) and checked in fresh interpreters.
+"""The package's import rules: the layers in fresh interpreters and in Import Linter.
 
-No stage imports another stage, no module of reclake takes part in an import
-cycle (function-local imports included: they only hide a cycle), and the
-Spark-free side (serving, the CLI's readers, the DAG file) never loads pyspark
-or delta-spark.
+The layers themselves (leaves at the bottom; no stage importing another; no
+import cycle; serving and the CLI never reaching pyspark) are Import Linter
+contracts in pyproject.toml, checked by `make lint`; the test here shows that
+they bite on a planted upward import. What only a running interpreter can show
+is checked here too: the Spark-free side (serving, the CLI's ``--help``, the
+DAG file) never loads pyspark or delta-spark.
 """
 
 from __future__ import annotations
 
-import ast
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,67 +20,87 @@ import pytest
 
 from .conftest import REPO
 
-PACKAGE = REPO / "reclake"
 SPARK_MODULES = ("pyspark", "delta", "py4j")
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
-def module_name(path: Path) -> str:
-    parts = path.relative_to(REPO).with_suffix("").parts
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+def lint_imports(checkout: Path) -> subprocess.CompletedProcess:
+    """``lint-imports`` on the package and the contracts in ``checkout`` (no cache: each copy is new)."""
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--config", str(checkout / "pyproject.toml"), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=checkout,
+        env=env,
+        timeout=120,
+    )
 
 
-MODULES = {module_name(p): p for p in PACKAGE.rglob("*.py")}
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A copy of the package and its pyproject.toml, to plant imports in."""
+    shutil.copytree(REPO / "reclake", tmp_path / "reclake", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    return tmp_path
 
 
-def imports_of(name: str) -> set[str]:
-    """The reclake modules ``name`` imports anywhere in its source (module level or inside functions)."""
-    found = set()
-    for node in ast.walk(ast.parse(MODULES[name].read_text())):
-        if isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            # `from reclake.model import registry` imports the module reclake.model.registry.
-            found |= {
-                f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in MODULES else node.module for a in node.names
-            }
-    return {m for m in found if m in MODULES and m != name}
+def plant(module: Path, statement: str) -> None:
+    """Add ``statement`` after the module's ``from __future__`` line."""
+    text = module.read_text()
+    future = "from __future__ import annotations\n"
+    assert future in text, module
+    module.write_text(text.replace(future, f"{future}{statement}  # planted\n", 1))
 
 
-GRAPH = {name: imports_of(name) for name in MODULES}
+def test_the_layers_are_kept():
+    done = lint_imports(REPO)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "0 broken" in done.stdout, done.stdout[-3000:]
 
 
-def test_the_graph_sees_the_packages_imports():
-    # Guards the test itself: a parser that found nothing would pass every rule below.
-    assert "reclake.io.layout" in GRAPH["reclake.stages.publish"]
-    assert "reclake.model.registry" in GRAPH["reclake.stages.publish"]
-
-
-def test_no_stage_imports_another_stage():
-    stages = {name for name in MODULES if name.startswith("reclake.stages.")}
-    offenders = {stage: sorted(GRAPH[stage] & stages) for stage in stages if GRAPH[stage] & stages}
-    assert not offenders, offenders
-
-
-def test_no_module_outside_the_pipeline_and_cli_imports_a_stage():
-    stages = {name for name in MODULES if name.startswith("reclake.stages.")}
-    importers = {name for name, deps in GRAPH.items() if deps & stages and not name.startswith("reclake.stages.")}
-    assert importers <= {"reclake.pipeline"}, importers
-
-
-def test_no_import_cycle():
-    done: set[str] = set()
-
-    def visit(name: str, path: list[str]) -> None:
-        if name in path:
-            pytest.fail("import cycle: " + " -> ".join([*path[path.index(name) :], name]))
-        if name in done:
-            return
-        for dep in sorted(GRAPH[name]):
-            visit(dep, [*path, name])
-        done.add(name)
-
-    for name in sorted(GRAPH):
-        visit(name, [])
+@pytest.mark.parametrize(
+    ("module", "statement", "contract", "names"),
+    [
+        (
+            "io/tables.py",
+            "import reclake.stages.train",
+            "Layers: each imports only from the layers below it BROKEN",
+            "reclake.io.tables -> reclake.stages.train",
+        ),
+        (
+            "uris.py",
+            "from reclake.errors import ReclakeError",
+            "Layers: each imports only from the layers below it BROKEN",
+            "reclake.uris -> reclake.errors",
+        ),
+        (
+            "stages/prepare.py",
+            "from reclake.stages import validate",
+            "No stage imports another stage BROKEN",
+            "reclake.stages.prepare -> reclake.stages.validate",
+        ),
+        (
+            "serving/registry.py",
+            "from reclake.io import lakehouse",
+            "No Spark in serving, the CLI or io.tables, even indirectly BROKEN",
+            "reclake.serving.registry -> reclake.io.lakehouse",
+        ),
+        (
+            "io/lakehouse.py",
+            "import reclake.io.layout",
+            "No import cycle among the modules of a package BROKEN",
+            ".layout -> .lakehouse",
+        ),
+    ],
+    ids=["io-imports-a-stage", "leaf-imports-a-leaf", "stage-imports-a-stage", "serving-reaches-spark", "cycle"],
+)
+def test_a_planted_import_breaks_its_contract(checkout, module, statement, contract, names):
+    plant(checkout / "reclake" / module, statement)
+    done = lint_imports(checkout)
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    assert contract in done.stdout, done.stdout[-3000:]
+    assert names in done.stdout, done.stdout[-3000:]
 
 
 def fresh_interpreter(code: str) -> subprocess.CompletedProcess:

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from reclake.config import PublishSection
 from reclake.context import RunContext
-from reclake.errors import MissingTableError
+from reclake.errors import MissingTableError, NotFound
 from reclake.io.layout import (
     RECOMMENDATION_COLUMNS,
     SIMILAR_ITEM_COLUMNS,
@@ -26,7 +26,7 @@ from reclake.io.layout import (
 from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS
 from reclake.serving import lookup
 from reclake.serving.api import create_app
-from reclake.serving.lookup import LookupClient, NotFound
+from reclake.serving.lookup import LookupClient
 
 REPO = Path(__file__).resolve().parents[1]
 D2, D3 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -134,13 +134,16 @@ def test_reclake_lookup_prints_json_without_starting_spark(published):
     assert result["items"] == expected_items(2, 0.5) and result["run_date"] == D3.isoformat()
 
     missing = subprocess.run(
-        [*args[:4], "lookup", "nobody", "--lakehouse", str(published)],
+        [*args[:3], "lookup", "nobody", "--lakehouse", str(published)],  # args[:4] ends in "lookup" already
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
     )
-    assert missing.returncode == 2 and "nobody" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert missing.stderr.startswith("reclake lookup: error [RECLAKE-LOOKUP-NOT-FOUND] NotFound: user_id 'nobody' "), (
+        missing.stderr
+    )
 
 
 def test_new_items_shelf_through_the_client_the_command_and_http(tmp_path, capsys):

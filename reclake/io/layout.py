@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from reclake.config import PublishSection
 from reclake.constants import ITEM_ID, MODEL_VERSION, RANK, RUN_DATE, USER_ID
 from reclake.context import RunContext
-from reclake.errors import MissingTableError, ReclakeError
+from reclake.errors import FirstPublish, MissingTableError, RollbackRefused
 from reclake.faults import kill_between_files_and_commit
 from reclake.frames import one_row
 from reclake.io import catalogue
@@ -145,10 +145,6 @@ def staged_run(spark: SparkSession, root: str, table: Table, run_date: dt.date) 
     return staged.where(F.col(RUN_DATE) == F.lit(run_date)).select(*table.column_names)
 
 
-class FirstPublish(ReclakeError):
-    """The publish to undo created the table: there is no version before it."""
-
-
 def version_before_last_publish(history: Sequence[tuple[int, str | None]], table: str, run_date: dt.date) -> int:
     """The version of a published table just before ``run_date``'s latest publish, to restore it to.
 
@@ -165,7 +161,7 @@ def version_before_last_publish(history: Sequence[tuple[int, str | None]], table
     later = sorted((version, date) for version, date in dates.items() if version > last and date is not None)
     if later:
         named = ", ".join(f"version {version} (run date {date})" for version, date in later)
-        raise ReclakeError(
+        raise RollbackRefused(
             f"{table}: run date {day} was published at version {last}, and later by {named}; "
             "restoring would undo those too: roll them back first, newest first"
         )

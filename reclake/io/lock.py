@@ -24,16 +24,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reclake.errors import ReclakeError
+from reclake.errors import LakehouseBusy
 from reclake.uris import local_folder
 
 log = logging.getLogger(__name__)
 LOCK_FILE = "_locks/writer.lock"
 _POLL_S = 0.2
-
-
-class LakehouseBusy(ReclakeError):
-    """Another job holds the lakehouse's writer lock."""
 
 
 def _holder(handle: Any) -> str:

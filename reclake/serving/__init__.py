@@ -4,6 +4,7 @@ Nothing under this package imports pyspark or delta-spark: it reads Delta
 tables with ``deltalake`` (delta-rs) and pyarrow.
 """
 
-from reclake.serving.lookup import LookupClient, NotFound
+from reclake.errors import NotFound
+from reclake.serving.lookup import LookupClient
 
 __all__ = ["LookupClient", "NotFound"]

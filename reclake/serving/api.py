@@ -24,6 +24,7 @@ from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from reclake.console import failure_line
 from reclake.errors import MissingTableError, ReclakeError
 from reclake.serving.lookup import (
     LookupClient,
@@ -104,8 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         lakehouse = lakehouse_from_args(args)
     except ReclakeError as exc:
-        print(f"reclake serve: error: {exc}", file=sys.stderr)
-        return 2
+        print(failure_line("reclake serve", exc), file=sys.stderr)
+        return exc.condition.exit_status
     app = create_app(LookupClient(lakehouse, refresh_s=args.refresh_s), max_items=args.max_items)
     uvicorn.run(
         app,

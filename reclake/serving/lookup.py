@@ -33,6 +33,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from reclake.config import load_config
+from reclake.console import failure_line
 from reclake.constants import (
     ITEM_ID,
     MODEL_VERSION,
@@ -45,7 +46,7 @@ from reclake.constants import (
     TABLE_VERSION,
     USER_ID,
 )
-from reclake.errors import MissingTableError, ReclakeError
+from reclake.errors import MissingTableError, NotFound, ReclakeError
 from reclake.io.tables import (
     NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
@@ -57,10 +58,6 @@ from reclake.uris import delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8
-
-
-class NotFound(ReclakeError):
-    """The id (or table version) asked for is not in the published table."""
 
 
 @dataclass(frozen=True)
@@ -285,8 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = client.recommendations_for(args.id, args.version)
     except ReclakeError as exc:
-        print(f"reclake lookup: error: {exc}", file=sys.stderr)
-        return 2
+        print(failure_line("reclake lookup", exc), file=sys.stderr)
+        return exc.condition.exit_status
     if args.json:
         print(json.dumps(result, default=str), flush=True)
     else:

@@ -24,7 +24,7 @@ from pyspark.sql import types as T
 from reclake.config import BigQuerySection, PublishSection
 from reclake.constants import RUN_DATE, USER_ID
 from reclake.context import RunContext
-from reclake.errors import ReclakeError
+from reclake.errors import SinkError
 from reclake.io.layout import file_count, lay_out_for_lookup
 from reclake.uris import join_uri
 
@@ -39,10 +39,6 @@ _TYPES = {
     T.DateType: "DATE",
     T.TimestampType: "TIMESTAMP",
 }
-
-
-class SinkError(ReclakeError):
-    """The BigQuery sink could not be reached or refused the load."""
 
 
 def bigquery_schema(schema: T.StructType) -> list[bigquery.SchemaField]:

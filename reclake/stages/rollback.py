@@ -25,9 +25,9 @@ from pyspark.sql import functions as F
 from reclake.config import Config
 from reclake.constants import MODEL_VERSION, RUN_DATE
 from reclake.context import RunContext, Stage, StageResult
-from reclake.errors import MissingTableError
+from reclake.errors import FirstPublish, MissingTableError
 from reclake.io import catalogue
-from reclake.io.layout import FirstPublish, version_before_last_publish
+from reclake.io.layout import version_before_last_publish
 from reclake.io.runs import record_run
 from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
 from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SERVED_VERSIONS, SIMILAR_ITEMS, Table

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from reclake.errors import CONDITIONS
 from reclake.stages import recommend, train, validate
 
 from ..conftest import REPO, Golden, spark_overrides
@@ -28,7 +29,8 @@ def refuse(capsys, main, *args: str) -> str:
     summary = json.loads(out.strip().splitlines()[-1])
     assert status == 2 and summary["status"] == "failed"
     assert "Traceback" not in err and "\n" not in summary["error"]
-    assert f"error: {summary['error']}" in err
+    assert f"error [{summary['error_code']}] {summary['error']}" in err
+    assert CONDITIONS[summary["error_code"]].error_class == summary["error"].split(":")[0]
     return summary["error"]
 
 

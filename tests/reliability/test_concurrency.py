@@ -67,7 +67,10 @@ def test_a_publish_during_a_run_for_the_same_date_is_refused_in_one_line_and_bot
         time.sleep(0.2)
     status, summary, err = outcome(start_job("publish", root, "--set", "run.run_id=same-date-publish"))
     assert status == 2 and summary["error"].startswith("LakehouseBusy: reclake run (run same-date-run, pid ")
-    assert [line for line in err.splitlines() if "error" in line] == [f"reclake publish: error: {summary['error']}"]
+    assert summary["error_code"] == "RECLAKE-LAKEHOUSE-BUSY"
+    assert [line for line in err.splitlines() if "error" in line] == [
+        f"reclake publish: error [RECLAKE-LAKEHOUSE-BUSY] {summary['error']}"
+    ]
     assert "Traceback" not in err
     status, summary, _ = outcome(holder)
     assert status == 0, summary.get("error")

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from reclake.errors import CONDITIONS
 from reclake.io.raw import format_of
 from reclake.stages import validate
 
@@ -221,7 +222,8 @@ def test_hostile_input_is_quarantined_or_refused_never_a_traceback(spark, capsys
         error = summary["error"]
         assert "\n" not in error and error.startswith(f"{kind}: ")
         assert all(w in error for w in words), error
-        assert f"error: {error}" in err  # the one line a person sees
+        assert f"error [{summary['error_code']}] {error}" in err  # the one line a person sees
+        assert CONDITIONS[summary["error_code"]].error_class == kind
         assert not (lakehouse / "events").exists()
         return
 

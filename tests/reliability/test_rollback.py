@@ -8,7 +8,7 @@ import json
 import pytest
 from deltalake import DeltaTable
 
-from reclake.errors import MissingTableError, ReclakeError
+from reclake.errors import FirstPublish, MissingTableError, RollbackRefused
 from reclake.io.layout import version_before_last_publish
 from reclake.serving import LookupClient
 from reclake.stages import rollback
@@ -30,9 +30,9 @@ def test_the_version_before_the_dates_last_publish_is_restored():
 
 def test_a_rollback_that_would_undo_another_date_or_has_nothing_before_is_refused():
     history = [(0, published(D1, "a")), (1, published(D2, "b")), (2, published(D1, "c"))]
-    with pytest.raises(ReclakeError, match=r"later by version 2 \(run date 2026-11-22\)"):
+    with pytest.raises(RollbackRefused, match=r"later by version 2 \(run date 2026-11-22\)"):
         version_before_last_publish(history, "recommendations", D2)
-    with pytest.raises(ReclakeError, match="first publish"):
+    with pytest.raises(FirstPublish, match="first publish"):
         version_before_last_publish(history[:1], "recommendations", D1)
     with pytest.raises(MissingTableError, match="no publish for run date 2026-11-21"):
         version_before_last_publish(history, "recommendations", dt.date(2026, 11, 21))
