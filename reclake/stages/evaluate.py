@@ -43,7 +43,7 @@ from reclake.model.als import fit_als
 from reclake.model.coldstart import cold_start_metrics
 from reclake.model.gate import flat_metrics, gate, previous_metrics
 from reclake.model.metrics import history_profiles, intra_list_diversity, unit_item_vectors
-from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k
+from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k, train_figures
 from reclake.model.splitters import holdout, sample_users
 from reclake.runtime import RunContext, Stage, StageResult, run_job
 
@@ -85,11 +85,12 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         # computed once, so diversity and serendipity compare and neither is paid for twice.
         units = cache(unit_item_vectors(model.itemFactors.withColumnRenamed("id", ITEM_IDX)))
         profiles = cache(history_profiles(train, units, test))
-        model_metrics = list_quality(model_lists, train, test, k) | beyond_accuracy(
-            model_lists, train, test, units, profiles, k
+        train_rows, train_items = train_figures(train)  # counted once for both lists
+        model_metrics = list_quality(model_lists, train, test, k, train_items=train_items) | beyond_accuracy(
+            model_lists, train, test, units, profiles, k, train_rows=train_rows
         )
-        baseline_metrics = list_quality(baseline_lists, train, test, k) | beyond_accuracy(
-            baseline_lists, train, test, units, profiles, k
+        baseline_metrics = list_quality(baseline_lists, train, test, k, train_items=train_items) | beyond_accuracy(
+            baseline_lists, train, test, units, profiles, k, train_rows=train_rows
         )
         cold_start = None
         if config.catalogue is not None:
@@ -106,7 +107,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
         if not settings.gate and refusals:
             refusals = []  # gate off: record and report, never refuse
         label = f"{settings.metric}@{k}"
-        rows = {"train_rows": train.count(), "test_rows": held_out.count(), "scored_test_rows": test.count()}
+        rows = {"train_rows": train_rows, "test_rows": held_out.count(), "scored_test_rows": test.count()}
         summary = (
             f"{label} {model_metrics[settings.metric]:.4f} vs popularity baseline "
             f"{baseline_metrics[settings.metric]:.4f}"
