@@ -1,25 +1,30 @@
 # The two commands a newcomer needs: `make run` and `make test`.
-# Both set up .venv (and the Delta jars, and native BLAS where allowed) first.
+# Both set up .venv (and the Delta jars, and native BLAS where allowed) first; the test targets
+# also install the test tools (Prometheus, promtool, the Pushgateway, Chromium) where allowed.
 VENV := .venv
 CONFIG ?= conf/local.yaml
 ARGS ?=
 PYTEST_ARGS ?=
 EVENT_LOG_DIR ?=
 
-.PHONY: setup run test test-e2e lint format docs bench clean package cluster-up cluster-down history
+.PHONY: setup test-tools run test test-e2e lint format docs bench clean package cluster-up cluster-down history
 
 setup:
 	bash scripts/bootstrap.sh
+
+# Tools only the tests use; `make run` does not install them.
+test-tools:
+	bash scripts/test-tools.sh
 
 run: setup
 	$(VENV)/bin/reclake run --config $(CONFIG) $(ARGS)
 
 # The fast tier: real Spark, Delta, GX and Airflow, one shared golden lakehouse (under 6 minutes on 2 cores).
-test: setup
+test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
 # The slow tier: spark-submit, the standalone cluster, dag.test(), MovieLens, the wheel in a fresh venv.
-test-e2e: setup
+test-e2e: setup test-tools
 	$(VENV)/bin/python -m pytest -m e2e --durations=15 $(PYTEST_ARGS)
 
 lint: setup

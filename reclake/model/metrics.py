@@ -117,14 +117,16 @@ def top_k_slots(recommended: DataFrame, k: int) -> DataFrame:
     return recommended.where(F.col(RANK) <= k)
 
 
-def catalogue_coverage(recommended: DataFrame, catalogue: DataFrame, k: int) -> float:
+def catalogue_coverage(recommended: DataFrame, catalogue: DataFrame, k: int, *, items: int | None = None) -> float:
     """Share of the catalogue recommended in at least one top-k list, in [0, 1].
 
     coverage = |distinct items in any top-k| / |catalogue| (``catalogue``: one row per
     item_idx; ``evaluate`` uses the training items). "Catalog coverage" of Shani &
     Gunawardana, Evaluating Recommendation Systems (2011), as in Microsoft Recommenders.
+    ``items``: the catalogue's distinct items when already counted (one query less per list).
     """
-    items = catalogue.select(ITEM_IDX).distinct().count()
+    if items is None:
+        items = catalogue.select(ITEM_IDX).distinct().count()
     recommended_items = top_k_slots(recommended, k).select(ITEM_IDX).distinct().count()
     return recommended_items / items if items else 0.0
 
@@ -154,18 +156,18 @@ def distributional_coverage(recommended: DataFrame, k: int) -> float:
     return math.log2(slots) - weighted / slots if slots else 0.0
 
 
-def novelty(recommended: DataFrame, train: DataFrame, k: int) -> float:
+def novelty(recommended: DataFrame, train: DataFrame, k: int, *, train_rows: int | None = None) -> float:
     """Mean self-information (bits) of the items in the top-k slots, in [0, log2(training rows)].
 
     An item's novelty is -log2 p(i), p(i) = its share of the training interactions:
     recommending what few people chose scores high. Averaged over every top-k slot
     whose item has training interactions. Castells, Vargas & Wang, Novelty and
     diversity metrics for recommender systems (ECIR 2011), as Microsoft Recommenders'
-    ``novelty``.
+    ``novelty``. ``train_rows``: ``train.count()`` when already counted (one query less per list).
     """
     per_item = train.groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
     # -log2(n_i / N) = log2 N - log2 n_i, N = training rows.
-    interactions = train.count()
+    interactions = train.count() if train_rows is None else train_rows
     row = one_row(top_k_slots(recommended, k).join(per_item, ITEM_IDX).agg(F.avg(F.log2("_n"))))
     return math.log2(interactions) - row[0] if row[0] is not None else 0.0
 

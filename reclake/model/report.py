@@ -51,6 +51,21 @@ def popularity_decile_share(top_k: DataFrame, train: DataFrame) -> list[float]:
 
     Deciles as SQL's ``ntile(10)``: with n items, the first n % 10 deciles hold one item more.
     """
+    return decile_share(top_k, popularity_deciles(train))
+
+
+def decile_share(top_k: DataFrame, deciles: DataFrame) -> list[float]:
+    """:func:`popularity_decile_share` on deciles already computed (:func:`popularity_deciles`), one query."""
+    counts: dict[int, int] = dict(top_k.join(deciles, ITEM_IDX).groupBy("decile").count().collect())
+    total = sum(counts.values()) or 1
+    return [counts.get(d, 0) / total for d in range(1, 11)]
+
+
+def popularity_deciles(train: DataFrame) -> DataFrame:
+    """(item_idx, decile): each training item's decile by popularity (1 = most popular), as SQL's ``ntile(10)``.
+
+    Its positions are checkpointed (:func:`~reclake.frames.with_positions`): compute it once for every list.
+    """
     per_item = train.groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
     ranked = with_positions(per_item, [F.col("_n").desc(), F.col(ITEM_IDX)], "_pos")
     items = per_item.count()
@@ -63,10 +78,7 @@ def popularity_decile_share(top_k: DataFrame, train: DataFrame) -> list[float]:
         .cast("int")
         + 1
     )
-    deciles = ranked.select(ITEM_IDX, decile.alias("decile"))
-    counts: dict[int, int] = dict(top_k.join(deciles, ITEM_IDX).groupBy("decile").count().collect())
-    total = sum(counts.values()) or 1
-    return [counts.get(d, 0) / total for d in range(1, 11)]
+    return ranked.select(ITEM_IDX, decile.alias("decile"))
 
 
 def most_recommended(top_k: DataFrame, item_ids: DataFrame, n: int = 10) -> list[tuple[str, int, float]]:
@@ -276,10 +288,11 @@ def render(
 
 def figures(model_lists: DataFrame, baseline_lists: DataFrame, train: DataFrame, item_ids: DataFrame) -> dict[str, Any]:
     """Every figure the report draws, as small Python lists."""
+    deciles = popularity_deciles(train)  # ranked once for both lists
     return {
         "scores": score_histogram(model_lists),
-        "model_deciles": popularity_decile_share(model_lists, train),
-        "baseline_deciles": popularity_decile_share(baseline_lists, train),
+        "model_deciles": decile_share(model_lists, deciles),
+        "baseline_deciles": decile_share(baseline_lists, deciles),
         "top_items": most_recommended(model_lists, item_ids),
         "history": history_lengths(train),
     }

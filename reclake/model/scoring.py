@@ -14,6 +14,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, USER_IDX
+from reclake.frames import one_row
 from reclake.model.metrics import (
     average_popularity,
     catalogue_coverage,
@@ -48,26 +49,45 @@ def popularity_top_k(train: DataFrame, test: DataFrame, k: int) -> DataFrame:
     return top_n_for_users(users, items, train.select(USER_IDX, ITEM_IDX), k)
 
 
-def list_quality(top_k: DataFrame, train: DataFrame, test: DataFrame, k: int) -> dict[str, float]:
-    """Ranking metrics against ``test`` plus coverage and average popularity against ``train``'s catalogue."""
+def train_figures(train: DataFrame) -> tuple[int, int]:
+    """(rows, distinct items) of ``train`` in one query, for every list measured against it."""
+    row = one_row(train.agg(F.count(F.lit(1)), F.countDistinct(ITEM_IDX)))
+    return int(row[0]), int(row[1])
+
+
+def list_quality(
+    top_k: DataFrame, train: DataFrame, test: DataFrame, k: int, *, train_items: int | None = None
+) -> dict[str, float]:
+    """Ranking metrics against ``test`` plus coverage and average popularity against ``train``'s catalogue.
+
+    ``train_items``: ``train``'s distinct items when already counted (:func:`train_figures`).
+    """
     return ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k) | {
-        "coverage": catalogue_coverage(top_k, train.select(ITEM_IDX), k),
+        "coverage": catalogue_coverage(top_k, train.select(ITEM_IDX), k, items=train_items),
         "avg_popularity": average_popularity(top_k, item_popularity(train), k),
     }
 
 
 def beyond_accuracy(
-    top_k: DataFrame, train: DataFrame, test: DataFrame, units: DataFrame, profiles: DataFrame, k: int
+    top_k: DataFrame,
+    train: DataFrame,
+    test: DataFrame,
+    units: DataFrame,
+    profiles: DataFrame,
+    k: int,
+    *,
+    train_rows: int | None = None,
 ) -> dict[str, float]:
     """Diversity, novelty, serendipity (relevance from ``test``) and distributional coverage of the top-k lists.
 
     ``units`` (:func:`~reclake.model.metrics.unit_item_vectors`) define item similarity
     and ``profiles`` (:func:`~reclake.model.metrics.history_profiles`) the users'
     training histories; pass the same ones, persisted, for the lists being compared.
+    ``train_rows``: ``train.count()`` when already counted (:func:`train_figures`).
     """
     return {
         "diversity": intra_list_diversity(top_k, units, k),
-        "novelty": novelty(top_k, train, k),
+        "novelty": novelty(top_k, train, k, train_rows=train_rows),
         "serendipity": serendipity(top_k, profiles, units, k, relevant=test),
         "distributional_coverage": distributional_coverage(top_k, k),
     }
