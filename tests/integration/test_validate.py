@@ -149,16 +149,14 @@ def test_a_quoted_line_break_quarantines_both_halves_or_is_read_whole_with_multi
 
 
 @pytest.mark.parametrize("broadcast_limit", [batch.BROADCAST_ROWS, 0], ids=["broadcast", "shuffle"])
-def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(
-    spark, tmp_path, monkeypatch, broadcast_limit
-):
+def test_the_first_copy_as_read_stays_valid_and_later_copies_keep_their_text(spark, tmp_path, broadcast_limit):
     """Copies are equal once parsed ("2" and "2.0", " d1" and "d1"); the quarantine keeps each later copy as read."""
-    monkeypatch.setattr(batch, "BROADCAST_ROWS", broadcast_limit)  # both ways of joining copies back
     lines = [f"d1,i1,purchase,2,{T}", f"d1,i1,purchase,2.0,{T}", f"d1,i1,purchase, 2 ,{T}", f" d1,i1,Purchase,2,{T}"]
     path = write_csv(tmp_path, lines)
     config = load_config(None, [f"input.path={path}"])
     events = to_events(read_raw(spark, config.input, path), config.input, keep_raw=True)
-    with batch.split_batch(events, row_suite(config)) as flagged:
+    # Both ways of joining copies back: by broadcast (the default limit) and by shuffle (0 rows count as small).
+    with batch.split_batch(events, row_suite(config), broadcast_rows=broadcast_limit) as flagged:
         rows = flagged.orderBy(batch.ROW_ORDER).select(batch.VALID, batch.REASONS).collect()
         kept = [json.loads(r["raw_record"]) for r in validate.quarantine_rows(flagged, "r", NOW.date()).collect()]
     assert rows == [(True, None), *[(False, ["duplicate"])] * 3]
