@@ -1,8 +1,9 @@
 """The BigQuery sink, everything short of the network: schema, load-job config, staging layout, errors.
 
-BigQuery is not reachable here, so the network client is the one fake: it records
-the load request and answers like a load job would (reading the staged Parquet
-files to count rows) or fails like one. Spark, the Parquet staging and
+BigQuery is not reachable here, so the network client is the one fake, autospecced
+from ``google.cloud.bigquery.Client`` (a misspelled method or keyword fails): it
+records the load request and answers like a load job would (reading the staged
+Parquet files to count rows) or fails like one. Spark, the Parquet staging and
 google-auth's credential lookup are real.
 """
 
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import inspect
 from pathlib import Path
+from unittest.mock import create_autospec
 
 import pyarrow.dataset as ds
 import pytest
@@ -37,30 +40,41 @@ D = dt.date(2026, 11, 23)
 ROWS = [(f"u{u:02d}", r, f"i{u}.{r}", 1.0 / r, "als", "m1", D) for u in range(12) for r in (1, 2)]
 
 
-class FakeJob:
-    def __init__(self, source: str, error: Exception | None = None, rows_missing: int = 0):
-        self.job_id, self.input_files = "job_123", 0
-        self._source, self._error, self._missing = source, error, rows_missing
+def fake_client(error: Exception | None = None, rows_missing: int = 0) -> bigquery.Client:
+    """``bigquery.Client`` autospecced: a misspelled method or keyword fails as it would on the real client.
 
-    def result(self, timeout: float) -> FakeJob:
-        if self._error is not None:
-            raise self._error
-        files = sorted(Path(self._source.removesuffix("/*.parquet")).glob("*.parquet"))
-        self.input_files = len(files)
-        self.output_rows = ds.dataset([str(f) for f in files]).count_rows() - self._missing
-        return self
+    Its load_table_from_uri, the one call that needs the network, answers with an
+    autospecced ``LoadJob`` whose result() reads the staged Parquet files to count
+    rows (less ``rows_missing``) or raises ``error``; the mock records each call.
+    """
+    client = create_autospec(bigquery.Client, instance=True)
+
+    def load_table_from_uri(source_uris, destination, **kwargs) -> bigquery.LoadJob:
+        job = create_autospec(bigquery.LoadJob, instance=True)
+        job.job_id, job.input_files, job.output_rows = "job_123", 0, None
+
+        def result(timeout: float | None = None, **kwargs) -> bigquery.LoadJob:
+            if error is not None:
+                raise error
+            files = sorted(Path(source_uris.removesuffix("/*.parquet")).glob("*.parquet"))
+            job.input_files = len(files)
+            job.output_rows = ds.dataset([str(f) for f in files]).count_rows() - rows_missing
+            return job
+
+        job.result.side_effect = result
+        return job
+
+    client.load_table_from_uri.side_effect = load_table_from_uri
+    return client
 
 
-class FakeClient:
-    """Stands in for bigquery.Client.load_table_from_uri, the one call that needs the network."""
-
-    def __init__(self, **job_kwargs):
-        self.calls: list[dict] = []
-        self._job_kwargs = job_kwargs
-
-    def load_table_from_uri(self, source_uris, destination, **kwargs) -> FakeJob:
-        self.calls.append({"source_uris": source_uris, "destination": destination, **kwargs})
-        return FakeJob(source_uris, **self._job_kwargs)
+def load_calls(client: bigquery.Client) -> list[dict]:
+    """Each load_table_from_uri call the client got, its arguments by name (as the real signature binds them)."""
+    signature = inspect.signature(bigquery.Client.load_table_from_uri)
+    return [
+        dict(signature.bind(client, *call.args, **call.kwargs).arguments)
+        for call in client.load_table_from_uri.call_args_list  # type: ignore[attr-defined]
+    ]
 
 
 def settings(tmp_path: Path):
@@ -115,12 +129,12 @@ def test_load_job_replaces_one_day_partition_of_a_table_clustered_by_user():
 
 def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged, tmp_path):
     sink = settings(tmp_path)
-    client = FakeClient()
+    client = fake_client()
     counts = publish_to_bigquery(staged, len(ROWS), sink, RunContext(D, "run-7"), client=client)
     assert counts == {"rows": 24, "bigquery_rows": 24, "bigquery_files": 3}
 
     staging = tmp_path / "bucket" / "staging" / "recommendations" / "run_date=2026-11-23" / "run_id=run-7"
-    (call,) = client.calls
+    (call,) = load_calls(client)
     assert call["source_uris"] == f"{staging}/*.parquet"
     assert call["destination"] == "acme-prod.reclake.recommendations$20261123"
     assert call["location"] == "EU" and call["project"] == "acme-prod"
@@ -164,8 +178,19 @@ def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged,
 def test_load_failures_become_errors_a_person_can_act_on(staged, tmp_path, job_kwargs, message):
     with pytest.raises(SinkError, match=message):
         publish_to_bigquery(
-            staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=FakeClient(**job_kwargs)
+            staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=fake_client(**job_kwargs)
         )
+
+
+def test_the_fake_client_refuses_what_the_real_client_refuses():
+    client = fake_client()
+    with pytest.raises(TypeError, match="job_confg"):
+        client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_confg=None)  # type: ignore[call-arg]
+    with pytest.raises(AttributeError, match="load_table_from_uris"):
+        client.load_table_from_uris("gs://b/x/*.parquet", "p.d.t")  # type: ignore[attr-defined]
+    job = client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_config=None, location="EU", project="p")
+    with pytest.raises(AttributeError, match="output_row"):
+        _ = job.output_row  # type: ignore[attr-defined]
 
 
 def test_publish_without_credentials_fails_fast_before_staging(spark, run_cli, lakehouse, tmp_path, monkeypatch):
