@@ -73,7 +73,7 @@ def load_calls(client: bigquery.Client) -> list[dict]:
     signature = inspect.signature(bigquery.Client.load_table_from_uri)
     return [
         dict(signature.bind(client, *call.args, **call.kwargs).arguments)
-        for call in client.load_table_from_uri.call_args_list  # type: ignore[attr-defined]
+        for call in client.load_table_from_uri.call_args_list
     ]
 
 
@@ -185,12 +185,12 @@ def test_load_failures_become_errors_a_person_can_act_on(staged, tmp_path, job_k
 def test_the_fake_client_refuses_what_the_real_client_refuses():
     client = fake_client()
     with pytest.raises(TypeError, match="job_confg"):
-        client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_confg=None)  # type: ignore[call-arg]
+        client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_confg=None)
     with pytest.raises(AttributeError, match="load_table_from_uris"):
-        client.load_table_from_uris("gs://b/x/*.parquet", "p.d.t")  # type: ignore[attr-defined]
+        client.load_table_from_uris("gs://b/x/*.parquet", "p.d.t")
     job = client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_config=None, location="EU", project="p")
     with pytest.raises(AttributeError, match="output_row"):
-        _ = job.output_row  # type: ignore[attr-defined]
+        _ = job.output_row
 
 
 def test_publish_without_credentials_fails_fast_before_staging(spark, run_cli, lakehouse, tmp_path, monkeypatch):
