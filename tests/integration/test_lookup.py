@@ -26,8 +26,8 @@ from reclake.runtime import RunContext
 from reclake.serving import lookup
 from reclake.serving.api import create_app
 from reclake.serving.lookup import LookupClient, NotFound
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 D2, D3 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 LAYOUT = PublishSection(target_file_rows=10)
 

@@ -26,8 +26,8 @@ from reclake.io.tables import STAGED_RECOMMENDATIONS, STAGED_SIMILAR_ITEMS, tabl
 from reclake.runtime import RunContext
 from reclake.serving.lookup import LookupClient, NotFound
 from reclake.stages import maintain, publish, rollback
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 D1, D2, D3 = dt.date(2026, 11, 21), dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 
 

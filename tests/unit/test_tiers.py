@@ -51,3 +51,8 @@ def test_unit_tests_use_no_fixture_that_runs_the_pipeline():
                 used = {a.arg for a in node.args.args} & PIPELINE_FIXTURES
                 found += [f"{path.name}::{node.name} uses {name}" for name in sorted(used)]
     assert found == []
+
+
+def test_test_modules_find_the_checkout_through_helpers_not_their_own_path():
+    # A module that computes the checkout from its own path breaks silently when it moves to another folder.
+    assert [str(p) for p in modules() if "Path(__file__)" in p.read_text()] == []

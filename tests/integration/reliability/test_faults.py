@@ -14,8 +14,8 @@ import pytest
 
 from reclake.faults import FAULT_ENV, fault_point
 from reclake.io.lock import LOCK_FILE, LakehouseBusy, writer_lock
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HOLD_LOCK = (
     "import sys, time\n"
     "from reclake.io.lock import writer_lock\n"
