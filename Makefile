@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 EVENT_LOG_DIR ?=
 
-.PHONY: setup test-tools run test test-e2e lint format docs bench clean package cluster-up cluster-down history
+.PHONY: setup test-tools run test test-e2e test-soak lint format docs bench clean package cluster-up cluster-down history
 
 setup:
 	bash scripts/bootstrap.sh
@@ -19,13 +19,20 @@ test-tools:
 run: setup
 	$(VENV)/bin/reclake run --config $(CONFIG) $(ARGS)
 
-# The fast tier: real Spark, Delta, GX and Airflow, one shared golden lakehouse (under 6 minutes on 2 cores).
+# The fast tier, tests/unit and tests/integration: real Spark, Delta, GX and Airflow, one shared golden
+# lakehouse (under 6 minutes on 2 cores).
 test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
-# The slow tier: spark-submit, the standalone cluster, dag.test(), MovieLens, the wheel in a fresh venv.
+# The slow tier, tests/e2e (marked e2e by its folder): spark-submit, the standalone cluster, dag.test(),
+# MovieLens, the wheel in a fresh venv, killed processes (7 named points, 3 random moments), real servers.
 test-e2e: setup test-tools
 	$(VENV)/bin/python -m pytest -m e2e --durations=15 $(PYTEST_ARGS)
+
+# The crash soak, not in CI: the named kill points and 20 random moments of a whole run (about 20 minutes).
+RANDOM_KILLS ?= 20
+test-soak: setup
+	RECLAKE_RANDOM_KILLS=$(RANDOM_KILLS) $(VENV)/bin/python -m pytest tests/e2e/reliability/test_crash.py --durations=5 $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@
 
 Each panel is a title, a panel type, a unit and its PromQL queries (with a legend);
 tests/e2e/test_prometheus.py evaluates every query against a real Prometheus after a
-pipeline run, and tests/test_alerts.py checks that the JSON file is this script's output.
+pipeline run, and tests/integration/test_alerts.py checks that the JSON file is this script's output.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Named fault-injection points: ``RECLAKE_FAULT=<stage>:<point>`` makes a job kill itself there.
 
-The reliability tests (tests/reliability/) use them to crash a real run at the
+The reliability tests (tests/e2e/reliability/) use them to crash a real run at the
 places where a crash hurts most: between two writes of a stage, between writing
 a commit's data files and committing it, between two published tables. A point
 that is not named costs one dictionary lookup. The kill is SIGKILL to the whole

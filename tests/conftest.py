@@ -1,9 +1,15 @@
-"""Shared fixtures: one real local SparkSession for the whole run, one golden lakehouse, temp lakehouses.
+"""Shared fixtures and the tiers: one real local SparkSession for the whole run, one golden lakehouse, temp lakehouses.
+
+The tier of a test is its folder: ``tests/unit`` (pure functions, small Spark
+frames), ``tests/integration`` (real jobs, the golden lakehouse, Airflow's DagBag:
+with unit, the fast tier, ``make test``) and ``tests/e2e`` (spark-submit, the
+cluster, dag.test(), killed processes, real servers, the wheel: ``make test-e2e``).
+Everything under tests/e2e gets the ``e2e`` marker here; no test marks itself.
 
 The golden lakehouse is the whole pipeline run once (then re-run for the same
 date) on planted-cluster synthetic data; tests that only read it share it, tests
 that write get their own copy (:func:`golden_copy`), so the expensive run
-happens once per session.
+happens once per session. Plain helpers and constants are in tests/helpers.py.
 """
 
 from __future__ import annotations
@@ -12,79 +18,43 @@ import contextlib
 import io
 import json
 import logging
+import os
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reclake.config import SparkSection
+from tests.helpers import REPO, TEST_SPARK, TESTS, Golden, airflow_environment, call_job, spark_overrides
 
-REPO = Path(__file__).resolve().parents[1]
-MOVIELENS = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
-
-# Same settings the jobs get when tests call their main(): getOrCreate returns this session.
-# No Spark UI: no test looks at it, and it costs a port and a thread pool per session.
-TEST_SPARK = SparkSection(
-    master="local[2]",
-    app_name="reclake-tests",
-    shuffle_partitions=2,
-    driver_memory="2g",
-    conf={"spark.ui.enabled": "false"},
-)
-
-GOLDEN_RUN_DATE = "2026-11-23"
-GOLDEN_TOP_N = 5
-GOLDEN_USERS = 400
-# Planted-cluster data on which a rank near the number of clusters clearly beats popularity.
-GOLDEN_DATA = [
-    "generate.users=400",
-    "generate.items=120",
-    "generate.clusters=4",
-    "generate.mean_items_per_user=15",
-    "als.rank=4",
-    "als.alpha=5",
-    "als.max_iter=6",
-    f"recommend.top_n={GOLDEN_TOP_N}",
-    "recommend.similar_items_top_n=5",
-]
+E2E = TESTS / "e2e"
+_AIRFLOW_HOME: Path | None = None
 
 
-def spark_overrides() -> list[str]:
-    """--set options that keep jobs on the test session's settings (a test's own --set comes later and wins)."""
-    # No HTML run report: its plots and aggregations would cost the fast tier seconds per job;
-    # tests/e2e/test_run_observability.py turns it on.
-    sets = [
-        "spark.shuffle_partitions=2",
-        "spark.app_name=reclake-tests",
-        "validation.data_docs=false",
-        "monitoring.html_report=false",
-    ]
-    return [arg for item in sets for arg in ("--set", item)]
+def pytest_configure(config: pytest.Config) -> None:
+    # Airflow reads its configuration when first imported: a throwaway AIRFLOW_HOME (with its own sqlite DB)
+    # and the repo's dags/ are set before any test module can import airflow.
+    global _AIRFLOW_HOME
+    _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="reclake-airflow-"))
+    os.environ.update(airflow_environment(_AIRFLOW_HOME))
 
 
-def call_job(main: Callable[[Sequence[str]], int], capsys, *args: str) -> tuple[int, dict[str, Any]]:
-    """Call a job's main() as the CLI would, with --json; return (exit status, summary)."""
-    status = main([*spark_overrides(), *args, "--json"])
-    out = capsys.readouterr().out.strip().splitlines()
-    return status, json.loads(out[-1])
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _AIRFLOW_HOME is not None:
+        shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
 
 
-def prom_values(path: Path) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """A Prometheus text-format file as {(metric name, labels): value}, read with prometheus_client's parser."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(path.read_text())
-        for sample in family.samples
-    }
-
-
-def prom_value(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
-    return values[(name, frozenset(labels.items()))]
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects on markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The e2e marker comes from the folder: every test under tests/e2e has it, and no other test may."""
+    for item in items:
+        in_e2e = item.path.is_relative_to(E2E)
+        if not in_e2e and item.get_closest_marker("e2e") is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked e2e outside tests/e2e: move it there instead")
+        if in_e2e:
+            item.add_marker("e2e")
 
 
 @pytest.fixture(scope="session")
@@ -114,30 +84,6 @@ def run_cli(spark, capsys) -> Callable[..., tuple[int, dict[str, Any]]]:
     return call
 
 
-@dataclass(frozen=True)
-class Golden:
-    """The shared lakehouse and the --json summaries of its two runs (same date, same input)."""
-
-    root: Path
-    first: dict[str, Any]
-    second: dict[str, Any]
-    second_stderr: str  # what a person watching the second run saw (it ran quiet, as `make run` does)
-
-    @staticmethod
-    def args(root: Path) -> list[str]:
-        """The options every golden run (and a test re-running a job on a copy) uses."""
-        sets = [item for s in GOLDEN_DATA for item in ("--set", s)]
-        return [
-            "--config",
-            str(REPO / "conf" / "local.yaml"),
-            "--lakehouse",
-            str(root),
-            "--run-date",
-            GOLDEN_RUN_DATE,
-            *sets,
-        ]
-
-
 @pytest.fixture(scope="session")
 def golden(spark, tmp_path_factory) -> Golden:
     """`reclake run` with conf/local.yaml (input generated on first use), twice for the same date. Read only."""
@@ -161,3 +107,11 @@ def golden_copy(golden: Golden, tmp_path: Path) -> Path:
     root = tmp_path / "lakehouse"
     shutil.copytree(golden.root, root)
     return root
+
+
+@pytest.fixture(scope="session")
+def dagbag():
+    """The repo's dags/ as Airflow parses them (the fast DAG tests and the dag.test() runs share it)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(REPO / "dags"))

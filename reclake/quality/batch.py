@@ -119,14 +119,16 @@ def flag_later_copies(flagged: DataFrame, copies: DataFrame, rule: str) -> DataF
 
 
 @contextmanager
-def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Iterator[DataFrame]:
+def split_batch(
+    events: DataFrame, checks: Sequence[Mapping[str, Any]], broadcast_rows: int = BROADCAST_ROWS
+) -> Iterator[DataFrame]:
     """Every row of ``events`` flagged by the row suite, persisted while the caller uses it.
 
     One pass evaluates the per-row rules and persists the rows (they feed the
     duplicate check and both writes). Copies of a row are then found on the
     persisted rows: the rows whose key hash repeats are picked out, only those
     are sorted by the exact key, and the later copies are joined back by position. Each intermediate is kept and joined by broadcast while small;
-    a batch that is mostly copies is joined by shuffle.
+    a batch that is mostly copies is joined by shuffle. Up to ``broadcast_rows`` rows count as small.
     """
     held: list[DataFrame] = []
 
@@ -138,7 +140,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
 
     def small(frame: DataFrame) -> tuple[int, DataFrame]:
         rows = keep(frame).count()
-        return rows, F.broadcast(frame) if rows <= BROADCAST_ROWS else frame
+        return rows, F.broadcast(frame) if rows <= broadcast_rows else frame
 
     try:
         flagged = keep(flag_rows(events, checks))
@@ -148,7 +150,7 @@ def split_batch(events: DataFrame, checks: Sequence[Mapping[str, Any]]) -> Itera
                 continue
             found, copies = small(later_copies(flagged, columns, ROW_ORDER, candidates))
             flagged = flag_later_copies(flagged, copies, rule)
-            if found > BROADCAST_ROWS:  # joined by shuffle: do it once
+            if found > broadcast_rows:  # joined by shuffle: do it once
                 flagged = keep(flagged)
         yield flagged
     finally:

@@ -5,7 +5,7 @@ expressions, one per rule (a full GX run of eight row expectations costs about
 three times a plain read-and-write; see bench/); :func:`any_rule_broken` is the
 cheaper OR of them all that decides validity; uniqueness expectations go to
 :func:`repeated_key_rows` (a 64-bit key hash per row) and :func:`later_copies`
-(only the rows with a repeated hash sorted). tests/test_validate.py runs the row
+(only the rows with a repeated hash sorted). tests/integration/test_validate.py runs the row
 suite through GX too and checks both find the same rows, so the suite file stays
 the one source of truth.
 """

@@ -31,10 +31,7 @@ from reclake.serving.api import create_app
 from reclake.serving.lookup import LookupClient
 from reclake.stages import validate
 from reclake.synthetic import _catalogue
-
-from ..conftest import Golden, spark_overrides
-
-pytestmark = pytest.mark.e2e
+from tests.helpers import Golden, spark_overrides
 
 CLUSTERS, ITEMS, USERS = 4, 120, 400
 WORDS = ["harbour", "meadow", "engine", "lantern"]  # one title word per planted cluster

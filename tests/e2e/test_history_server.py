@@ -9,12 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from ..conftest import REPO
-from .servers import free_port, get_json, server, wait_for
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.servers import free_port, get_json, server, wait_for
+from tests.helpers import REPO
 
 APP_NAME = "reclake-history-test"
 

@@ -20,12 +20,10 @@ from deltalake import DeltaTable
 from reclake import pipeline
 from reclake.config import Config
 from reclake.monitoring.metrics import PASSWORD_ENV, USERNAME_ENV, push, samples
-
-from ..conftest import REPO, Golden
-from .servers import free_port, get_json, server, wait_for
+from tests.e2e.servers import free_port, get_json, server, wait_for
+from tests.helpers import REPO, Golden
 
 pytestmark = [
-    pytest.mark.e2e,
     pytest.mark.skipif(
         not (shutil.which("prometheus") and shutil.which("prometheus-pushgateway")),
         reason="Debian packages prometheus and prometheus-pushgateway not installed (scripts/bootstrap.sh installs them)",

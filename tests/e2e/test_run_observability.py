@@ -18,11 +18,8 @@ import pytest
 
 from reclake.monitoring.progress import CLEAR_LINE
 from reclake.monitoring.run_report import SECTIONS
-
-from ..conftest import REPO, Golden, spark_overrides
-from .servers import free_port, get_json, server
-
-pytestmark = pytest.mark.e2e
+from tests.e2e.servers import free_port, get_json, server
+from tests.helpers import REPO, Golden, spark_overrides
 
 STAGES = ["generate", "validate", "prepare", "train", "evaluate", "recommend", "publish"]
 INTERVAL_S = 1.0

@@ -11,15 +11,11 @@ import csv
 import datetime as dt
 from pathlib import Path
 
-import pytest
 from deltalake import DeltaTable
 
 from reclake import pipeline
 from reclake.stages import generate
-
-from ..conftest import REPO
-
-pytestmark = pytest.mark.e2e
+from tests.helpers import REPO
 
 DAY_1, DAY_2 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
 TINY = [

@@ -16,27 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO
-
-pytestmark = pytest.mark.e2e
-
 SMALL = ["--set", "generate.users=150", "--set", "generate.items=40", "--set", "als.rank=4", "--set", "als.max_iter=3",
          "--set", "spark.shuffle_partitions=2", "--set", "spark.driver_memory=1g"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def artefacts(tmp_path_factory) -> tuple[Path, Path]:
-    """(wheel, zip) from scripts/package.sh."""
-    out = tmp_path_factory.mktemp("dist")
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "package.sh"), str(out)],
-        capture_output=True, text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=600,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    archive = Path(done.stdout.strip())
-    wheels = list(out.glob("reclake-*-py3-none-any.whl"))
-    assert len(wheels) == 1, list(out.iterdir())
-    return wheels[0], archive
 
 
 @pytest.fixture(scope="module")

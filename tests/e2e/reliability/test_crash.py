@@ -1,0 +1,138 @@
+"""Crash at any point: a job killed with SIGKILL (its whole process group) leaves every published table complete.
+
+Real `reclake` processes on a copy of the golden lakehouse, killed at the named
+fault-injection points (RECLAKE_FAULT, reclake/faults.py) and at seeded random
+moments of a whole run. After each kill delta-spark, deltalake and the lookup
+client read exactly the golden run's lists; the next run for the date completes
+with the same output; `reclake maintain` removes the files the killed writers left.
+
+The random moments are stratified: the run's duration is cut into RECLAKE_RANDOM_KILLS
+equal slices and one seeded moment is drawn in each, so even a few kills land early,
+midway and late in the run. CI (`make test-e2e`) kills 3 times; the soak
+(`make test-soak`) kills 20 times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import signal
+import subprocess
+import time
+
+from deltalake import DeltaTable
+
+from tests.helpers import (
+    PUBLISHED,
+    assert_every_reader_sees,
+    group_alive,
+    orphan_files,
+    published_lists,
+    start_job,
+)
+
+# (job, point, the published tables the kill leaves at a new complete version)
+NAMED_POINTS = [
+    ("validate", "validate:after_quarantine", ()),
+    ("prepare", "prepare:after_ids", ()),
+    ("train", "train:mid_model_save", ()),
+    ("recommend", "recommend:after_staged", ()),
+    ("publish", "publish:after_files", ()),
+    ("publish", "publish:between_tables", ("similar_items",)),  # Delta has no transaction across two tables...
+    ("publish", "publish:before_served", ("similar_items", "recommendations")),  # ...readers follow served_versions
+]
+RANDOM_KILLS = int(os.environ.get("RECLAKE_RANDOM_KILLS", "3"))  # `make test-soak`: 20
+SEED = 17
+
+
+def finished(proc: subprocess.Popen) -> dict:
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, err[-2000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def killed_by_itself(proc: subprocess.Popen) -> None:
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}: {err[-2000:]}"
+    assert not group_alive(proc.pid), "the Spark JVM or a Python worker outlived the kill"
+
+
+def last_publish(root, table: str) -> dict:
+    return json.loads(DeltaTable(str(root / table)).history(1)[0]["userMetadata"])
+
+
+def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_complete_run(
+    golden, golden_copy, spark, capsys
+):
+    root = golden_copy
+    expected = {table: published_lists(golden.root, table) for table in PUBLISHED}
+    versions = assert_every_reader_sees(root, spark, expected)
+    kills = recovered = 0
+
+    for job, point, advanced in NAMED_POINTS:
+        proc = start_job(job, root, "--set", f"run.run_id=killed-{point.replace(':', '-')}", fault=point)
+        killed_by_itself(proc)
+        kills += 1
+        now = assert_every_reader_sees(root, spark, expected)
+        for table in PUBLISHED:
+            (committed, served), (committed_before, served_before) = now[table], versions[table]
+            assert served == served_before, f"{point}: readers moved to {table} version {served}"
+            if table in advanced:  # committed whole by the killed run before it died, never served
+                assert committed == committed_before + 1
+                assert last_publish(root, table)["run_id"] == f"killed-{point.replace(':', '-')}"
+            else:
+                assert committed == committed_before, f"{point} moved {table}"
+        versions = now
+        if point == "publish:after_files":  # its data files were written, its commit never was
+            assert orphan_files(root, "similar_items"), "the kill came after the commit, not before it"
+
+    started = time.monotonic()
+    summary = finished(start_job("run", root, "--set", "run.run_id=recovered-after-named"))
+    run_seconds = time.monotonic() - started
+    recovered += 1
+    assert summary["status"] == "succeeded"
+    served = assert_every_reader_sees(root, spark, expected)
+    assert all(committed == serving for committed, serving in served.values()), served  # readers moved at once
+    assert last_publish(root, "recommendations")["run_id"] == "recovered-after-named"
+
+    # Seeded random moments over a whole run's duration (JVM start included): validate ... publish,
+    # one in each of RANDOM_KILLS equal slices of it.
+    draw = random.Random(SEED)
+    moments = [(i + draw.random()) * run_seconds / RANDOM_KILLS for i in range(RANDOM_KILLS)]
+    completed = 0
+    for i, moment in enumerate(moments):
+        proc = start_job("run", root, "--set", f"run.run_id=random-kill-{i}")
+        try:
+            assert proc.wait(timeout=moment) == 0, proc.communicate()[1][-2000:]
+            completed += 1  # finished before its moment came: a complete run, checked like the others
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):  # it may just have finished
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        proc.communicate()
+        assert not group_alive(proc.pid)
+        assert_every_reader_sees(root, spark, expected)
+
+    summary = finished(start_job("run", root, "--set", "run.run_id=recovered-after-random"))
+    recovered += 1
+    assert summary["status"] == "succeeded"
+    assert_every_reader_sees(root, spark, expected)
+    runs = {row["run_id"]: row["status"] for row in DeltaTable(str(root / "runs")).to_pyarrow_table().to_pylist()}
+    assert runs["recovered-after-named"] == runs["recovered-after-random"] == "succeeded"
+
+    # What the killed writers left is never read (above) and goes with the next maintenance past retention.
+    left = {table: orphan_files(root, table) for table in PUBLISHED}
+    assert left["similar_items"]
+    proc = start_job("maintain", root, "--set", "publish.vacuum_retention_hours=0")
+    finished(proc)
+    assert not any(orphan_files(root, table) for table in PUBLISHED)
+    assert_every_reader_sees(root, spark, expected)
+    with capsys.disabled():
+        print(
+            f"\ncrash: {len(NAMED_POINTS)} named points + {len(moments)} random moments over {run_seconds:.0f} s; "
+            f"{kills} kills, {completed} runs finished before their moment, {recovered} recovery runs; "
+            f"orphan files removed by maintain: {sum(map(len, left.values()))}; rows lost 0"
+        )

@@ -1,0 +1,337 @@
+"""Plain helpers and constants of the test suite (fixtures live in conftest.py files).
+
+Import them absolutely: ``from tests.helpers import Golden, spark_overrides``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import pandas as pd
+from deltalake import DeltaTable
+
+from reclake.config import SparkSection
+from reclake.errors import CONDITIONS
+from reclake.faults import FAULT_ENV
+from reclake.serving import LookupClient
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
+MOVIELENS = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
+
+# Same settings the jobs get when tests call their main(): getOrCreate returns this session.
+# No Spark UI: no test looks at it, and it costs a port and a thread pool per session.
+TEST_SPARK = SparkSection(
+    master="local[2]",
+    app_name="reclake-tests",
+    shuffle_partitions=2,
+    driver_memory="2g",
+    conf={"spark.ui.enabled": "false"},
+)
+
+# ---------------------------------------------------------------------------------------------------------------
+# The golden lakehouse (built once per session by the `golden` fixture of tests/conftest.py)
+
+GOLDEN_RUN_DATE = "2026-11-23"
+GOLDEN_TOP_N = 5
+GOLDEN_USERS = 400
+# Planted-cluster data on which a rank near the number of clusters clearly beats popularity.
+GOLDEN_DATA = [
+    "generate.users=400",
+    "generate.items=120",
+    "generate.clusters=4",
+    "generate.mean_items_per_user=15",
+    "als.rank=4",
+    "als.alpha=5",
+    "als.max_iter=6",
+    f"recommend.top_n={GOLDEN_TOP_N}",
+    "recommend.similar_items_top_n=5",
+]
+
+
+@dataclass(frozen=True)
+class Golden:
+    """The shared lakehouse and the --json summaries of its two runs (same date, same input)."""
+
+    root: Path
+    first: dict[str, Any]
+    second: dict[str, Any]
+    second_stderr: str  # what a person watching the second run saw (it ran quiet, as `make run` does)
+
+    @staticmethod
+    def args(root: Path) -> list[str]:
+        """The options every golden run (and a test re-running a job on a copy) uses."""
+        sets = [item for s in GOLDEN_DATA for item in ("--set", s)]
+        return [
+            "--config",
+            str(REPO / "conf" / "local.yaml"),
+            "--lakehouse",
+            str(root),
+            "--run-date",
+            GOLDEN_RUN_DATE,
+            *sets,
+        ]
+
+
+def spark_overrides() -> list[str]:
+    """--set options that keep jobs on the test session's settings (a test's own --set comes later and wins)."""
+    # No HTML run report: its plots and aggregations would cost the fast tier seconds per job;
+    # tests/e2e/test_run_observability.py turns it on.
+    sets = [
+        "spark.shuffle_partitions=2",
+        "spark.app_name=reclake-tests",
+        "validation.data_docs=false",
+        "monitoring.html_report=false",
+    ]
+    return [arg for item in sets for arg in ("--set", item)]
+
+
+def call_job(main: Callable[[Sequence[str]], int], capsys, *args: str) -> tuple[int, dict[str, Any]]:
+    """Call a job's main() as the CLI would, with --json; return (exit status, summary)."""
+    status = main([*spark_overrides(), *args, "--json"])
+    out = capsys.readouterr().out.strip().splitlines()
+    return status, json.loads(out[-1])
+
+
+def check_recommendations(recs: pd.DataFrame, events: pd.DataFrame, n: int) -> None:
+    """Exactly n unseen items per user (fewer only when fewer remain), ranks 1..n, scores non-increasing."""
+    catalogue = events["item_id"].nunique()
+    seen = events.groupby("user_id")["item_id"].agg(set)
+    assert set(recs["user_id"]) == set(seen.index), "every user in the input gets recommendations"
+    for user, rows in recs.sort_values(["user_id", "rank"]).groupby("user_id"):
+        expected = min(n, catalogue - len(seen[user]))
+        assert list(rows["rank"]) == list(range(1, expected + 1)), user
+        assert rows["score"].is_monotonic_decreasing, user
+        assert not set(rows["item_id"]) & seen[user], f"{user} was recommended an item they have"
+        assert rows["item_id"].is_unique, user
+
+
+def prom_values(path: Path) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """A Prometheus text-format file as {(metric name, labels): value}, read with prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(path.read_text())
+        for sample in family.samples
+    }
+
+
+def prom_value(values: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+    return values[(name, frozenset(labels.items()))]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reliability scenarios: real `reclake` processes on a copy of the golden lakehouse, and what every reader sees
+# of the published tables afterwards.
+
+PUBLISHED = ("recommendations", "similar_items")
+# What identifies a published list, in order: a run's output is compared on these (scores are floats).
+LIST_COLUMNS = {
+    "recommendations": ("user_id", "rank", "item_id"),
+    "similar_items": ("item_id", "rank", "similar_item_id"),
+}
+
+
+def start_job(job: str, root: Path, *extra: str, fault: str | None = None) -> subprocess.Popen:
+    """`reclake <job>` with the golden run's settings, as a real process leading its own process group."""
+    env = {key: value for key, value in os.environ.items() if key != FAULT_ENV}
+    env["PYTHONPATH"] = str(REPO)
+    if fault is not None:
+        env[FAULT_ENV] = fault
+    command = [sys.executable, "-m", "reclake.cli", job, *spark_overrides(), *Golden.args(root), *extra, "--json"]
+    return subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+
+
+def group_alive(pgid: int) -> list[int]:
+    """Processes of the group ``pgid`` that still run (zombies waiting to be reaped do not count)."""
+    alive = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            alive.append(int(entry.name))
+    return alive
+
+
+def published_lists(root: Path, table: str) -> list[tuple]:
+    """The table's rows as read by deltalake (delta-rs), ordered: the identity of a published run."""
+    columns = LIST_COLUMNS[table]
+    rows = DeltaTable(str(root / table)).to_pyarrow_table(columns=list(columns)).to_pylist()
+    return sorted(tuple(row[c] for c in columns) for row in rows)
+
+
+def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]) -> dict[str, tuple[int, int]]:
+    """delta-spark, deltalake and the lookup client all read exactly ``expected``.
+
+    Returns, per table, (its newest committed version, the version the lookup client serves).
+    """
+    versions = {}
+    for table, rows in expected.items():
+        columns = LIST_COLUMNS[table]
+        by_spark = spark.read.format("delta").load(str(root / table)).select(*columns).collect()
+        assert sorted(tuple(row) for row in by_spark) == rows, f"{table} as delta-spark reads it"
+        assert published_lists(root, table) == rows, f"{table} as deltalake reads it"
+        versions[table] = DeltaTable(str(root / table)).version()
+    client = LookupClient(str(root), refresh_s=0)
+    recommended = expected["recommendations"]
+    for user in {recommended[0][0], recommended[len(recommended) // 2][0], recommended[-1][0]}:
+        answer = client.recommendations_for(user)
+        assert [(user, i["rank"], i["item_id"]) for i in answer["items"]] == [r for r in recommended if r[0] == user]
+    similar = expected["similar_items"]
+    item = similar[0][0]
+    neighbours = client.similar_items(item)
+    assert [(item, i["rank"], i["similar_item_id"]) for i in neighbours["items"]] == [
+        r for r in similar if r[0] == item
+    ]
+    served = {"recommendations": answer["table_version"], "similar_items": neighbours["table_version"]}
+    return {table: (versions[table], served[table]) for table in expected}
+
+
+def orphan_files(root: Path, table: str) -> set[str]:
+    """Data files in the table's folder that no commit of its log ever added: what a killed writer left."""
+    table_dir = root / table
+    on_disk = {str(p.relative_to(table_dir)) for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts}
+    added = set()
+    for commit in (table_dir / "_delta_log").glob("*.json"):
+        for line in commit.read_text().splitlines():
+            action = json.loads(line)
+            if "add" in action:
+                added.add(unquote(action["add"]["path"]))
+    return on_disk - added
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Airflow: the DAG tests run in a throwaway AIRFLOW_HOME (set by tests/conftest.py's pytest_configure)
+
+DAG_RUN_DATE = dt.date(2026, 11, 20)
+DAG_TOP_N = 5
+# Tiny and quick: every job below runs in its own spark-submit JVM with the default 1g driver.
+DAG_SMALL = ["als.rank=8", "als.max_iter=3", f"recommend.top_n={DAG_TOP_N}", "spark.shuffle_partitions=2"]
+LOCAL_MASTER = '{"conn_type": "spark", "host": "local[2]"}'
+DAG_TABLES = ("events", "quarantine", "interactions", "user_ids", "item_ids", "model_registry", "recommendations")
+
+
+def airflow_environment(home: Path) -> dict[str, str]:
+    """What Airflow must read when first imported: its home (with its sqlite DB) and the repo's dags/."""
+    return {
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    }
+
+
+def run_daily(dag, lakehouse: Path, events: Path, **params: Any):
+    """One dag.test() of the daily DAG for DAG_RUN_DATE on a tiny config; returns the DagRun."""
+    overrides = [f"lakehouse.root={lakehouse}", f"input.path={events}", *DAG_SMALL, *params.pop("overrides", [])]
+    return dag.test(
+        logical_date=dt.datetime.combine(DAG_RUN_DATE, dt.time(), tzinfo=dt.timezone.utc),
+        run_conf={"overrides": overrides, **params},
+    )
+
+
+def states(dag_run) -> dict[str, str]:
+    return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
+
+
+def snapshot(lakehouse: Path) -> dict[str, Any]:
+    """Each table's rows (sorted, comparable) and its Delta version, read with delta-rs."""
+    tables = {}
+    for name in DAG_TABLES:
+        table = DeltaTable(str(lakehouse / name))
+        # Who wrote a row and when differs per attempt by design; the data must not.
+        frame = table.to_pandas().drop(columns=["run_id", "quarantined_at"], errors="ignore")
+        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+        tables[name] = (frame, table.version())
+    return tables
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Refusals of bad configuration and input; hostile ids for the HTTP service
+
+
+def refuse(capsys, main, *args: str) -> str:
+    """Run a job expected to refuse; return its one-line error."""
+    status = main([*spark_overrides(), *args, "--json"])
+    out, err = capsys.readouterr()
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert status == 2 and summary["status"] == "failed"
+    assert "Traceback" not in err and "\n" not in summary["error"]
+    assert f"error [{summary['error_code']}] {summary['error']}" in err
+    assert CONDITIONS[summary["error_code"]].error_class == summary["error"].split(":")[0]
+    return summary["error"]
+
+
+def csv_input(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "e.csv").write_text("user_id,item_id,event_type,value,timestamp\nu1,i1,view,,2026-11-22T10:00:00Z\n")
+    return folder
+
+
+HOSTILE_IDS = {
+    "nul": "a\x00b",
+    "newline": "line\nbreak",
+    "right_to_left_mark": "\u200fu1",
+    "right_to_left_override": "u1\u202e",
+    "byte_order_mark": "\ufeffu1",
+    "zero_width_space": "u\u200b1",
+    "escape": "u\x1b[31m1",
+    "257_characters": "x" * 257,
+}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Hand-written events and landing batches by date (incremental ingestion, prepare)
+
+EVENTS_SCHEMA = (
+    "user_id string, item_id string, event_type string, value double, event_time timestamp, ingest_date date"
+)
+
+HEADER = "user_id,item_id,event_type,value,timestamp"
+DAY_0, DAY_1, DAY_2 = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
+
+
+def land(root: Path, day: dt.date, lines: list[str]) -> None:
+    """One landing batch: ``root/date=<day>/events.csv``."""
+    folder = root / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "events.csv").write_text("".join(f"{line}\n" for line in [HEADER, *lines]))
+
+
+def rows(day: dt.date, n: int, prefix: str) -> list[str]:
+    """``n`` valid views by users ``<prefix><i>``, at 10:00 the day before the batch's date (fresh, not future)."""
+    when = f"{day - dt.timedelta(days=1)}T10:00:00Z"
+    return [f"{prefix}{i},i{i % 5},view,,{when}" for i in range(n)]
+
+
+def run_date(run_cli, lakehouse: Path, landing: Path, day: dt.date, *sets: str):
+    """`reclake validate` on the landing batch of ``day`` (input.path with ``{run_date}``)."""
+    from reclake.stages.validate import main as validate_main
+
+    args = ["--input", f"{landing}/date={{run_date}}", "--lakehouse", str(lakehouse), "--run-date", str(day)]
+    return run_cli(validate_main, *args, *[arg for item in sets for arg in ("--set", item)])
+
+
+def events_per_date(spark, lakehouse: Path) -> dict[str, int]:
+    events = spark.read.format("delta").load(str(lakehouse / "events"))
+    return {str(r.ingest_date): r["count"] for r in events.groupBy("ingest_date").count().collect()}
+
+
+def strengths(df) -> dict[tuple[str, str], float]:
+    """{(user_id, item_id): strength rounded to 6 places} of a frame of pairs."""
+    return {(r.user_id, r.item_id): round(r.strength, 6) for r in df.collect()}

@@ -1,0 +1,161 @@
+"""The DAGs' structure, as Airflow parses them: no Spark, no metadata DB."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import REPO
+
+DAG_IDS = {"reclake_daily", "reclake_weekly_retrain"}
+
+
+@pytest.fixture(scope="module")
+def pipeline_module():
+    sys.path.insert(0, str(REPO / "dags"))  # what Airflow does for its dags folder
+    try:
+        import reclake_pipeline
+
+        yield reclake_pipeline
+    finally:
+        sys.path.remove(str(REPO / "dags"))
+
+
+def test_every_dag_file_imports_without_errors_in_under_a_second(dagbag):
+    assert dagbag.import_errors == {}
+    assert set(dagbag.dag_ids) == DAG_IDS
+    for stat in dagbag.dagbag_stats:
+        assert stat.duration < dt.timedelta(seconds=1), f"{stat.file} took {stat.duration} to import"
+
+
+def test_importing_the_dags_starts_no_spark_and_loads_no_job_code():
+    code = (
+        "import sys; sys.path.insert(0, 'dags'); import reclake_pipeline; "
+        "heavy = [m for m in ('pyspark', 'delta', 'deltalake', 'reclake.stages') if m in sys.modules]; assert not heavy, heavy"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_no_cycles_and_every_task_has_owner_retries_and_alert(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    dag.check_cycle()  # raises on a cycle
+    assert {"reclake", "spark"} <= set(dag.tags)
+    assert dag.max_active_runs == 1, "runs share the lakehouse tables: they must not overlap"
+    assert not dag.catchup
+    for task in dag.tasks:
+        assert task.owner == "reclake", task.task_id
+        assert task.retries == 2 and task.retry_exponential_backoff == 2.0, task.task_id
+        assert task.on_failure_callback, task.task_id
+
+
+def edges(dag) -> set[tuple[str, str]]:
+    return {(task.task_id, down) for task in dag.tasks for down in task.downstream_task_ids}
+
+
+def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
+    dag = dagbag.dags["reclake_daily"]
+    chain = [
+        "check_config",
+        "validate",
+        "prepare",
+        "retrain_due",
+        "train",
+        "evaluate",
+        "recommend",
+        "publish",
+        "maintain",
+    ]
+    assert edges(dag) == set(zip(chain, chain[1:]))
+    # A skipped (reused) training must not skip recommend and publish; a failure must stop them.
+    assert dag.get_task("train").trigger_rule == "all_success"
+    assert dag.get_task("recommend").trigger_rule == "none_failed"
+    assert dag.get_task("publish").trigger_rule == "none_failed"
+    assert dag.get_task("retrain_due").ignore_downstream_trigger_rules is False
+    assert dag.schedule == "@daily"
+
+
+def test_weekly_retrain_only_trains_and_gates(dagbag):
+    dag = dagbag.dags["reclake_weekly_retrain"]
+    assert edges(dag) == {("check_config", "train"), ("train", "evaluate")}
+    assert dag.schedule == "@weekly"
+
+
+def test_only_publish_updates_the_recommendations_asset(dagbag):
+    for dag in dagbag.dags.values():
+        for task in dag.tasks:
+            uris = [asset.uri for asset in task.outlets]
+            expected = ["reclake://lakehouse/recommendations"] if task.task_id == "publish" else []
+            assert uris == expected, (dag.dag_id, task.task_id)
+
+
+def test_spark_tasks_submit_the_job_files_with_the_run_date_and_config(dagbag):
+    from airflow.providers.apache.spark.operators.spark_submit import (
+        SparkSubmitOperator,
+    )
+
+    dag = dagbag.dags["reclake_daily"]
+    spark_tasks = [task for task in dag.tasks if isinstance(task, SparkSubmitOperator)]
+    assert [t.task_id for t in spark_tasks] == [
+        "validate",
+        "prepare",
+        "train",
+        "evaluate",
+        "recommend",
+        "publish",
+        "maintain",
+    ]
+    for task in spark_tasks:
+        assert Path(task.application) == REPO / "jobs" / f"{task.task_id}.py"
+        assert Path(task.application).is_file()
+        assert task.application_args[:4] == ["--config", "{{ params.config }}", "--run-date", "{{ ds }}"]
+        assert "run.run_id={{ run_id }}" in task.application_args
+        assert task._conn_id == "reclake_spark"
+
+
+def test_params_name_the_config_and_validate_overrides(dagbag):
+    params = dagbag.dags["reclake_daily"].params
+    assert Path(params["config"]).is_file()
+    assert params["overrides"] == [] and params["retrain"] == "auto"
+    from airflow.sdk.exceptions import ParamValidationError
+
+    overrides = params.get_param("overrides")
+    assert overrides.resolve(["als.rank=8", "input.path=/data/x=1"]) == ["als.rank=8", "input.path=/data/x=1"]
+    with pytest.raises(ParamValidationError):
+        overrides.resolve(["als.rank 8"])
+    with pytest.raises(ParamValidationError):
+        params.get_param("retrain").resolve("sometimes")
+
+
+def test_override_args_become_one_set_each(pipeline_module):
+    assert pipeline_module.override_args([]) == []
+    assert pipeline_module.override_args(["als.rank=8", "input.path=/a=b"]) == [
+        "--set", "als.rank=8", "--set", "input.path=/a=b",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "latest", "expected"),
+    [
+        ("auto", None, True),  # no model yet
+        ("auto", dt.date(2026, 11, 20), False),  # trained for this very date (a re-run)
+        ("auto", dt.date(2026, 11, 13), False),  # 7 days old: still fresh
+        ("auto", dt.date(2026, 11, 12), True),  # 8 days old
+        ("auto", dt.date(2026, 11, 25), False),  # a backfill of an earlier date reuses the newer model
+        ("always", dt.date(2026, 11, 20), True),
+        ("never", None, False),
+    ],
+)
+def test_retrain_is_due(pipeline_module, policy, latest, expected):
+    assert pipeline_module.retrain_is_due(policy, latest, dt.date(2026, 11, 20), 7) is expected
+
+
+def test_latest_model_date_is_none_without_a_registry(tmp_path):
+    from reclake.serving.registry import latest_model_date
+
+    assert latest_model_date(str(tmp_path / "lakehouse")) is None
