@@ -90,7 +90,7 @@ def test_the_layers_are_kept():
             "io/lakehouse.py",
             "import reclake.io.layout",
             "No import cycle among the modules of a package BROKEN",
-            ".layout -> .lakehouse",
+            ".lakehouse -> .layout",  # the planted edge is the one to remove
         ),
     ],
     ids=["io-imports-a-stage", "leaf-imports-a-leaf", "stage-imports-a-stage", "serving-reaches-spark", "cycle"],

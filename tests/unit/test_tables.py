@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from reclake.io.layout import RECOMMENDATION_COLUMNS, SIMILAR_ITEM_COLUMNS
 from reclake.io.tables import REGENERATE, TABLES, regenerate
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 def test_data_contracts_lists_the_tables_as_declared():
