@@ -73,3 +73,5 @@ class Stage:
     on_finish: FinishFn | None = None  # e.g. publish records the run's outcome in the runs table
     # Checks that need no Spark, run before anything is written (no log, no table): raise a ReclakeError to refuse.
     check: Callable[[Config, RunContext], None] | None = None
+    # Slow-to-import modules the stage will need, imported in the background while the JVM starts.
+    imports: tuple[str, ...] = ()

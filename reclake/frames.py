@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
 from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 _PART = "_part"
+Key = TypeVar("Key", bound=Hashable)
 
 
 def with_positions(df: DataFrame, order: list[Column], name: str) -> DataFrame:
@@ -45,3 +50,39 @@ def one_row(df: DataFrame) -> Row:
     if row is None:
         raise ValueError("expected one row, got none")
     return row
+
+
+@dataclass(frozen=True)
+class Measure:
+    """A figure computed by a one-row aggregation: the query, and the formula that turns its row into the figure.
+
+    Measures of the same frames are computed together (:func:`measure_together`), in one
+    Spark query instead of one each: on small data each query costs more than its work.
+    """
+
+    query: DataFrame
+    formula: Callable[[Row], Any]
+
+    def value(self) -> Any:
+        """The figure on its own (one query)."""
+        return self.formula(one_row(self.query))
+
+
+def measure_together(measures: Mapping[Key, Measure]) -> dict[Key, Any]:
+    """Every measure's figure from one Spark query: the one-row aggregations side by side (a cross join)."""
+    parts = [
+        m.query.toDF(*[f"_m{n}_{i}" for i in range(len(m.query.columns))]) for n, m in enumerate(measures.values())
+    ]
+    if not parts:
+        return {}
+    joined = parts[0]
+    for part in parts[1:]:
+        joined = joined.crossJoin(part)
+    row = one_row(joined)
+    figures: dict[Key, Any] = {}
+    start = 0
+    for key, measure in measures.items():
+        names = measure.query.columns
+        figures[key] = measure.formula(Row(**dict(zip(names, row[start : start + len(names)], strict=True))))
+        start += len(names)
+    return figures

@@ -18,9 +18,11 @@ progress (reclake/monitoring/progress.py).
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, nullcontext
@@ -77,6 +79,24 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return load_config(args.config, args.overrides, values={k: v for k, v in shortcuts.items() if v is not None})
 
 
+def import_in_background(modules: Sequence[str]) -> threading.Thread:
+    """Import ``modules`` on a thread, so that their import overlaps the JVM's start.
+
+    A module that fails to import is left alone: the stage's own import raises the error where it belongs.
+    """
+
+    def load() -> None:
+        for name in modules:
+            try:
+                importlib.import_module(name)
+            except Exception:
+                log.debug("background import of %s failed", name, exc_info=True)
+
+    thread = threading.Thread(target=load, name="reclake-imports", daemon=True)
+    thread.start()
+    return thread
+
+
 def execute(
     stages: Sequence[Stage],
     config: Config,
@@ -111,6 +131,8 @@ def execute(
         "tables": {},
     }
     started = time.perf_counter()
+    report = ("reclake.monitoring.run_report",) if config.monitoring.html_report else ()  # matplotlib
+    imports = import_in_background([*dict.fromkeys(m for s in stages for m in s.imports), *report])
     spark = None
     stage = None
     lock = ExitStack()  # the lakehouse's writer lock: held from the first stage until the run is recorded
@@ -146,6 +168,7 @@ def execute(
         _failed(summary, stage, conflict)
     finally:
         summary["timings_s"]["total"] = round(time.perf_counter() - started, 3)
+        imports.join()
     with lock:
         if spark is not None:
             _finish(stages, spark, config, ctx, summary)

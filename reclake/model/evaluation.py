@@ -26,8 +26,8 @@ from reclake.model import report
 from reclake.model.als import fit_als
 from reclake.model.coldstart import cold_start_metrics
 from reclake.model.gate import Verdict
-from reclake.model.metrics import history_profiles, intra_list_diversity, unit_item_vectors
-from reclake.model.scoring import beyond_accuracy, list_quality, model_top_k, popularity_top_k, train_figures
+from reclake.model.metrics import history_profiles, unit_item_vectors
+from reclake.model.scoring import BASELINE, MODEL, compare_lists, model_top_k, popularity_top_k, train_figures
 from reclake.model.splitters import holdout, sample_users
 
 
@@ -73,19 +73,25 @@ def evaluate_model(
         # computed once, so diversity and serendipity compare and neither is paid for twice.
         units = cache(unit_item_vectors(model.itemFactors.withColumnRenamed("id", ITEM_IDX)))
         profiles = cache(history_profiles(train, units, test))
-        train_rows, train_items = train_figures(train)  # counted once for both lists
-        model_metrics = list_quality(model_lists, train, test, k, train_items=train_items) | beyond_accuracy(
-            model_lists, train, test, units, profiles, k, train_rows=train_rows
-        )
-        baseline_metrics = list_quality(baseline_lists, train, test, k, train_items=train_items) | beyond_accuracy(
-            baseline_lists, train, test, units, profiles, k, train_rows=train_rows
-        )
-        cold_start = None
+        content_units = None
         if catalogue is not None:
             content = catalogue.join(item_ids, ITEM_ID).select(ITEM_IDX, CONTENT)
             content_units = unit_item_vectors(content.select(ITEM_IDX, F.col(CONTENT).alias(FEATURES)))
-            model_metrics["content_diversity"] = intra_list_diversity(model_lists, content_units, k)
-            baseline_metrics["content_diversity"] = intra_list_diversity(baseline_lists, content_units, k)
+        train_rows, train_items = train_figures(train)  # counted once for every list
+        measured = compare_lists(
+            {MODEL: model_lists, BASELINE: baseline_lists},
+            train,
+            test,
+            units,
+            profiles,
+            k,
+            content_units=content_units,
+            train_rows=train_rows,
+            train_items=train_items,
+        )
+        model_metrics, baseline_metrics = measured[MODEL], measured[BASELINE]
+        cold_start = None
+        if catalogue is not None:
             cold_start = cold_start_metrics(interactions, content, params, k, settings.seed, content_reg_param)
         rows = {"train_rows": train_rows, "test_rows": held_out.count(), "scored_test_rows": test.count()}
         figures = report.figures(model_lists, baseline_lists, train, item_ids)

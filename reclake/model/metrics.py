@@ -1,5 +1,7 @@
 """Ranking metrics at k over top-N lists, as Spark DataFrame aggregations.
 
+Each metric is a :class:`~reclake.frames.Measure` (a one-row aggregation and its formula):
+``.value()`` computes one, :func:`~reclake.frames.measure_together` many in one Spark query.
 Inputs are long-format frames, never collected:
 
 - ``recommended``: (user_idx, rank, item_idx), rank 1 = best; only ranks 1..k count.
@@ -41,7 +43,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, RANK, USER_IDX
-from reclake.frames import one_row, vector_length
+from reclake.frames import Measure, vector_length
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map")
 _HIT = "_hit"
@@ -95,14 +97,17 @@ def per_user_ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int
     )
 
 
-def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> dict[str, float]:
-    """Mean precision, recall, NDCG and MAP at k over users with relevant items (see module docstring)."""
-    row = one_row(
-        per_user_ranking_metrics(recommended, relevant, k).agg(
-            *[F.avg(name).alias(name) for name in RANKING_METRICS], F.count(F.lit(1)).alias("users")
-        )
+def ranking_metrics(recommended: DataFrame, relevant: DataFrame, k: int) -> Measure:
+    """Mean precision, recall, NDCG and MAP at k over users with relevant items (see module docstring), and users.
+
+    The figure is a dict: metric -> value, and ``users``.
+    """
+    query = per_user_ranking_metrics(recommended, relevant, k).agg(
+        *[F.avg(name).alias(name) for name in RANKING_METRICS], F.count(F.lit(1)).alias("users")
     )
-    return {name: float(row[name] or 0.0) for name in RANKING_METRICS} | {"users": int(row["users"])}
+    return Measure(
+        query, lambda row: {name: float(row[name] or 0.0) for name in RANKING_METRICS} | {"users": int(row["users"])}
+    )
 
 
 def item_popularity(interactions: DataFrame) -> DataFrame:
@@ -117,32 +122,34 @@ def top_k_slots(recommended: DataFrame, k: int) -> DataFrame:
     return recommended.where(F.col(RANK) <= k)
 
 
-def catalogue_coverage(recommended: DataFrame, catalogue: DataFrame, k: int, *, items: int | None = None) -> float:
+def catalogue_coverage(recommended: DataFrame, catalogue: DataFrame, k: int, *, items: int | None = None) -> Measure:
     """Share of the catalogue recommended in at least one top-k list, in [0, 1].
 
     coverage = |distinct items in any top-k| / |catalogue| (``catalogue``: one row per
     item_idx; ``evaluate`` uses the training items). "Catalog coverage" of Shani &
     Gunawardana, Evaluating Recommendation Systems (2011), as in Microsoft Recommenders.
-    ``items``: the catalogue's distinct items when already counted (one query less per list).
+    ``items``: the catalogue's distinct items when already counted (one aggregation less).
     """
+    query = top_k_slots(recommended, k).select(ITEM_IDX).distinct().agg(F.count(F.lit(1)).alias("covered"))
     if items is None:
-        items = catalogue.select(ITEM_IDX).distinct().count()
-    recommended_items = top_k_slots(recommended, k).select(ITEM_IDX).distinct().count()
-    return recommended_items / items if items else 0.0
+        query = query.crossJoin(catalogue.select(ITEM_IDX).distinct().agg(F.count(F.lit(1)).alias("items")))
+    else:
+        query = query.withColumn("items", F.lit(items))
+    return Measure(query, lambda row: row["covered"] / row["items"] if row["items"] else 0.0)
 
 
-def average_popularity(recommended: DataFrame, popularity: DataFrame, k: int) -> float:
+def average_popularity(recommended: DataFrame, popularity: DataFrame, k: int) -> Measure:
     """Mean popularity of the item in every top-k slot, in [0, 1]; lower = less popularity bias.
 
     An item's popularity is the share of training users who interacted with it
     (:func:`item_popularity`); an item unknown to ``popularity`` counts 0.
     """
     slots = top_k_slots(recommended, k).join(popularity, ITEM_IDX, "left")
-    row = one_row(slots.agg(F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop")))
-    return float(row["pop"] or 0.0)
+    query = slots.agg(F.avg(F.coalesce("popularity", F.lit(0.0))).alias("pop"))
+    return Measure(query, lambda row: float(row["pop"] or 0.0))
 
 
-def distributional_coverage(recommended: DataFrame, k: int) -> float:
+def distributional_coverage(recommended: DataFrame, k: int) -> Measure:
     """Shannon entropy (bits) of how the top-k slots are spread over items, in [0, log2(distinct items)].
 
     With p(i) = slots holding item i / all top-k slots: -sum_i p(i) log2 p(i). 0 when
@@ -152,24 +159,27 @@ def distributional_coverage(recommended: DataFrame, k: int) -> float:
     """
     per_item = top_k_slots(recommended, k).groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
     # With N slots and n_i per item: -sum (n_i/N) log2(n_i/N) = log2 N - sum n_i log2 n_i / N.
-    slots, weighted = one_row(per_item.agg(F.sum("_n"), F.sum(F.col("_n") * F.log2("_n"))))
-    return math.log2(slots) - weighted / slots if slots else 0.0
+    query = per_item.agg(F.sum("_n").alias("slots"), F.sum(F.col("_n") * F.log2("_n")).alias("weighted"))
+    return Measure(query, lambda row: math.log2(row["slots"]) - row["weighted"] / row["slots"] if row["slots"] else 0.0)
 
 
-def novelty(recommended: DataFrame, train: DataFrame, k: int, *, train_rows: int | None = None) -> float:
+def novelty(recommended: DataFrame, train: DataFrame, k: int, *, train_rows: int | None = None) -> Measure:
     """Mean self-information (bits) of the items in the top-k slots, in [0, log2(training rows)].
 
     An item's novelty is -log2 p(i), p(i) = its share of the training interactions:
     recommending what few people chose scores high. Averaged over every top-k slot
     whose item has training interactions. Castells, Vargas & Wang, Novelty and
     diversity metrics for recommender systems (ECIR 2011), as Microsoft Recommenders'
-    ``novelty``. ``train_rows``: ``train.count()`` when already counted (one query less per list).
+    ``novelty``. ``train_rows``: ``train.count()`` when already counted (one aggregation less).
     """
     per_item = train.groupBy(ITEM_IDX).agg(F.count(F.lit(1)).alias("_n"))
     # -log2(n_i / N) = log2 N - log2 n_i, N = training rows.
-    interactions = train.count() if train_rows is None else train_rows
-    row = one_row(top_k_slots(recommended, k).join(per_item, ITEM_IDX).agg(F.avg(F.log2("_n"))))
-    return math.log2(interactions) - row[0] if row[0] is not None else 0.0
+    query = top_k_slots(recommended, k).join(per_item, ITEM_IDX).agg(F.avg(F.log2("_n")).alias("log_n"))
+    if train_rows is None:
+        query = query.crossJoin(train.agg(F.count(F.lit(1)).alias("rows")))
+    else:
+        query = query.withColumn("rows", F.lit(train_rows))
+    return Measure(query, lambda row: math.log2(row["rows"]) - row["log_n"] if row["log_n"] is not None else 0.0)
 
 
 def unit_item_vectors(vectors: DataFrame) -> DataFrame:
@@ -197,7 +207,7 @@ def _vector_sum(column: str) -> Column:
     return vector_to_array(Summarizer.sum(array_to_vector(F.col(column))))
 
 
-def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> float:
+def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> Measure:
     """Mean dissimilarity of the item pairs within each top-k list, averaged over users, in [0, 2].
 
     A user's value is the mean of 1 - cos(i, j) over the unordered pairs of distinct
@@ -214,7 +224,7 @@ def intra_list_diversity(recommended: DataFrame, units: DataFrame, k: int) -> fl
     lists = slots.groupBy(USER_IDX).agg(_vector_sum(UNIT).alias(_SUM), F.count(F.lit(1)).alias("_m"))
     m, squared = F.col("_m"), _dot(F.col(_SUM), F.col(_SUM))
     per_user = lists.where(m >= 2).select((1 - (squared - m) / (m * (m - 1))).alias("_diversity"))
-    return float(one_row(per_user.agg(F.avg("_diversity")))[0] or 0.0)
+    return Measure(per_user.agg(F.avg("_diversity").alias("diversity")), lambda row: float(row["diversity"] or 0.0))
 
 
 def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None = None) -> DataFrame:
@@ -238,7 +248,7 @@ def history_profiles(train: DataFrame, units: DataFrame, users: DataFrame | None
 
 def serendipity(
     recommended: DataFrame, profiles: DataFrame, units: DataFrame, k: int, relevant: DataFrame | None = None
-) -> float:
+) -> Measure:
     """Mean over users of the mean unexpectedness x relevance of their top-k items, in [0, 2].
 
     For user u and recommended item i: unexpectedness = 1 - the mean of cos(i, j) over
@@ -269,4 +279,4 @@ def serendipity(
         )
     )
     per_user = per_item.groupBy(USER_IDX).agg(F.avg(F.col("_unexpected") * F.col("_relevance")).alias("_s"))
-    return float(one_row(per_user.agg(F.avg("_s")))[0] or 0.0)
+    return Measure(per_user.agg(F.avg("_s").alias("serendipity")), lambda row: float(row["serendipity"] or 0.0))

@@ -9,12 +9,15 @@ training popularity, ties by item index, without a users x items cross join.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from reclake.constants import FEATURES, ITEM_IDX, USER_IDX
-from reclake.frames import one_row
+from reclake.frames import Measure, measure_together, one_row
 from reclake.model.metrics import (
     average_popularity,
     catalogue_coverage,
@@ -29,6 +32,7 @@ from reclake.recommend.fallback import popularity_factors
 from reclake.recommend.topn import top_n_for_users
 
 MODEL, BASELINE = "model", "popularity"
+RANKING = "ranking"  # the key of the ranking metrics' figure (a dict: precision, recall, ndcg, map, users)
 
 
 def _test_users(test: DataFrame) -> DataFrame:
@@ -57,12 +61,13 @@ def train_figures(train: DataFrame) -> tuple[int, int]:
 
 def list_quality(
     top_k: DataFrame, train: DataFrame, test: DataFrame, k: int, *, train_items: int | None = None
-) -> dict[str, float]:
-    """Ranking metrics against ``test`` plus coverage and average popularity against ``train``'s catalogue.
+) -> dict[str, Measure]:
+    """Ranking metrics against ``test`` (under ``RANKING``) plus coverage and average popularity against ``train``.
 
     ``train_items``: ``train``'s distinct items when already counted (:func:`train_figures`).
     """
-    return ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k) | {
+    return {
+        RANKING: ranking_metrics(top_k, test.select(USER_IDX, ITEM_IDX), k),
         "coverage": catalogue_coverage(top_k, train.select(ITEM_IDX), k, items=train_items),
         "avg_popularity": average_popularity(top_k, item_popularity(train), k),
     }
@@ -77,7 +82,7 @@ def beyond_accuracy(
     k: int,
     *,
     train_rows: int | None = None,
-) -> dict[str, float]:
+) -> dict[str, Measure]:
     """Diversity, novelty, serendipity (relevance from ``test``) and distributional coverage of the top-k lists.
 
     ``units`` (:func:`~reclake.model.metrics.unit_item_vectors`) define item similarity
@@ -91,3 +96,37 @@ def beyond_accuracy(
         "serendipity": serendipity(top_k, profiles, units, k, relevant=test),
         "distributional_coverage": distributional_coverage(top_k, k),
     }
+
+
+def flat_metrics(figures: Mapping[str, Any]) -> dict[str, float]:
+    """The figures of :func:`list_quality` (and :func:`beyond_accuracy`) as metric -> value."""
+    return {**figures[RANKING], **{name: value for name, value in figures.items() if name != RANKING}}
+
+
+def compare_lists(
+    lists: Mapping[str, DataFrame],
+    train: DataFrame,
+    test: DataFrame,
+    units: DataFrame,
+    profiles: DataFrame,
+    k: int,
+    *,
+    content_units: DataFrame | None = None,
+    train_rows: int | None = None,
+    train_items: int | None = None,
+) -> dict[str, dict[str, float]]:
+    """Every metric of every list (name -> top-k lists), in one Spark query; ``content_units`` adds content diversity.
+
+    The lists are measured against the same ``train``, ``test``, item similarity and histories, so their
+    values compare. ``train_rows``, ``train_items``: :func:`train_figures`, when already counted.
+    """
+    measures: dict[tuple[str, str], Measure] = {}
+    for name, top_k in lists.items():
+        per_list = list_quality(top_k, train, test, k, train_items=train_items) | beyond_accuracy(
+            top_k, train, test, units, profiles, k, train_rows=train_rows
+        )
+        if content_units is not None:
+            per_list["content_diversity"] = intra_list_diversity(top_k, content_units, k)
+        measures.update({(name, metric): measure for metric, measure in per_list.items()})
+    figures = measure_together(measures)
+    return {name: flat_metrics({m: v for (n, m), v in figures.items() if n == name}) for name in lists}

@@ -22,9 +22,10 @@ from pyspark.sql import DataFrame
 
 from reclake.config import AlsSection, EvaluateSection, TuneSection
 from reclake.errors import ConfigError
+from reclake.frames import measure_together
 from reclake.model.als import fit_als
 from reclake.model.metrics import RANKING_METRICS
-from reclake.model.scoring import list_quality, model_top_k
+from reclake.model.scoring import flat_metrics, list_quality, model_top_k
 from reclake.model.splitters import holdout, random_split
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,9 @@ def tune(train: DataFrame, base: AlsSection, settings: TuneSection, k: int) -> T
         for params in candidates(settings):
             als = base.model_copy(update=params)
             model = fit_als(fit_part, als)
-            metrics = list_quality(model_top_k(model, fit_part, validation, k), fit_part, validation, k)
+            metrics = flat_metrics(
+                measure_together(list_quality(model_top_k(model, fit_part, validation, k), fit_part, validation, k))
+            )
             trials.append(
                 {
                     **params,

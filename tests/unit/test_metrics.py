@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from reclake.frames import measure_together
 from reclake.model.metrics import (
     average_popularity,
     catalogue_coverage,
@@ -61,7 +62,7 @@ def test_per_user_values_match_hand_computed(frames):
 
 
 def test_means_over_users_with_relevant_items(frames):
-    result = ranking_metrics(*frames, k=3)
+    result = ranking_metrics(*frames, k=3).value()
     assert result["users"] == 4
     for name in ("precision", "recall", "ndcg", "map"):
         assert result[name] == pytest.approx(sum(e[name] for e in EXPECTED.values()) / 4), name
@@ -75,7 +76,7 @@ def test_only_the_first_k_positions_count_and_rank_gaps_do_not_matter(spark):
         [(1, 1, 7), (1, 5, 8), (1, 9, 9), (1, 12, 6)], "user_idx int, rank int, item_idx int"
     )
     relevant = spark.createDataFrame([(1, 9), (1, 6)], "user_idx int, item_idx int")
-    result = ranking_metrics(recommended, relevant, k=3)
+    result = ranking_metrics(recommended, relevant, k=3).value()
     # Item 9 is third (hit), item 6 fourth (beyond k): precision 1/3, recall 1/2,
     # NDCG (1/log2 4) / (1 + 1/log2 3), MAP (1/3) / min(3, 2).
     assert result["precision"] == pytest.approx(1 / 3)
@@ -87,7 +88,7 @@ def test_only_the_first_k_positions_count_and_rank_gaps_do_not_matter(spark):
 def test_perfect_lists_score_one(spark):
     recommended = spark.createDataFrame([(1, 1, 3), (1, 2, 4), (2, 1, 5)], "user_idx int, rank int, item_idx int")
     relevant = spark.createDataFrame([(1, 3), (1, 4), (2, 5)], "user_idx int, item_idx int")
-    result = ranking_metrics(recommended, relevant, k=2)
+    result = ranking_metrics(recommended, relevant, k=2).value()
     assert result["recall"] == result["ndcg"] == result["map"] == pytest.approx(1.0)
     assert result["precision"] == pytest.approx((2 / 2 + 1 / 2) / 2)  # user 2's list is one short of k
 
@@ -103,8 +104,8 @@ def test_coverage_and_average_popularity(spark):
         [(1, 1, 1), (1, 2, 3), (1, 3, 4), (2, 1, 1), (2, 2, 3)], "user_idx int, rank int, item_idx int"
     )
     # Top-2 slots: items 1, 3, 1, 3 -> 2 of 4 catalogue items; popularity (1 + .25 + 1 + .25) / 4.
-    assert catalogue_coverage(recommended, train.select("item_idx"), k=2) == pytest.approx(2 / 4)
-    assert average_popularity(recommended, popularity, k=2) == pytest.approx(0.625)
+    assert catalogue_coverage(recommended, train.select("item_idx"), k=2).value() == pytest.approx(2 / 4)
+    assert average_popularity(recommended, popularity, k=2).value() == pytest.approx(0.625)
 
 
 # Item vectors for the similarity metrics: after scaling to unit length, 1 = (1, 0), 2 = (0, 1),
@@ -135,7 +136,7 @@ def test_intra_list_diversity_is_mean_pairwise_cosine_distance(spark, vectors):
     # pair (1,4), 1 - (-1) = 2. User 3: item 5 has no direction, one usable item, no pair, skipped.
     # User 4: rank 4 is beyond k = 3, as user 1.
     user_1 = (1 + 2 * (1 - S)) / 3
-    assert intra_list_diversity(recommended, unit_item_vectors(vectors), k=3) == pytest.approx(
+    assert intra_list_diversity(recommended, unit_item_vectors(vectors), k=3).value() == pytest.approx(
         (user_1 + 2 + user_1) / 3
     )
 
@@ -149,14 +150,16 @@ def test_serendipity_is_unexpectedness_times_relevance(spark, vectors):
     every_item_relevant = ((1 + (1 - S)) / 2 + (1.5 + 1) / 2) / 2
     units = unit_item_vectors(vectors)
     profiles = history_profiles(train, units)
-    assert serendipity(recommended, profiles, units, k=2) == pytest.approx(every_item_relevant)
+    assert serendipity(recommended, profiles, units, k=2).value() == pytest.approx(every_item_relevant)
     # Held out: user 1 liked item 3, user 2 item 1 (the rest counts 0).
     relevant = pairs(spark, {1: [3], 2: [1]})
     held_out_relevance = ((0 + (1 - S)) / 2 + (1.5 + 0) / 2) / 2
-    assert serendipity(recommended, profiles, units, k=2, relevant=relevant) == pytest.approx(held_out_relevance)
+    assert serendipity(recommended, profiles, units, k=2, relevant=relevant).value() == pytest.approx(
+        held_out_relevance
+    )
     # Profiles for user 1 only: the other listed users are left out.
     only_user_1 = history_profiles(train, units, spark.createDataFrame([(1,)], "user_idx int"))
-    assert serendipity(recommended, only_user_1, units, k=2) == pytest.approx((1 + (1 - S)) / 2)
+    assert serendipity(recommended, only_user_1, units, k=2).value() == pytest.approx((1 + (1 - S)) / 2)
 
 
 def test_novelty_is_mean_self_information_of_recommended_items(spark):
@@ -164,17 +167,17 @@ def test_novelty_is_mean_self_information_of_recommended_items(spark):
     train = pairs(spark, {1: [1, 2, 3], 2: [1, 2, 4], 3: [1], 4: [1]})
     recommended = lists(spark, {1: [1, 3, 4], 2: [1, 2], 3: [9, 3]})
     # Top-2 slots: 1, 3 | 1, 2 | 9 (never trained on: left out), 3 -> (1 + 3 + 1 + 2 + 3) / 5 bits.
-    assert novelty(recommended, train, k=2) == pytest.approx(2.0)
+    assert novelty(recommended, train, k=2).value() == pytest.approx(2.0)
 
 
 def test_distributional_coverage_is_entropy_of_the_slots(spark):
     recommended = lists(spark, {1: [1, 3, 4], 2: [1, 2], 3: [9, 3]})
     # Top-2 slots: items 1 and 3 twice each, 2 and 9 once each, of 6.
     expected = -(2 * (2 / 6) * math.log2(2 / 6) + 2 * (1 / 6) * math.log2(1 / 6))
-    assert distributional_coverage(recommended, k=2) == pytest.approx(expected)
+    assert distributional_coverage(recommended, k=2).value() == pytest.approx(expected)
     # Everyone gets the same single item: no spread at all; four items evenly: two bits.
-    assert distributional_coverage(lists(spark, {1: [7], 2: [7]}), k=2) == pytest.approx(0.0)
-    assert distributional_coverage(lists(spark, {1: [1, 2], 2: [3, 4]}), k=2) == pytest.approx(2.0)
+    assert distributional_coverage(lists(spark, {1: [7], 2: [7]}), k=2).value() == pytest.approx(0.0)
+    assert distributional_coverage(lists(spark, {1: [1, 2], 2: [3, 4]}), k=2).value() == pytest.approx(2.0)
 
 
 # Spark's own evaluator, by metric name: what ranking_metrics claims parity with.
@@ -215,8 +218,23 @@ def test_ranking_metrics_match_sparks_ranking_evaluator_on_random_lists(spark):
         .join(as_lists(recommended, ["rank", "item_idx"]).withColumnRenamed("v", "prediction"), "user_idx", "left")
         .select("label", F.coalesce("prediction", F.array().cast("array<double>")).alias("prediction"))
     )  # fmt: skip
-    ours = ranking_metrics(recommended, relevant, k)
+    ours = ranking_metrics(recommended, relevant, k).value()
     assert ours["users"] == 60
     for name, spark_name in SPARK_METRIC_NAMES.items():
         evaluator = RankingEvaluator(metricName=spark_name, k=k, labelCol="label", predictionCol="prediction")
         assert ours[name] == pytest.approx(evaluator.evaluate(lists), abs=1e-12), name
+
+
+def test_measures_computed_together_equal_each_computed_alone(spark):
+    train = pairs(spark, {1: [1, 2, 3], 2: [1, 2, 4], 3: [1], 4: [1]})
+    recommended = lists(spark, {1: [1, 3, 4], 2: [1, 2], 3: [9, 3]})
+    measures = {
+        "novelty": novelty(recommended, train, k=2),
+        "spread": distributional_coverage(recommended, k=2),
+        "coverage": catalogue_coverage(recommended, train.select("item_idx"), k=2),
+        ("ranking", 3): ranking_metrics(recommended, train, k=3),  # a dict-valued figure, a tuple key
+    }
+    together = measure_together(measures)
+    assert list(together) == list(measures)
+    assert together == {key: measure.value() for key, measure in measures.items()}
+    assert together["novelty"] == pytest.approx(2.0) and together["coverage"] == pytest.approx(4 / 4)  # 1, 2, 3, 9
