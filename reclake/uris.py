@@ -6,12 +6,23 @@ Spark-free readers and the DAG file can all use it.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 # In input.path, stands for the run date (YYYY-MM-DD): each run then validates that date's batch only.
 RUN_DATE_PLACEHOLDER = "{run_date}"
 # What Hadoop's path globbing reads as a pattern (Spark's readers glob every path they are given).
 GLOB_CHARACTERS = frozenset("\\{}[]*?")
+
+
+def path_segment(text: str) -> str:
+    """``text`` (a run id) as one file or folder name every file system and Hadoop accept.
+
+    Airflow's run ids hold ``:`` and ``+`` (``manual__2026-12-03T04:47:32.954750+00:00``);
+    Hadoop reads a name with ``:`` as a URI and refuses it. Anything but letters, digits,
+    ``.``, ``_`` and ``-`` becomes ``-``.
+    """
+    return re.sub(r"[^A-Za-z0-9._-]", "-", text)
 
 
 def is_uri(path: str) -> bool:

@@ -9,17 +9,19 @@ Everything under tests/e2e gets the ``e2e`` marker here; no test marks itself.
 The golden lakehouse is the whole pipeline run once (then re-run for the same
 date) on planted-cluster synthetic data; tests that only read it share it, tests
 that write get their own copy (:func:`golden_copy`), so the expensive run
-happens once per session. Plain helpers and constants are in tests/helpers.py.
+happens once per version of the code (kept in pytest's cache between sessions). Plain helpers and constants are in tests/helpers.py.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -84,12 +86,39 @@ def run_cli(spark, capsys) -> Callable[..., tuple[int, dict[str, Any]]]:
     return call
 
 
+def golden_key() -> str:
+    """A hash of what the golden lakehouse depends on: the package, its config, the helpers that build it."""
+    digest = hashlib.sha256(sys.version.encode())
+    sources = [*sorted((REPO / "reclake").rglob("*.py")), *sorted((REPO / "reclake").rglob("*.json"))]
+    for path in [
+        *sources,
+        REPO / "conf" / "local.yaml",
+        REPO / "setup.py",
+        TESTS / "helpers.py",
+        TESTS / "conftest.py",
+    ]:
+        digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
-def golden(spark, tmp_path_factory) -> Golden:
-    """`reclake run` with conf/local.yaml (input generated on first use), twice for the same date. Read only."""
+def golden(spark, request) -> Golden:
+    """`reclake run` with conf/local.yaml (input generated on first use), twice for the same date. Read only.
+
+    Built once per version of the code: it is kept in pytest's cache under a hash of what it
+    depends on (:func:`golden_key`), so `make test-e2e` after `make test` (as CI runs them)
+    reuses the fast tier's instead of spending minutes on the same two runs.
+    """
     from reclake import pipeline
 
-    root = tmp_path_factory.mktemp("golden") / "lakehouse"
+    cache = Path(request.config.cache.mkdir("golden"))
+    folder, built = cache / golden_key(), cache / golden_key() / "summaries.json"
+    if built.exists():
+        saved = json.loads(built.read_text())
+        return Golden(folder / "lakehouse", saved["first"], saved["second"], saved["second_stderr"])
+    shutil.rmtree(cache, ignore_errors=True)  # lakehouses of older code
+    root = folder / "lakehouse"
+    root.parent.mkdir(parents=True)
     summaries = []
     for _ in range(2):
         out, err = io.StringIO(), io.StringIO()  # capsys is per test: a session fixture reads its output itself
@@ -98,7 +127,11 @@ def golden(spark, tmp_path_factory) -> Golden:
         summary = json.loads(out.getvalue().strip().splitlines()[-1])
         assert status == 0, summary.get("error")
         summaries.append(summary)
-    return Golden(root, *summaries, second_stderr=err.getvalue())
+    golden = Golden(root, *summaries, second_stderr=err.getvalue())
+    built.write_text(
+        json.dumps({"first": golden.first, "second": golden.second, "second_stderr": golden.second_stderr})
+    )
+    return golden
 
 
 @pytest.fixture

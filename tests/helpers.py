@@ -222,7 +222,16 @@ def orphan_files(root: Path, table: str) -> set[str]:
 DAG_RUN_DATE = dt.date(2026, 11, 20)
 DAG_TOP_N = 5
 # Tiny and quick: every job below runs in its own spark-submit JVM with the default 1g driver.
-DAG_SMALL = ["als.rank=8", "als.max_iter=3", f"recommend.top_n={DAG_TOP_N}", "spark.shuffle_partitions=2"]
+# No HTML run report nor Data Docs per task, as in the fast tier (tests/e2e/test_run_observability.py covers them):
+# they cost seconds in each of a DAG run's seven spark-submits.
+DAG_SMALL = [
+    "als.rank=8",
+    "als.max_iter=3",
+    f"recommend.top_n={DAG_TOP_N}",
+    "spark.shuffle_partitions=2",
+    "monitoring.html_report=false",
+    "validation.data_docs=false",
+]
 LOCAL_MASTER = '{"conn_type": "spark", "host": "local[2]"}'
 DAG_TABLES = ("events", "quarantine", "interactions", "user_ids", "item_ids", "model_registry", "recommendations")
 

@@ -30,7 +30,7 @@ from reclake.io import catalogue
 from reclake.io.lakehouse import write_text
 from reclake.io.tables import INTERACTIONS, ITEM_IDS, MODEL_REGISTRY, RUNS, STAGED_RECOMMENDATIONS
 from reclake.model.report import popularity_decile_share, score_histogram
-from reclake.uris import join_uri
+from reclake.uris import join_uri, path_segment
 
 log = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ def report_uri(summary: Mapping[str, Any], config: Config) -> str:
     """``run-<run_id>.html`` beside the evaluation's report.md, or under ``<lakehouse>/_reports``."""
     evaluated = summary.get("tables", {}).get("report")
     folder = evaluated.rsplit("/", 1)[0] if evaluated else join_uri(config.lakehouse.root, REPORTS_FOLDER)
-    return join_uri(folder, f"run-{summary['run_id']}.html")
+    return join_uri(folder, f"run-{path_segment(summary['run_id'])}.html")
 
 
 def write_run_report(spark: SparkSession, config: Config, summary: Mapping[str, Any]) -> str:

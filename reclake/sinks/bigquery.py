@@ -26,7 +26,7 @@ from reclake.constants import RUN_DATE, USER_ID
 from reclake.context import RunContext
 from reclake.errors import SinkError
 from reclake.io.layout import file_count, lay_out_for_lookup
-from reclake.uris import join_uri
+from reclake.uris import join_uri, path_segment
 
 _TYPES = {
     T.StringType: "STRING",
@@ -56,7 +56,7 @@ def bigquery_schema(schema: T.StructType) -> list[bigquery.SchemaField]:
 
 def staging_path(staging_uri: str, run_date: Any, run_id: str) -> str:
     """Where one run's Parquet files go: one folder per run, so attempts never mix."""
-    return join_uri(staging_uri, "recommendations", f"{RUN_DATE}={run_date}", f"run_id={run_id}")
+    return join_uri(staging_uri, "recommendations", f"{RUN_DATE}={run_date}", f"run_id={path_segment(run_id)}")
 
 
 def label_value(text: str) -> str:

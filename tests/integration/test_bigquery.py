@@ -33,6 +33,7 @@ from reclake.sinks.bigquery import (
     label_value,
     load_job_config,
     publish_to_bigquery,
+    staging_path,
 )
 from reclake.stages import publish
 
@@ -228,3 +229,8 @@ def test_bigquery_settings_are_validated_at_load_time():
         )
     with pytest.raises(ConfigError, match="publish.bigquery.staging_uri"):
         load_config(None, ["publish.bigquery.project=p", "publish.bigquery.dataset=d", "publish.bigquery.table=t"])
+
+
+def test_an_airflow_run_id_stages_under_a_folder_hadoop_accepts():
+    path = staging_path("gs://bucket/staging", dt.date(2026, 11, 23), "scheduled__2026-11-23T00:00:00+00:00")
+    assert path == "gs://bucket/staging/recommendations/run_date=2026-11-23/run_id=scheduled__2026-11-23T00-00-00-00-00"

@@ -1,13 +1,15 @@
-"""The HTML run report's page, rendered from a hand-made summary (no Spark): sections, inline images, no network."""
+"""The HTML run report's page, rendered from a hand-made summary: sections, inline images, no network; where it goes."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
 import re
+from pathlib import Path
 
 from reclake.config import load_config
-from reclake.monitoring.run_report import SECTIONS, ReportData, render
+from reclake.io.lakehouse import write_text
+from reclake.monitoring.run_report import SECTIONS, ReportData, render, report_uri
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -51,3 +53,12 @@ def test_a_failed_runs_page_has_every_section_inline_and_says_what_failed():
         ("m21", "published"),
     ]
     assert all(base64.b64decode(data).startswith(PNG_SIGNATURE) for _, data in images)
+
+
+def test_an_airflow_run_id_names_a_report_file_hadoop_can_write(spark, tmp_path):
+    # Airflow's run ids hold ':' and '+', which Hadoop refused as a file name ("Relative path in absolute URI").
+    run_id = "manual__2026-12-03T04:47:32.954750+00:00"
+    uri = report_uri({"run_id": run_id, "tables": {}}, load_config(None, [f"lakehouse.root={tmp_path}"]))
+    write_text(spark, uri, "<html></html>")
+    assert Path(uri).name == "run-manual__2026-12-03T04-47-32.954750-00-00.html"
+    assert Path(uri).read_text() == "<html></html>"
