@@ -39,6 +39,7 @@ from airflow.sdk import DAG, Asset, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from reclake import DELTA_PACKAGE
+from reclake.jvm import driver_java_options
 
 if TYPE_CHECKING:
     from reclake.config import Config
@@ -171,7 +172,7 @@ class ReclakeJob(SparkSubmitOperator):
 
     ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
     added when the task runs (a list param cannot be templated into several arguments).
-    Delta's connector goes with ``--packages``; the artefact in ``reclake_py_files``
+    Delta's connector goes with ``--packages``, the driver's JVM options (reclake/jvm.py) with ``--conf``; the artefact in ``reclake_py_files``
     (if set) with ``--py-files``, so executors need no reclake installed.
     """
 
@@ -196,7 +197,12 @@ class ReclakeJob(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         params = context["params"]
         self.packages = self.packages or DELTA_PACKAGE
-        self.conf = {**(self.conf or {}), **params["spark_conf"]}
+        # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
+        self.conf = {
+            "spark.driver.extraJavaOptions": driver_java_options(),
+            **(self.conf or {}),
+            **params["spark_conf"],
+        }
         self.application_args = [*(self.application_args or []), *override_args(params["overrides"])]
         super().execute(context)
         for asset in self.outlets:

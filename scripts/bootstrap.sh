@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up what running reclake needs on a fresh Debian/Ubuntu machine, idempotently:
 # checks Python and Java, installs native BLAS for ALS where it can, creates .venv with the
-# package and its extras, and fills the Delta Lake jar cache. The tools only the tests use
+# package and its extras, fills the Delta Lake jar cache and writes the driver's class-data
+# archive (reclake/jvm.py). The tools only the tests use
 # (Prometheus, Chromium) are scripts/test-tools.sh's (`make test` runs both).
 # Usage: scripts/bootstrap.sh [EXTRAS]   (default extras: dev,airflow,bigquery,serve)
 set -euo pipefail
@@ -36,4 +37,28 @@ fi
 
 # Resolve the Delta Lake connector jars from Maven Central once, so that the
 # first job or test does not pay for (or fail on) the download.
-.venv/bin/python -m reclake.spark --warm-jar-cache
+delta=$(.venv/bin/python -c 'from reclake import DELTA_PACKAGE; print(DELTA_PACKAGE)')
+jars_stamp=".venv/.jars-${delta//:/_}"
+if [ ! -f "$jars_stamp" ]; then
+  .venv/bin/python -m reclake.spark --warm-jar-cache
+  touch "$jars_stamp"
+fi
+
+# The driver's class-data sharing archive (reclake/jvm.py): one whole run of the pipeline on a
+# tiny sample, whose JVM writes the classes it loaded when it exits; every later driver maps them.
+archive=$(.venv/bin/python -c 'from reclake.jvm import class_archive; print(class_archive())')
+if [ ! -f "$archive" ]; then
+  echo "reclake: writing the driver's class-data archive (one small run, about two minutes, once)" >&2
+  sample=$(mktemp -d)
+  trap 'rm -rf "$sample"' EXIT
+  options=$(.venv/bin/python -c "import sys; from pathlib import Path; from reclake.jvm import archiving_java_options as a; print(a(Path(sys.argv[1])))" "$sample/driver.jsa")
+  PATH="$PWD/.venv/bin:$PATH" PYSPARK_PYTHON="$PWD/.venv/bin/python" spark-submit --master 'local[2]' --packages "$delta" --driver-java-options "$options" \
+    jobs/run.py --config conf/local.yaml --lakehouse "$sample/lakehouse" --run-date 2026-01-01 \
+    --set generate.users=200 --set generate.items=60 --set als.max_iter=3 --set spark.log_level=ERROR \
+    --set monitoring.html_report=false --set validation.data_docs=false >"$sample/out.log" 2>&1 \
+    || { echo "reclake: the archiving run failed (jobs start without the archive); its output:" >&2; tail -20 "$sample/out.log" >&2; }
+  if [ -s "$sample/driver.jsa" ]; then
+    mkdir -p "$(dirname "$archive")"
+    mv "$sample/driver.jsa" "$archive"
+  fi
+fi

@@ -1,8 +1,10 @@
-"""Airflow for the dag.test() runs: its metadata DB, what a deployment provides, generated input, the daily DAG
-run twice in local mode (shared by the tests that read those runs)."""
+"""Airflow for the dag.test() runs: its metadata DB, what a deployment provides, generated input, and the daily
+DAG run twice for one date: first on a real Spark standalone cluster with the packaged artefact, then again in
+local mode (shared by the tests that read those runs)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import DAG_RUN_DATE, LOCAL_MASTER, run_daily, snapshot, spark_overrides, states
+from tests.e2e.servers import free_port
+from tests.helpers import DAG_RUN_DATE, LOCAL_MASTER, REPO, run_daily, snapshot, spark_overrides, states
 
 
 @pytest.fixture(scope="session")
@@ -46,15 +49,42 @@ def airflow_env(airflow_db, artefacts):
 
 
 @pytest.fixture(scope="session")
-def local_runs(dagbag, airflow_env, synthetic_input, tmp_path_factory):
-    """The daily DAG run twice for the same date in local mode: (lakehouse, [(dag run, task states, tables)] x 2).
+def cluster(tmp_path_factory):
+    """scripts/spark-cluster.sh start (a master and two workers on loopback, free ports): (its folder, its
+    connection); always stopped afterwards."""
+    state = tmp_path_factory.mktemp("spark-cluster")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHON": sys.executable,
+        "RECLAKE_CLUSTER_DIR": str(state),
+        "RECLAKE_MASTER_PORT": str(port),
+        "RECLAKE_MASTER_UI_PORT": str(free_port()),
+    }
+    script = [str(REPO / "scripts" / "spark-cluster.sh")]
+    try:
+        started = subprocess.run([*script, "start"], env=env, capture_output=True, text=True, timeout=300)
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield state, json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port})
+    finally:
+        subprocess.run([*script, "stop"], env=env, capture_output=True, timeout=120)
 
-    Task states are read right after each run: the next dag.test() for the date clears them.
+
+@pytest.fixture(scope="session")
+def daily_runs(cluster, dagbag, airflow_env, synthetic_input, tmp_path_factory):
+    """The daily DAG run twice for the same date into one lakehouse: first on the standalone cluster (the
+    driver on loopback, executors fetching the artefact), then in local mode.
+
+    Returns (lakehouse, [(dag run, task states, tables)] x 2). Task states are read right after each run:
+    the next dag.test() for the date clears them.
     """
-    lakehouse = tmp_path_factory.mktemp("local") / "lakehouse"
+    lakehouse = tmp_path_factory.mktemp("daily") / "lakehouse"
     dag = dagbag.dags["reclake_daily"]
     runs = []
-    for _ in range(2):
-        dag_run = run_daily(dag, lakehouse, synthetic_input)
+    for connection in (cluster[1], LOCAL_MASTER):
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("AIRFLOW_CONN_RECLAKE_SPARK", connection)
+            mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the driver, too, listens on loopback only
+            dag_run = run_daily(dag, lakehouse, synthetic_input)
         runs.append((dag_run, states(dag_run), snapshot(lakehouse) if dag_run.state == "success" else None))
     return lakehouse, runs
