@@ -25,7 +25,7 @@ test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
 # The slow tier, tests/e2e (marked e2e by its folder): spark-submit, the standalone cluster, dag.test(),
-# MovieLens, the wheel in a fresh venv, killed processes (the 7 named kill points), real servers.
+# MovieLens, the wheel in a fresh venv, killed processes (7 named kill points, 2 random moments), real servers.
 test-e2e: setup test-tools
 	$(VENV)/bin/python -m pytest -m e2e --durations=15 $(PYTEST_ARGS)
 
