@@ -1,7 +1,7 @@
 """Concurrent writers: the writer lock serialises jobs on one lakehouse; Delta refuses a losing commit.
 
 Real `reclake` processes on a copy of the golden lakehouse: a publish started
-while a recommend for the same date holds the lock is refused with one line (exit
+while a run for the same date holds the lock is refused with one line (exit
 status 2); two publishes for different dates started together both finish, one
 after the other (run.lock_wait_s). Either way the table holds one complete copy
 per date and `runs` records both. Without the lock (two writers in one Spark
@@ -52,18 +52,16 @@ def lists_by_date(root) -> dict[str, Counter]:
     }
 
 
-def test_a_publish_during_a_recommend_for_the_same_date_is_refused_in_one_line_and_both_are_recorded(
-    golden, golden_copy
-):
+def test_a_publish_during_a_run_for_the_same_date_is_refused_in_one_line_and_both_are_recorded(golden, golden_copy):
     root = golden_copy
     expected = published_lists(golden.root, "recommendations")
-    holder = start_job("recommend", root, "--set", "run.run_id=same-date-run")
+    holder = start_job("run", root, "--set", "run.run_id=same-date-run")
     lock = root / LOCK_FILE
     while not (lock.exists() and "same-date-run" in lock.read_text()):
         assert holder.poll() is None, holder.communicate()[1][-2000:]
         time.sleep(0.2)
     status, summary, err = outcome(start_job("publish", root, "--set", "run.run_id=same-date-publish"))
-    assert status == 2 and summary["error"].startswith("LakehouseBusy: reclake recommend (run same-date-run, pid ")
+    assert status == 2 and summary["error"].startswith("LakehouseBusy: reclake run (run same-date-run, pid ")
     assert summary["error_code"] == "RECLAKE-LAKEHOUSE-BUSY"
     assert [line for line in err.splitlines() if "error" in line] == [
         f"reclake publish: error [RECLAKE-LAKEHOUSE-BUSY] {summary['error']}"
