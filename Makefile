@@ -7,7 +7,7 @@ ARGS ?=
 PYTEST_ARGS ?=
 EVENT_LOG_DIR ?=
 
-.PHONY: setup test-tools run test test-e2e test-soak lint format docs bench clean package cluster-up cluster-down history
+.PHONY: setup test-tools run test test-e2e test-long test-soak lint format docs bench clean package cluster-up cluster-down history
 
 setup:
 	bash scripts/bootstrap.sh
@@ -24,10 +24,15 @@ run: setup
 test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
-# The slow tier, tests/e2e (marked e2e by its folder): spark-submit, the standalone cluster, dag.test(),
-# MovieLens, the wheel in a fresh venv, killed processes (7 named kill points, 2 random moments), real servers.
+# The slow tier, tests/e2e but e2e/long (marked by folder): spark-submit, the standalone cluster, dag.test(),
+# killed processes (7 named kill points, 2 random moments), real servers.
 test-e2e: setup test-tools
-	$(VENV)/bin/python -m pytest -m e2e --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "e2e and not long" --durations=15 $(PYTEST_ARGS)
+
+# What CI leaves out of the slow tier, tests/e2e/long (about 25 minutes): two days through the pipeline, MovieLens,
+# tuning, the wheel in a fresh venv, the terminal and the report in Chromium, the catalogue, edge-shaped data.
+test-long: setup test-tools
+	$(VENV)/bin/python -m pytest -m long --durations=15 $(PYTEST_ARGS)
 
 # The crash soak, not in CI: the named kill points and 20 random moments of a whole run (about 20 minutes).
 RANDOM_KILLS ?= 20

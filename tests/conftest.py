@@ -4,7 +4,8 @@ The tier of a test is its folder: ``tests/unit`` (pure functions, small Spark
 frames), ``tests/integration`` (real jobs, the golden lakehouse, Airflow's DagBag:
 with unit, the fast tier, ``make test``) and ``tests/e2e`` (spark-submit, the
 cluster, dag.test(), killed processes, real servers, the wheel: ``make test-e2e``).
-Everything under tests/e2e gets the ``e2e`` marker here; no test marks itself.
+Everything under tests/e2e gets the ``e2e`` marker here, and under tests/e2e/long also ``long``
+(whole-pipeline checks of minutes each that CI leaves out: ``make test-long``); no test marks itself.
 
 The golden lakehouse is the whole pipeline run once (then re-run for the same
 date) on planted-cluster synthetic data; tests that only read it share it, tests
@@ -32,6 +33,7 @@ import pytest
 from tests.helpers import REPO, TEST_SPARK, TESTS, Golden, airflow_environment, call_job, spark_overrides
 
 E2E = TESTS / "e2e"
+LONG = E2E / "long"
 _AIRFLOW_HOME: Path | None = None
 
 
@@ -50,13 +52,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects on markers
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The e2e marker comes from the folder: every test under tests/e2e has it, and no other test may."""
+    """The e2e and long markers come from the folder: every test under tests/e2e has e2e, every test under
+    tests/e2e/long also long, and no other test may have either."""
     for item in items:
-        in_e2e = item.path.is_relative_to(E2E)
-        if not in_e2e and item.get_closest_marker("e2e") is not None:
-            raise pytest.UsageError(f"{item.nodeid} is marked e2e outside tests/e2e: move it there instead")
-        if in_e2e:
-            item.add_marker("e2e")
+        for marker, folder in (("e2e", E2E), ("long", LONG)):
+            inside = item.path.is_relative_to(folder)
+            if not inside and item.get_closest_marker(marker) is not None:
+                raise pytest.UsageError(f"{item.nodeid} is marked {marker} outside {folder.name}/: move it there")
+            if inside:
+                item.add_marker(marker)
 
 
 @pytest.fixture(scope="session")

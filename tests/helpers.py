@@ -85,7 +85,7 @@ class Golden:
 def spark_overrides() -> list[str]:
     """--set options that keep jobs on the test session's settings (a test's own --set comes later and wins)."""
     # No HTML run report: its plots and aggregations would cost the fast tier seconds per job;
-    # tests/e2e/test_run_observability.py turns it on.
+    # tests/e2e/long/test_run_observability.py turns it on.
     sets = [
         "spark.shuffle_partitions=2",
         "spark.app_name=reclake-tests",
@@ -222,7 +222,7 @@ def orphan_files(root: Path, table: str) -> set[str]:
 DAG_RUN_DATE = dt.date(2026, 11, 20)
 DAG_TOP_N = 5
 # Tiny and quick: every job below runs in its own spark-submit JVM with the default 1g driver.
-# No HTML run report nor Data Docs per task, as in the fast tier (tests/e2e/test_run_observability.py covers them):
+# No HTML run report nor Data Docs per task, as in the fast tier (tests/e2e/long/test_run_observability.py covers them):
 # they cost seconds in each of a DAG run's seven spark-submits.
 DAG_SMALL = [
     "als.rank=8",

@@ -1,5 +1,5 @@
 """The ridge map from content features to item factors, fitted by Spark ML, against numpy by hand (~18 s of fitting;
-tests/e2e/test_catalogue.py runs it inside the pipeline)."""
+tests/e2e/long/test_catalogue.py runs it inside the pipeline)."""
 
 from __future__ import annotations
 

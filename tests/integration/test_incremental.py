@@ -3,7 +3,7 @@
 Small hand-written landing folders on real Spark and Delta; expected counts by hand.
 The fast tier replaces one date's partition once; the runs of several dates (about
 10 s of validate each) are in the e2e tier, as is the two-day scenario through the
-whole pipeline (tests/e2e/test_two_days.py).
+whole pipeline (tests/e2e/long/test_two_days.py).
 """
 
 from __future__ import annotations
