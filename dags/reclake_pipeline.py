@@ -172,8 +172,9 @@ class ReclakeJob(SparkSubmitOperator):
 
     ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
     added when the task runs (a list param cannot be templated into several arguments).
-    Delta's connector goes with ``--packages``, the driver's JVM options (reclake/jvm.py) with ``--conf``; the artefact in ``reclake_py_files``
-    (if set) with ``--py-files``, so executors need no reclake installed.
+    Delta's connector goes with ``--packages``, the driver's JVM options (reclake/jvm.py) with
+    ``--conf``; the artefact in ``reclake_py_files`` (if set) with ``--py-files``, so executors
+    need no reclake installed.
     """
 
     def __init__(self, *, job: str, **kwargs: Any) -> None:

@@ -28,10 +28,10 @@ def class_archive() -> Path:
     return Path(sys.prefix) / "share" / "reclake" / f"spark-{version('pyspark')}-driver.jsa"
 
 
-def driver_java_options(archive: Path | None = None) -> str:
-    """``spark.driver.extraJavaOptions`` for a reclake driver: the collector, and the archive (this
-    environment's unless given) where there is one."""
-    archive = archive or class_archive()
+def driver_java_options() -> str:
+    """``spark.driver.extraJavaOptions`` for a reclake driver: the collector, and this environment's archive
+    where there is one."""
+    archive = class_archive()
     if not archive.is_file():
         return COLLECTOR
     return f"{COLLECTOR} -XX:SharedArchiveFile={archive} {QUIET_ARCHIVE}"
