@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from reclake.config.models import CREDENTIALS_IN_URL, Config, model_in
+from reclake.config.models import CREDENTIALS_IN_URL, Config, dict_of_models, model_in
 from reclake.errors import ConfigError
 
 
@@ -33,7 +33,26 @@ def parse_override(override: str) -> tuple[list[str], Any]:
         # Only marked errors (syntax) name a problem; others (e.g. a control character) say it in their text.
         problem = getattr(exc, "problem", exc)
         raise ConfigError(f"--set {override!r}: the value is not valid YAML ({problem})") from None
-    return key.strip().split("."), value
+    return split_key(key.strip()), value
+
+
+def split_key(key: str) -> list[str]:
+    """``als.rank`` -> ["als", "rank"]; under a mapping of plain values the rest of the key is one name, so
+    ``spark.conf.spark.ui.port`` -> ["spark", "conf", "spark.ui.port"] (Spark's own keys hold dots)."""
+    parts = key.split(".")
+    model: type[BaseModel] = Config
+    for i, part in enumerate(parts[:-1]):
+        field = model.model_fields.get(part)
+        if field is None:
+            break
+        nested = model_in(field.annotation)
+        if nested is not None:
+            model = nested
+            continue
+        if typing.get_origin(field.annotation) is dict and dict_of_models(field.annotation) is None:
+            return [*parts[: i + 1], ".".join(parts[i + 1 :])]
+        break
+    return parts
 
 
 def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
@@ -120,7 +139,7 @@ def load_config(
         _seed_default_mapping(data, key_path)
         apply_override(data, key_path, value)
     for key, value in (values or {}).items():
-        apply_override(data, key.split("."), value)
+        apply_override(data, split_key(key), value)
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     try:
         return Config.model_validate(data, context={"base_dir": base})

@@ -115,8 +115,27 @@ class SparkSection(Section):
         default="WARN", description="Log level of Spark itself."
     )
     conf: dict[str, str] = Field(
-        default_factory=dict, description="Any extra spark.* setting, passed to the session builder as is."
+        default_factory=dict,
+        description="Any extra spark.* setting, passed to the session builder as is (true/false/numbers as Spark "
+        "spells them).",
     )
+
+    @field_validator("conf", mode="before")
+    @classmethod
+    def _spark_spelling(cls, value: Any) -> Any:
+        """YAML reads ``false`` and ``4`` as a bool and a number; Spark wants the text ``false`` and ``4``."""
+        if not isinstance(value, dict):
+            return value
+        return {key: _spark_text(v) for key, v in value.items()}
+
+
+def _spark_text(value: Any) -> Any:
+    """``False`` -> "false", ``4`` -> "4"; anything else as it is (a list stays one, for validation to refuse)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int | float):
+        return str(value)
+    return value
 
 
 class LakehouseSection(Section):

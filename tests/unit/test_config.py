@@ -103,6 +103,27 @@ def test_parse_override_splits_the_key_path():
     assert parse_override("events.types.view.weight=2.5") == (["events", "types", "view", "weight"], 2.5)
 
 
+def test_spark_settings_keep_their_dots_in_an_override(tmp_path):
+    path = write(tmp_path, "spark:\n  conf:\n    spark.ui.enabled: 'false'\n")
+    config = load_config(path, ["spark.conf.spark.driver.extraJavaOptions=-Xss4m -XX:+UseParallelGC"])
+    assert config.spark.conf == {
+        "spark.ui.enabled": "false",
+        "spark.driver.extraJavaOptions": "-Xss4m -XX:+UseParallelGC",
+    }
+
+
+def test_spark_settings_take_yaml_booleans_and_numbers_as_spark_spells_them(tmp_path):
+    path = write(tmp_path, "spark:\n  conf:\n    spark.ui.enabled: false\n")
+    config = load_config(path, ["spark.conf.spark.sql.shuffle.partitions=4", "spark.conf.spark.memory.fraction=0.5"])
+    assert config.spark.conf == {
+        "spark.ui.enabled": "false",
+        "spark.sql.shuffle.partitions": "4",
+        "spark.memory.fraction": "0.5",
+    }
+    with pytest.raises(ConfigError, match="spark.conf.spark.x"):
+        load_config(overrides=["spark.conf.spark.x=[1, 2]"])
+
+
 def test_relative_paths_resolve_against_the_base_dir_and_uris_are_kept(tmp_path):
     config = load_config(overrides=["lakehouse.root=lh", "input.path=s3a://bucket/events"], base_dir=tmp_path)
     assert config.lakehouse.root == str(tmp_path / "lh")
