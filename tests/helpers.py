@@ -19,7 +19,7 @@ from urllib.parse import unquote
 import pandas as pd
 from deltalake import DeltaTable
 
-from reclake.config import SparkSection
+from reclake.config import SparkSection, load_config
 from reclake.errors import CONDITIONS
 from reclake.faults import FAULT_ENV
 from reclake.serving import LookupClient
@@ -30,12 +30,14 @@ MOVIELENS = REPO.parent / "shared" / "data" / "movielens-100k" / "u.data"
 
 # Same settings the jobs get when tests call their main(): getOrCreate returns this session.
 # No Spark UI: no test looks at it, and it costs a port and a thread pool per session.
+# Spark's own settings are the sample config's (conf/local.yaml: no adaptive execution, no whole-stage code
+# generation), which the golden runs would otherwise set on this shared session halfway through.
 TEST_SPARK = SparkSection(
     master="local[2]",
     app_name="reclake-tests",
     shuffle_partitions=2,
     driver_memory="2g",
-    conf={"spark.ui.enabled": "false"},
+    conf={"spark.ui.enabled": "false", **load_config(REPO / "conf" / "local.yaml").spark.conf},
 )
 
 # ---------------------------------------------------------------------------------------------------------------
