@@ -20,7 +20,7 @@ run: setup
 	$(VENV)/bin/reclake run --config $(CONFIG) $(ARGS)
 
 # The fast tier, tests/unit and tests/integration: real Spark, Delta, GX and Airflow, one shared golden
-# lakehouse (budget 6 minutes on 2 cores; 11-13 measured on 2026-12-03, see docs/development.md).
+# lakehouse (budget 6 minutes on 2 cores; 8 measured idle on 2026-12-03, see docs/development.md).
 test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
 
