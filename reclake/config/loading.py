@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from reclake.config.models import CREDENTIALS_IN_URL, Config, dict_of_models, model_in
@@ -40,19 +41,25 @@ def split_key(key: str) -> list[str]:
     """``als.rank`` -> ["als", "rank"]; under a mapping of plain values the rest of the key is one name, so
     ``spark.conf.spark.ui.port`` -> ["spark", "conf", "spark.ui.port"] (Spark's own keys hold dots)."""
     parts = key.split(".")
+    found = _mapping_on(parts)
+    if found is None or dict_of_models(found[1].annotation) is not None:
+        return parts
+    i = found[0]
+    return [*parts[: i + 1], ".".join(parts[i + 1 :])]
+
+
+def _mapping_on(path: list[str]) -> tuple[int, FieldInfo] | None:
+    """(position, field) of the mapping field ``path`` goes through below its sections, if it goes through one."""
     model: type[BaseModel] = Config
-    for i, part in enumerate(parts[:-1]):
+    for i, part in enumerate(path[:-1]):
         field = model.model_fields.get(part)
         if field is None:
-            break
+            return None
         nested = model_in(field.annotation)
-        if nested is not None:
-            model = nested
-            continue
-        if typing.get_origin(field.annotation) is dict and dict_of_models(field.annotation) is None:
-            return [*parts[: i + 1], ".".join(parts[i + 1 :])]
-        break
-    return parts
+        if nested is None:
+            return (i, field) if typing.get_origin(field.annotation) is dict else None
+        model = nested
+    return None
 
 
 def apply_override(data: dict[str, Any], path: list[str], value: Any) -> None:
@@ -72,25 +79,18 @@ def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
     A mapping in a file replaces the default mapping as a whole (conf/movielens-100k.yaml keeps only
     ``rating``), but an override of one entry changes that entry of the mapping in effect.
     """
-    model: type[BaseModel] = Config
-    for i, part in enumerate(path[:-1]):
-        field = model.model_fields.get(part)
-        if field is None:
-            return
-        nested = model_in(field.annotation)
-        if nested is not None:
-            model = nested
-            continue
-        if typing.get_origin(field.annotation) is dict and field.default_factory is not None:
-            node: Any = data
-            for step in path[:i]:
-                node = node.setdefault(step, {}) if isinstance(node, dict) else None
-            if isinstance(node, dict) and part not in node:
-                default = field.get_default(call_default_factory=True)
-                node[part] = {
-                    k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in default.items()
-                }
+    found = _mapping_on(path)
+    if found is None or found[1].default_factory is None:
         return
+    i, field = found
+    node: Any = data
+    for step in path[:i]:
+        node = node.setdefault(step, {}) if isinstance(node, dict) else None
+    if isinstance(node, dict) and path[i] not in node:
+        default = field.get_default(call_default_factory=True)
+        node[path[i]] = {
+            k: v.model_dump(exclude_unset=True) if isinstance(v, BaseModel) else v for k, v in default.items()
+        }
 
 
 def _describe(error: ErrorDetails) -> str:
