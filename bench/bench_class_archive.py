@@ -1,14 +1,17 @@
-"""A submitted job with and without the driver's class-data archive (reclake/jvm.py), interleaved.
+"""How a submitted job starts (reclake/jvm.py), two ways side by side, interleaved.
 
-What the daily DAG does for each job: ``spark-submit --packages <Delta> jobs/<job>.py`` in
-``local[2]``, here for ``validate`` then ``prepare`` on a generated day of 200 users x 60 items
-(the DAG tests' size). One side gives the driver ``reclake.jvm.driver_java_options()`` (the
-collector and this environment's archive), the other the collector alone. The pairs alternate
-which side goes first; the figure is the median over pairs of without / with, per job, for the
-wall clock of the spark-submit process.
+What the daily DAG does for each job: ``spark-submit jobs/<job>.py`` in ``local[2]``, here for
+``validate`` then ``prepare`` on a generated day of 200 users x 60 items (the DAG tests' size).
+``--compare archive`` (default): the driver with ``reclake.jvm.driver_java_options()`` (the
+collector and this environment's class-data archive) against the collector alone, both with
+``--packages <Delta>``. ``--compare connector``: the Delta connector as the jar files bootstrap
+listed (``--conf spark.jars=...``, what the DAG and ``reclake`` use) against ``--packages``
+(Ivy resolves it at every start), both with the archive. The pairs alternate which side goes
+first; the figure is the median over pairs of the second side / the first (``without / with``,
+``packages / jars``), per job, for the wall clock of the spark-submit process.
 
-    python bench/bench_class_archive.py             # 3 pairs
-    python bench/bench_class_archive.py --pairs 5
+    python bench/bench_class_archive.py                       # 3 pairs, the archive
+    python bench/bench_class_archive.py --compare connector --pairs 5
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import time
 from pathlib import Path
 
 from reclake import DELTA_PACKAGE
-from reclake.jvm import COLLECTOR, class_archive, driver_java_options
+from reclake.jvm import COLLECTOR, class_archive, connector_conf, connector_jars_list, driver_java_options
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = ("validate", "prepare")
@@ -31,13 +34,15 @@ RUN_DATE = "2026-01-15"
 SMALL = ["--set", "generate.users=200", "--set", "generate.items=60", "--set", "validation.data_docs=false"]
 
 
-def submit(job: str, lakehouse: Path, java_options: str, *args: str) -> float:
-    """Wall-clock seconds of one spark-submit of ``jobs/<job>.py``; fails loudly."""
+PACKAGES = ["--packages", DELTA_PACKAGE]
+
+
+def submit(job: str, lakehouse: Path, options: list[str], *args: str) -> float:
+    """Wall-clock seconds of one spark-submit of ``jobs/<job>.py`` with ``options``; fails loudly."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env["PYSPARK_PYTHON"] = sys.executable
     command = [
-        "spark-submit", "--master", "local[2]", "--packages", DELTA_PACKAGE,
-        "--conf", f"spark.driver.extraJavaOptions={java_options}",
+        "spark-submit", "--master", "local[2]", *options,
         str(REPO / "jobs" / f"{job}.py"), "--lakehouse", str(lakehouse), "--run-date", RUN_DATE, *SMALL, *args,
     ]  # fmt: skip
     started = time.perf_counter()
@@ -51,13 +56,27 @@ def submit(job: str, lakehouse: Path, java_options: str, *args: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--compare", choices=("archive", "connector"), default="archive")
     args = parser.parse_args()
     if not class_archive().is_file():
         sys.exit(f"no archive at {class_archive()}: run scripts/bootstrap.sh (make setup) first")
-    sides = {"with": driver_java_options(), "without": COLLECTOR}
+    archive = ["--conf", f"spark.driver.extraJavaOptions={driver_java_options()}"]
+    if args.compare == "archive":
+        sides = {
+            "with": [*PACKAGES, *archive],
+            "without": [*PACKAGES, "--conf", f"spark.driver.extraJavaOptions={COLLECTOR}"],
+        }
+    else:
+        listed = connector_conf(DELTA_PACKAGE).get("spark.jars")
+        if listed is None:
+            sys.exit(
+                f"no jar list at {connector_jars_list(DELTA_PACKAGE)}: run scripts/bootstrap.sh (make setup) first"
+            )
+        sides = {"jars": ["--conf", f"spark.jars={listed}", *archive], "packages": [*PACKAGES, *archive]}
+    first, second = sides
     with tempfile.TemporaryDirectory() as work:
         events = Path(work) / "generated"
-        submit("generate", events, COLLECTOR)
+        submit("generate", events, sides[first])
         source = ["--input", str(events / "landing" / "events")]
         seconds: dict[str, dict[str, list[float]]] = {side: {job: [] for job in JOBS} for side in sides}
         for pair in range(args.pairs):
@@ -68,10 +87,10 @@ def main() -> None:
                     seconds[side][job].append(submit(job, lakehouse, sides[side], *source))
             print(f"pair {pair + 1}: " + ", ".join(f"{s} {seconds[s][j][-1]:.1f} s ({j})" for s in order for j in JOBS))
     for job in JOBS:
-        ratios = [a / b for a, b in zip(seconds["without"][job], seconds["with"][job], strict=True)]
+        ratios = [a / b for a, b in zip(seconds[second][job], seconds[first][job], strict=True)]
         print(
-            f"{job}: without {statistics.median(seconds['without'][job]):.1f} s, "
-            f"with {statistics.median(seconds['with'][job]):.1f} s (medians); "
+            f"{job}: {second} {statistics.median(seconds[second][job]):.1f} s, "
+            f"{first} {statistics.median(seconds[first][job]):.1f} s (medians); "
             f"per pair {'/'.join(f'{r:.2f}' for r in ratios)}x, median {statistics.median(ratios):.2f}x"
         )
 

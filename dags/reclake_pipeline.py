@@ -39,7 +39,7 @@ from airflow.sdk import DAG, Asset, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
 from reclake import DELTA_PACKAGE
-from reclake.jvm import driver_java_options
+from reclake.jvm import connector_conf, driver_java_options
 
 if TYPE_CHECKING:
     from reclake.config import Config
@@ -172,8 +172,8 @@ class ReclakeJob(SparkSubmitOperator):
 
     ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
     added when the task runs (a list param cannot be templated into several arguments).
-    Delta's connector goes with ``--packages``, the driver's JVM options (reclake/jvm.py) with
-    ``--conf``; the artefact in ``reclake_py_files`` (if set) with ``--py-files``, so executors
+    Delta's connector (its resolved jars, or its Maven package) and the driver's JVM options
+    (reclake/jvm.py) go with ``--conf``; the artefact in ``reclake_py_files`` (if set) with ``--py-files``, so executors
     need no reclake installed.
     """
 
@@ -197,9 +197,11 @@ class ReclakeJob(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        self.packages = self.packages or DELTA_PACKAGE
+        # The Delta connector: the jar files bootstrap resolved on this machine, else its Maven coordinates.
+        connector = {} if self.packages or self.jars else connector_conf(DELTA_PACKAGE)
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
+            **connector,
             "spark.driver.extraJavaOptions": driver_java_options(),
             **(self.conf or {}),
             **params["spark_conf"],

@@ -1,11 +1,13 @@
 """The one SparkSession builder, used by every job and by the tests.
 
-Delta Lake's connector comes from Maven Central through ``spark.jars.packages``
-(resolved once into the local Ivy cache). Under ``spark-submit`` the JVM is
-already running when this code runs, so pass ``--packages DELTA_PACKAGE`` there
-(the Airflow DAGs do); the Delta SQL extensions set here still apply.
+Delta Lake's connector comes from Maven Central: resolved once, by the warm-up below,
+into the local Ivy cache and a list of its jar files that later starts load directly
+(reclake/jvm.py: ``connector_conf``). Under ``spark-submit`` the JVM is already running
+when this code runs, so pass the connector there (``--packages DELTA_PACKAGE``, or
+the listed jars with ``--jars``; the Airflow DAGs do); the Delta SQL extensions set
+here still apply.
 
-Warm the jar cache (what ``scripts/bootstrap.sh`` does)::
+Warm the jar cache and write the list (what ``scripts/bootstrap.sh`` does)::
 
     python -m reclake.spark --warm-jar-cache
 """
@@ -19,13 +21,15 @@ from pyspark.sql import SparkSession
 
 from reclake import DELTA_PACKAGE
 from reclake.config import SparkSection
-from reclake.jvm import driver_java_options
+from reclake.jvm import connector_conf, driver_java_options, remember_connector_jars
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+_LISTS = ("spark.jars", "spark.jars.packages")
 
 
 def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
@@ -65,12 +69,14 @@ def build_spark_session(settings: SparkSection | None = None, event_log_dir: str
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }
     if not submitted:
-        conf["spark.jars.packages"] = DELTA_PACKAGE
+        conf.update(connector_conf(DELTA_PACKAGE))
         if settings.driver_memory:
             conf["spark.driver.memory"] = settings.driver_memory
         conf["spark.driver.extraJavaOptions"] = driver_java_options()
     conf.update(event_log_conf(event_log_dir))
-    conf.update(settings.conf)
+    for key, value in settings.conf.items():
+        # A run's own jars or packages come in addition to the connector's, not instead of them.
+        conf[key] = f"{conf[key]},{value}" if key in _LISTS and key in conf else value
     for key, value in conf.items():
         builder = builder.config(key, value)
     # The workers must run the same Python as the driver (a venv's, not the system's).
@@ -85,5 +91,6 @@ if __name__ == "__main__":
         sys.exit("usage: python -m reclake.spark --warm-jar-cache")
     session = build_spark_session(SparkSection(app_name="reclake-warm-jar-cache", log_level="ERROR"))
     session.range(1).count()
+    remember_connector_jars(DELTA_PACKAGE, session.sparkContext.getConf().get("spark.jars", ""))
     session.stop()
     print(f"reclake: Delta Lake jars ready ({DELTA_PACKAGE})", file=sys.stderr)

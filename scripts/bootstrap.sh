@@ -35,13 +35,12 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Resolve the Delta Lake connector jars from Maven Central once, so that the
-# first job or test does not pay for (or fail on) the download.
+# Resolve the Delta Lake connector jars from Maven Central once and list them (reclake/jvm.py), so that
+# no job or test pays for (or fails on) the download or Ivy's resolution at start.
 delta=$(.venv/bin/python -c 'from reclake import DELTA_PACKAGE; print(DELTA_PACKAGE)')
-jars_stamp=".venv/.jars-${delta//:/_}"
-if [ ! -f "$jars_stamp" ]; then
+jars_list=$(.venv/bin/python -c 'from reclake import DELTA_PACKAGE; from reclake.jvm import connector_jars_list as j; print(j(DELTA_PACKAGE))')
+if [ ! -f "$jars_list" ]; then
   .venv/bin/python -m reclake.spark --warm-jar-cache
-  touch "$jars_stamp"
 fi
 
 # The driver's class-data sharing archive (reclake/jvm.py): one whole run of the pipeline on a

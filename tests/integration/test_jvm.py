@@ -1,11 +1,41 @@
-"""The driver JVM's class-data archive (reclake/jvm.py): mapped by a local driver, harmless when stale."""
+"""How a reclake JVM starts (reclake/jvm.py): the Delta connector from the jar files bootstrap listed, else
+from Maven; the class-data archive mapped by a local driver, harmless when stale."""
 
 from __future__ import annotations
 
 import shlex
 import subprocess
 
-from reclake.jvm import class_archive, driver_java_options
+from reclake import DELTA_PACKAGE
+from reclake.jvm import class_archive, connector_conf, connector_jars_list, driver_java_options, remember_connector_jars
+
+
+def test_a_session_loads_the_listed_connector_jars_without_resolving_the_package(spark):
+    listed = connector_jars_list(DELTA_PACKAGE)
+    assert listed.is_file(), f"scripts/bootstrap.sh (make setup) writes {listed}"
+    conf = spark.sparkContext.getConf()
+    assert conf.get("spark.jars.packages", None) is None, "Ivy resolved the package at start"
+    jars = conf.get("spark.jars").split(",")
+    assert any("delta-spark_" in jar for jar in jars) and len(jars) == len(listed.read_text().split())
+    # The connector is really there: Delta's classes load in this JVM (forName raises when they do not).
+    jvm = spark.sparkContext._jvm
+    loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
+    assert (
+        jvm.java.lang.Class.forName("io.delta.tables.DeltaTable", True, loader).getName()
+        == "io.delta.tables.DeltaTable"
+    )
+
+
+def test_a_missing_or_incomplete_list_falls_back_to_the_maven_package(tmp_path):
+    listed = tmp_path / "connector.jars"
+    assert connector_conf("g:a:1", listed) == {"spark.jars.packages": "g:a:1"}
+    jar = tmp_path / "a b.jar"
+    jar.write_bytes(b"")
+    remember_connector_jars("g:a:1", f"{jar.as_uri()},{(tmp_path / 'gone.jar').as_uri()}", listed)
+    assert listed.read_text().split("\n")[0] == str(jar), "file: URIs are listed as paths, spaces and all"
+    assert connector_conf("g:a:1", listed) == {"spark.jars.packages": "g:a:1"}, "a listed jar is gone"
+    remember_connector_jars("g:a:1", jar.as_uri(), listed)
+    assert connector_conf("g:a:1", listed) == {"spark.jars": str(jar)}
 
 
 def test_a_local_driver_maps_the_class_archive_bootstrap_wrote(spark):
