@@ -43,7 +43,7 @@ CATALOGUE_SETS = [
     f"recommend.new_items_top_n={SHELF}",
     # Longer lists and a light ridge penalty (120 known items): new items then reach some users' lists.
     "recommend.top_n=30",
-    "recommend.content_reg_param=1",
+    "recommend.content_reg_params=[1]",
 ]
 
 
