@@ -180,8 +180,14 @@ def test_evaluate_reports_the_cold_start_paths_and_content_diversity(run):
     assert metrics["new_items.recall@10"] > metrics["new_items.random_recall@10"]
     assert 0 <= metrics["new_users.ndcg@10"] <= 1 and 0 <= metrics["new_users.popular_ndcg@10"] <= 1
     assert 0 < metrics["content_diversity"] <= 2 and 0 < metrics["baseline_content_diversity"] <= 2
-    report = Path(run.summary["tables"]["report"])
-    assert "## Cold start" in report.read_text()
+    report = Path(run.summary["tables"]["report"]).read_text()
+    assert "## Cold start" in report and "| feature group | features | chosen |" in report
+    # The title word and the genre both name the planted cluster: the map keeps at least one, and says which.
+    assert {metrics["content_map.text_on"], metrics["content_map.tags_on"]} <= {0.0, 1.0}
+    assert (
+        metrics["content_map.text_on"] + metrics["content_map.tags_on"] >= 1 and metrics["content_map.held_out_r2"] > 0
+    )
+    assert set(run.summary["content_map"]["groups"]) == {"text", "tags"}  # recommend's own choice
 
 
 def test_a_catalogue_with_too_many_bad_rows_stops_the_run(run, run_cli, tmp_path):
