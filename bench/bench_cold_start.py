@@ -14,7 +14,7 @@ fallback (precision@10, NDCG@10). The warm figures (model vs popularity) are
 printed too, to compare with the MovieLens rows of bench/README.md.
 
     python bench/bench_cold_start.py
-    python bench/bench_cold_start.py --set recommend.content_reg_param=10 --set "catalogue.text_columns=[title]"
+    python bench/bench_cold_start.py --set "recommend.content_reg_params=[10]" --set "catalogue.text_columns=[title]"
     python bench/bench_cold_start.py --convert lakehouse/movielens-100k-catalogue/u.item.csv   # convert only
 """
 
