@@ -23,9 +23,6 @@ a split differ only by the content.
 from __future__ import annotations
 
 import argparse
-import csv
-import logging
-import re
 import sys
 import tempfile
 import time
@@ -33,7 +30,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bench_cold_start import CONFIG, DATA_DIR, K
+from bench_cold_start import CONFIG, K, bench_overrides, check_data, genre_names, movielens_arguments, movies, write_csv
 from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -65,16 +62,12 @@ CONFIGURATIONS: dict[str, dict[str, Any]] = {
 
 def user_catalogue(data_dir: Path, out: Path) -> int:
     """u.item -> item_id, title, genres (``|``-separated names), decade: the catalogue of issue 28. Returns rows."""
-    genres = [line.split("|")[0] for line in (data_dir / "u.genre").read_text(encoding="latin-1").splitlines() if line]
-    rows = []
-    for line in (data_dir / "u.item").read_text(encoding="latin-1").splitlines():
-        movie, title, release, _video, _url, *flags = line.split("|")
-        year = re.search(r"(\d{4})$", release)
-        named = "|".join(name for name, flag in zip(genres, flags, strict=True) if flag == "1")
-        rows.append([movie, re.sub(r"\s*\(\d{4}\)\s*$", "", title), named, f"{year.group(1)[:3]}0s" if year else ""])
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle, lineterminator="\n").writerows([["item_id", "title", "genres", "decade"], *rows])
-    return len(rows)
+    genres = genre_names(data_dir)
+    rows = [
+        [movie, title, "|".join(name for name, flag in zip(genres, flags, strict=True) if flag == "1"), decade]
+        for movie, title, decade, flags in movies(data_dir)
+    ]
+    return write_csv(out, ["item_id", "title", "genres", "decade"], rows)
 
 
 def configured(spark: SparkSession, root: str, config: Config, columns: Mapping[str, Any]) -> DataFrame:
@@ -116,26 +109,19 @@ def line(found: Mapping[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"MovieLens 100k folder (default: {DATA_DIR})")
+    movielens_arguments(parser)
     parser.add_argument("--splits", type=int, default=3, help="seeded item splits, averaged (default 3)")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if not all((args.data_dir / name).exists() for name in ("u.data", "u.item", "u.genre")):
-        sys.exit(f"MovieLens 100k u.data, u.item and u.genre not found in {args.data_dir} (pass --data-dir)")
+    check_data(args.data_dir)
     with tempfile.TemporaryDirectory(prefix="reclake-groups-") as tmp:
         items = Path(tmp) / "items.csv"
         user_catalogue(args.data_dir, items)
         overrides = [
-            f"lakehouse.root={tmp}/lakehouse",
-            f"input.path={args.data_dir / 'u.data'}",
-            f"catalogue.path={items}",
+            *bench_overrides(tmp, args.data_dir, items),
             "catalogue.id_column=item_id",
             "catalogue.flag_columns=[]",
             "catalogue.text_columns=[title]",
             "catalogue.tag_columns={genres: '|', decade: ','}",
-            "spark.driver_memory=3g",
-            "validation.data_docs=false",
             "monitoring.html_report=false",
             *args.overrides,
         ]
