@@ -55,11 +55,11 @@ def content_features(
     catalogue: DataFrame,
     *,
     id_column: str,
+    text_min_df: int,
     text_columns: Sequence[str] = (),
     tag_columns: Mapping[str, str] | None = None,
     numeric_columns: Sequence[str] = (),
     flag_columns: Sequence[str] = (),
-    text_min_df: int = 1,
     text_features: int = 256,
 ) -> DataFrame:
     """(item_id, the catalogue's other columns, content): one content vector per row, every configured column encoded.
