@@ -47,7 +47,7 @@ CONTENT = "content"  # array<double> column: an item's content feature vector
 LAYOUT = "content_groups"  # CONTENT's metadata key: feature group -> [start, end) in the vector
 GROUPS = ("text", "tags", "numeric", "flags")  # the feature groups, in the vector's order
 # A group (or a weaker penalty) must lower the held-out squared error by this share to be chosen over a simpler
-# setting: cross-validation noise alone then never switches on a useless group.
+# setting, so that cross-validation noise alone rarely switches on a useless group.
 MIN_GAIN = 1e-3
 
 
