@@ -121,8 +121,9 @@ def test_catalogue_is_validated_and_bad_rows_quarantined_with_the_reason(run):
     assert len(catalogue) == raw - 3 == len({r["item_id"] for r in catalogue})
     first = next(r for r in catalogue if r["item_id"] == "i0000003")
     assert first["title"] == "The " + WORDS[item_clusters()[3]] + " story 3"  # the first copy was kept
-    # Content: 256 hashed title words, then the 5 distinct genres (c0..c3 and all) one-hot.
-    assert {len(r["content"]) for r in catalogue} == {256 + CLUSTERS + 1}
+    # Content: the title words in 5 titles or more (catalogue.text_min_df): "the", "story", "tale" and the 4 cluster
+    # words, not the numbers; then the 5 distinct genres (c0..c3 and all) one-hot.
+    assert {len(r["content"]) for r in catalogue} == {3 + len(WORDS) + CLUSTERS + 1}
     assert run.summary["tables"]["catalogue"].endswith("catalogue")
 
 
