@@ -14,7 +14,7 @@ fallback (precision@10, NDCG@10). The warm figures (model vs popularity) are
 printed too, to compare with the MovieLens rows of bench/README.md.
 
     python bench/bench_cold_start.py
-    python bench/bench_cold_start.py --set recommend.content_reg_param=10 --set "catalogue.text_columns=[title]"
+    python bench/bench_cold_start.py --set "recommend.content_reg_params=[10]" --set "catalogue.text_columns=[title]"
     python bench/bench_cold_start.py --convert lakehouse/movielens-100k-catalogue/u.item.csv   # convert only
 """
 
@@ -28,6 +28,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from reclake.config import load_config
@@ -40,52 +41,76 @@ CONFIG = REPO / "conf" / "movielens-100k-catalogue.yaml"
 K = 10
 
 
+def genre_names(data_dir: Path) -> list[str]:
+    """u.genre's names, in the order of u.item's genre flags."""
+    lines = (data_dir / "u.genre").read_text(encoding="latin-1").splitlines()
+    return [line.split("|")[0] for line in lines if line.strip()]
+
+
 def genre_columns(data_dir: Path) -> list[str]:
     """u.genre's names as column names: "Children's" -> children_s, "Sci-Fi" -> sci_fi."""
-    lines = (data_dir / "u.genre").read_text(encoding="latin-1").splitlines()
-    return [re.sub(r"[^a-z]+", "_", line.split("|")[0].lower()).strip("_") for line in lines if line.strip()]
+    return [re.sub(r"[^a-z]+", "_", name.lower()).strip("_") for name in genre_names(data_dir)]
+
+
+def movies(data_dir: Path) -> Iterator[tuple[str, str, str, list[str]]]:
+    """u.item's (movie, title without the year, decade such as 1990s or "", the 0/1 genre flags)."""
+    for line in (data_dir / "u.item").read_text(encoding="latin-1").splitlines():
+        movie, title, release, _video, _url, *flags = line.split("|")
+        year = re.search(r"(\d{4})$", release)
+        yield movie, re.sub(r"\s*\(\d{4}\)\s*$", "", title), f"{year.group(1)[:3]}0s" if year else "", flags
+
+
+def write_csv(out: Path, header: list[str], rows: list[list[str]]) -> int:
+    """A UTF-8 CSV with a header; returns the rows written."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows([header, *rows])
+    return len(rows)
 
 
 def convert_items(data_dir: Path, out: Path) -> int:
     """u.item -> a UTF-8 CSV with a header: movie, title, decade, the genre flags. Returns the rows written."""
-    genres = genre_columns(data_dir)
-    rows = []
-    for line in (data_dir / "u.item").read_text(encoding="latin-1").splitlines():
-        movie, title, release, _video, _url, *flags = line.split("|")
-        year = re.search(r"(\d{4})$", release)
-        decade = f"{year.group(1)[:3]}0s" if year else ""
-        rows.append([movie, re.sub(r"\s*\(\d{4}\)\s*$", "", title), decade, *flags])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle, lineterminator="\n")
-        writer.writerows([["movie", "title", "decade", *genres], *rows])
-    return len(rows)
+    rows = [[movie, title, decade, *flags] for movie, title, decade, flags in movies(data_dir)]
+    return write_csv(out, ["movie", "title", "decade", *genre_columns(data_dir)], rows)
+
+
+def movielens_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every MovieLens cold-start benchmark takes: the data folder and config overrides."""
+    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"MovieLens 100k folder (default: {DATA_DIR})")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+
+
+def check_data(data_dir: Path) -> None:
+    """Warnings only, and stop when MovieLens 100k's files are missing."""
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    if not all((data_dir / name).exists() for name in ("u.data", "u.item", "u.genre")):
+        sys.exit(f"MovieLens 100k u.data, u.item and u.genre not found in {data_dir} (pass --data-dir)")
+
+
+def bench_overrides(tmp: str, data_dir: Path, items: Path) -> list[str]:
+    """A temporary lakehouse, MovieLens' events and ``items`` as the catalogue, no Data Docs."""
+    return [
+        f"lakehouse.root={tmp}/lakehouse",
+        f"input.path={data_dir / 'u.data'}",
+        f"catalogue.path={items}",
+        "spark.driver_memory=3g",
+        "validation.data_docs=false",
+    ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help=f"MovieLens 100k folder (default: {DATA_DIR})")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
+    movielens_arguments(parser)
     parser.add_argument("--convert", type=Path, metavar="CSV", help="only convert u.item to this CSV, then stop")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    if not all((args.data_dir / name).exists() for name in ("u.data", "u.item", "u.genre")):
-        sys.exit(f"MovieLens 100k u.data, u.item and u.genre not found in {args.data_dir} (pass --data-dir)")
+    check_data(args.data_dir)
     if args.convert:
         print(f"{convert_items(args.data_dir, args.convert)} items written to {args.convert}")
         return
     with tempfile.TemporaryDirectory(prefix="reclake-cold-") as tmp:
         items = Path(tmp) / "u.item.csv"
         convert_items(args.data_dir, items)
-        overrides = [
-            f"lakehouse.root={tmp}/lakehouse",
-            f"input.path={args.data_dir / 'u.data'}",
-            f"catalogue.path={items}",
-            "spark.driver_memory=3g",
-            "validation.data_docs=false",
-            *args.overrides,
-        ]
-        config = load_config(CONFIG, overrides)
+        config = load_config(CONFIG, [*bench_overrides(tmp, args.data_dir, items), *args.overrides])
         started = time.perf_counter()
         stages = [validate.STAGE, prepare.STAGE, train.STAGE, evaluate.STAGE, recommend.STAGE]
         summary = execute(stages, config, "bench")

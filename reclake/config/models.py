@@ -24,6 +24,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PositiveFloat,
     ValidationInfo,
     field_validator,
     model_validator,
@@ -247,7 +248,12 @@ class CatalogueSection(Section):
     multiline: bool = Field(default=False, description=MULTILINE_HELP)
     id_column: str = Field(default="item_id", min_length=1, description="Column holding the item id, as in the events.")
     text_columns: list[str] = Field(
-        default_factory=list, description="Free-text columns (titles, descriptions): tokenised, hashed, IDF-weighted."
+        default_factory=list,
+        description="Free-text columns (descriptions, keywords, titles): tokenised, counted over a vocabulary, "
+        "IDF-weighted.",
+    )
+    text_min_df: int = Field(
+        default=5, ge=1, description="A word of the text columns is a feature when at least this many items have it."
     )
     tag_columns: dict[str, str] = Field(
         default_factory=dict,
@@ -586,10 +592,15 @@ class RecommendSection(Section):
         ge=0,
         description="With a catalogue: new items per user in new_item_recommendations (new items only); 0: skip.",
     )
-    content_reg_param: float = Field(
-        default=100.0,
-        ge=0,
-        description="Ridge penalty of the map from content features to ALS item factors (bench/bench_cold_start.py).",
+    content_reg_params: list[PositiveFloat] = Field(
+        default_factory=lambda: [1.0, 10.0, 100.0, 1000.0],
+        min_length=1,
+        description="Ridge penalties tried for each feature group (text, tags, numeric, flags) of the map from content "
+        "to ALS item factors; each group may also be switched off. Chosen by cross-validation on the items with "
+        "factors (docs/recommend.md).",
+    )
+    content_folds: int = Field(
+        default=5, ge=2, description="Folds of the items with factors that choose the content map's penalties."
     )
 
 

@@ -19,7 +19,7 @@ from pyspark import StorageLevel
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from reclake.config import AlsSection, EvaluateSection
+from reclake.config import AlsSection, EvaluateSection, RecommendSection
 from reclake.constants import FEATURES, ITEM_ID, ITEM_IDX
 from reclake.features.content import CONTENT
 from reclake.model import report
@@ -48,11 +48,12 @@ def evaluate_model(
     catalogue: DataFrame | None,
     params: AlsSection,
     settings: EvaluateSection,
-    content_reg_param: float,
+    recommend: RecommendSection,
 ) -> Evaluation:
     """Split ``interactions``, fit ``params`` on the training part and score both lists on the held-out part.
 
-    ``catalogue`` (item_id, content) adds content diversity and the cold-start metrics.
+    ``catalogue`` (item_id, content) adds content diversity and the cold-start metrics (the content map as
+    ``recommend`` sets it).
     """
     k = settings.k
     train, test = holdout(interactions, settings)
@@ -92,7 +93,7 @@ def evaluate_model(
         model_metrics, baseline_metrics = measured[MODEL], measured[BASELINE]
         cold_start = None
         if catalogue is not None:
-            cold_start = cold_start_metrics(interactions, content, params, k, settings.seed, content_reg_param)
+            cold_start = cold_start_metrics(interactions, content, params, k, settings.seed, recommend)
         rows = {"train_rows": train_rows, "test_rows": held_out.count(), "scored_test_rows": test.count()}
         figures = report.figures(model_lists, baseline_lists, train, item_ids)
     finally:

@@ -91,13 +91,19 @@ def new_status(verdict: Verdict, current: str) -> str:
 
 
 def cold_start_flat(cold_start: Mapping[str, Any], k: int) -> dict[str, float]:
-    """{"new_items.recall@10": ..., "new_users.popular_ndcg@10": ...} for the --json summary."""
-    return {
-        f"{path}.{name}@{k}": value
-        for path in ("new_items", "new_users")
-        for name, value in cold_start[path].items()
-        if name not in ("items", "users")
-    }
+    """{"new_items.recall@10": ..., "new_users.popular_ndcg@10": ..., "content_map.held_out_r2": ...,
+    "content_map.text_on": 0.0, ...} for the --json summary: which feature groups the content map kept."""
+    content_map = cold_start["content_map"]
+    return (
+        {
+            f"{path}.{name}@{k}": value
+            for path in ("new_items", "new_users")
+            for name, value in cold_start[path].items()
+            if name not in ("items", "users")
+        }
+        | {"content_map.held_out_r2": content_map["held_out_r2"]}
+        | {f"content_map.{g}_on": float(s["reg_param"] is not None) for g, s in content_map["groups"].items()}
+    )
 
 
 def summary_metrics(

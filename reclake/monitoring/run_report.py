@@ -266,7 +266,7 @@ def metrics_section(summary: Mapping[str, Any]) -> str:
     names = [k for k in evaluated if not k.startswith("baseline_")]
     if not names:
         return empty("this run evaluated no model")
-    ranking = [n for n in names if "@" in n]
+    ranking = [n for n in names if "@" in n and f"baseline_{n}" in evaluated]  # not the cold-start figures
     chart = grouped_bars(
         "Ranking metrics: model vs popularity baseline",
         ranking,

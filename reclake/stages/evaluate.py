@@ -63,7 +63,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> EvaluateResult:
     item_ids = catalogue.read(spark, root, ITEM_IDS)
     items = catalogue.read(spark, root, CATALOGUE) if config.catalogue is not None else None
     params = AlsSection.model_validate(entry["params"])
-    found = evaluate_model(interactions, item_ids, items, params, settings, config.recommend.content_reg_param)
+    found = evaluate_model(interactions, item_ids, items, params, settings, config.recommend)
     previous = registry.latest_published(spark, root, exclude=version)
     verdict = judge(found.model, found.baseline, previous, settings)
     metrics = evaluation_record(found, verdict, previous, settings)

@@ -18,7 +18,8 @@ item factors) to ``staging/similar_items``.
 
 With a catalogue (the ``catalogue`` table validate writes), catalogue items the
 model has no factors for get factors from their content (a ridge map fit on the
-items it has, reclake/recommend/newitems.py): they may enter the lists
+items it has, a penalty per feature group chosen by cross-validation,
+reclake/recommend/newitems.py; ``--json`` shows the choice as ``content_map``): they may enter the lists
 (``recommend.include_new_items``, ``source = "content"``), have similar items, and
 each user's best new items go to ``staging/new_item_recommendations``
 (``recommend.new_items_top_n``).
@@ -31,6 +32,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from pyspark.ml.recommendation import ALSModel
 from pyspark.sql import DataFrame, SparkSession
@@ -74,9 +76,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class RecommendResult(StageResult):
-    """The model the lists were scored with."""
+    """The model the lists were scored with, and what the content map chose (with a catalogue)."""
 
     model_version: str = ""
+    content_map: dict[str, Any] | None = None
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult:
@@ -85,7 +88,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult
     ``staging/similar_items``."""
     root, settings = config.lakehouse.root, config.recommend
     version = latest_approved_version(spark, root)  # the newest model the quality gate let through
-    found = lists(_inputs(spark, config, ctx, version), settings, version, ctx.run_date)
+    inputs = _inputs(spark, config, ctx, version)
+    found = lists(inputs, settings, version, ctx.run_date)
     note = ""
     if settings.top_n > found.eligible_items:
         note = (
@@ -111,7 +115,8 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult
         uri = catalogue.write(found.similar_items, root, STAGED_SIMILAR_ITEMS, ctx, metadata=stamp)
         counts["similar_items_rows"] = catalogue.read(spark, root, STAGED_SIMILAR_ITEMS).count()
         tables["staged_similar_items"] = uri
-    return RecommendResult(counts=counts, tables=tables, note=note, model_version=version)
+    content_map = inputs.new.content_map if inputs.new is not None else None
+    return RecommendResult(counts=counts, tables=tables, note=note, model_version=version, content_map=content_map)
 
 
 def _inputs(spark: SparkSession, config: Config, ctx: RunContext, version: str) -> Inputs:
@@ -123,9 +128,10 @@ def _inputs(spark: SparkSession, config: Config, ctx: RunContext, version: str) 
     new = None
     if config.catalogue is not None:
         content = catalogue.read(spark, root, CATALOGUE).select(ITEM_ID, CONTENT)
-        ids, factors = new_item_factors(content, items, item_factors, settings.content_reg_param)
+        ids, factors, content_map = new_item_factors(content, items, item_factors, settings)
+        log.info("content map: %s", content_map)
         # Mapped once: the factors feed the lists, the shelf and similar items.
-        new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True))
+        new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True), content_map)
     named = named_items(items, new)
 
     def pairs(days: int | None) -> DataFrame:

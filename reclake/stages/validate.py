@@ -123,6 +123,7 @@ def _content(settings: CatalogueSection) -> Callable[[DataFrame], DataFrame]:
         tag_columns=settings.tag_columns,
         numeric_columns=settings.numeric_columns,
         flag_columns=settings.flag_columns,
+        text_min_df=settings.text_min_df,
     )
 
 

@@ -1,10 +1,12 @@
-"""The report's small aggregations, against counts worked out by hand, and its SVG output."""
+"""The report's small aggregations, against counts worked out by hand, its SVG output and its content map table."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
+from reclake.model.gate import cold_start_flat
 from reclake.model.report import (
+    content_map_lines,
     history_lengths,
     popularity_decile_share,
     score_histogram,
@@ -39,3 +41,28 @@ def test_svg_bars_is_well_formed_with_one_bar_per_value():
     root = ET.fromstring(svg)
     bars = [e for e in root.iter("{http://www.w3.org/2000/svg}rect") if e.get("height") not in ("10",)]
     assert len(bars) == 4
+
+
+CONTENT_MAP = {
+    "groups": {"text": {"features": 120, "reg_param": None}, "tags": {"features": 27, "reg_param": 10.0}},
+    "held_out_r2": 0.2345,
+    "folds": 5,
+}
+
+
+def test_the_content_map_choice_is_in_the_report_and_the_json_metrics():
+    lines = "\n".join(content_map_lines(CONTENT_MAP))
+    assert "| text | 120 | off |" in lines and "| tags | 27 | on, ridge 10 |" in lines
+    assert "5-fold" in lines and "0.2345" in lines
+    cold_start = {
+        "new_items": {"items": 3, "users": 2, "recall": 0.5},
+        "new_users": {"users": 2, "ndcg": 0.25},
+        "content_map": CONTENT_MAP,
+    }
+    assert cold_start_flat(cold_start, 10) == {
+        "new_items.recall@10": 0.5,
+        "new_users.ndcg@10": 0.25,
+        "content_map.held_out_r2": 0.2345,
+        "content_map.text_on": 0.0,
+        "content_map.tags_on": 1.0,
+    }

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from reclake.config import load_config
 from reclake.io.lakehouse import write_text
-from reclake.monitoring.run_report import SECTIONS, ReportData, render, report_uri
+from reclake.monitoring.run_report import SECTIONS, ReportData, metrics_section, render, report_uri
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -62,3 +62,15 @@ def test_an_airflow_run_id_names_a_report_file_hadoop_can_write(spark, tmp_path)
     write_text(spark, uri, "<html></html>")
     assert Path(uri).name == "run-manual__2026-12-03T04-47-32.954750-00-00.html"
     assert Path(uri).read_text() == "<html></html>"
+
+
+def test_a_catalogue_runs_cold_start_figures_and_content_map_are_listed_without_a_baseline():
+    evaluated = {
+        "ndcg@10": 0.47,
+        "baseline_ndcg@10": 0.23,
+        "new_items.recall@10": 0.32,  # the cold-start figures have no popularity counterpart
+        "content_map.text_on": 0.0,
+    }
+    page = metrics_section({"metrics": {"evaluate": evaluated}, "gate": "approved"})
+    rows = re.findall(r"<tr><td>(.*?)</td>", page)
+    assert rows == ["ndcg@10", "new_items.recall@10", "content_map.text_on"]

@@ -43,7 +43,7 @@ CATALOGUE_SETS = [
     f"recommend.new_items_top_n={SHELF}",
     # Longer lists and a light ridge penalty (120 known items): new items then reach some users' lists.
     "recommend.top_n=30",
-    "recommend.content_reg_param=1",
+    "recommend.content_reg_params=[1]",
 ]
 
 
@@ -121,8 +121,9 @@ def test_catalogue_is_validated_and_bad_rows_quarantined_with_the_reason(run):
     assert len(catalogue) == raw - 3 == len({r["item_id"] for r in catalogue})
     first = next(r for r in catalogue if r["item_id"] == "i0000003")
     assert first["title"] == "The " + WORDS[item_clusters()[3]] + " story 3"  # the first copy was kept
-    # Content: 256 hashed title words, then the 5 distinct genres (c0..c3 and all) one-hot.
-    assert {len(r["content"]) for r in catalogue} == {256 + CLUSTERS + 1}
+    # Content: the title words in 5 titles or more (catalogue.text_min_df): "the", "story", "tale" and the 4 cluster
+    # words, not the numbers; then the 5 distinct genres (c0..c3 and all) one-hot.
+    assert {len(r["content"]) for r in catalogue} == {3 + len(WORDS) + CLUSTERS + 1}
     assert run.summary["tables"]["catalogue"].endswith("catalogue")
 
 
@@ -180,8 +181,14 @@ def test_evaluate_reports_the_cold_start_paths_and_content_diversity(run):
     assert metrics["new_items.recall@10"] > metrics["new_items.random_recall@10"]
     assert 0 <= metrics["new_users.ndcg@10"] <= 1 and 0 <= metrics["new_users.popular_ndcg@10"] <= 1
     assert 0 < metrics["content_diversity"] <= 2 and 0 < metrics["baseline_content_diversity"] <= 2
-    report = Path(run.summary["tables"]["report"])
-    assert "## Cold start" in report.read_text()
+    report = Path(run.summary["tables"]["report"]).read_text()
+    assert "## Cold start" in report and "| feature group | features | chosen |" in report
+    # The title word and the genre both name the planted cluster: the map keeps at least one, and says which.
+    assert {metrics["content_map.text_on"], metrics["content_map.tags_on"]} <= {0.0, 1.0}
+    assert (
+        metrics["content_map.text_on"] + metrics["content_map.tags_on"] >= 1 and metrics["content_map.held_out_r2"] > 0
+    )
+    assert set(run.summary["content_map"]["groups"]) == {"text", "tags"}  # recommend's own choice
 
 
 def test_a_catalogue_with_too_many_bad_rows_stops_the_run(run, run_cli, tmp_path):
