@@ -46,6 +46,12 @@ from reclake.runner import execute
 from reclake.spark import build_spark_session
 from reclake.stages import prepare, validate
 
+# The catalogue: section for user_catalogue's CSV, bar the path and the text columns.
+USER_CATALOGUE = [
+    "catalogue.id_column=item_id",
+    "catalogue.flag_columns=[]",
+    "catalogue.tag_columns={genres: '|', decade: ','}",
+]
 TITLE, GENRES, DECADE = {"text_columns": ["title"]}, {"genres": "|"}, {"decade": ","}
 # Catalogue columns per configuration, as the catalogue: section would name them.
 CONFIGURATIONS: dict[str, dict[str, Any]] = {
@@ -118,10 +124,8 @@ def main() -> None:
         user_catalogue(args.data_dir, items)
         overrides = [
             *bench_overrides(tmp, args.data_dir, items),
-            "catalogue.id_column=item_id",
-            "catalogue.flag_columns=[]",
+            *USER_CATALOGUE,
             "catalogue.text_columns=[title]",
-            "catalogue.tag_columns={genres: '|', decade: ','}",
             "monitoring.html_report=false",
             *args.overrides,
         ]
