@@ -8,6 +8,7 @@ means that path.
 
 from __future__ import annotations
 
+import difflib
 import os
 import typing
 from collections.abc import Mapping
@@ -93,11 +94,35 @@ def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
         }
 
 
+def _nearest_key(loc: tuple[int | str, ...]) -> str | None:
+    """The known key nearest a misspelt or renamed one (``als.rnak`` -> ``als.rank``), if one is near."""
+    model: type[BaseModel] = Config
+    in_mapping = False  # the next part names an entry of a mapping of sections (events.types.<name>)
+    for part in loc[:-1]:
+        if in_mapping:
+            in_mapping = False
+            continue
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        nested = model_in(field.annotation)
+        entries = dict_of_models(field.annotation)
+        if nested is None and entries is None:
+            return None
+        model, in_mapping = (nested, False) if nested is not None else (typing.cast(type[BaseModel], entries), True)
+    if in_mapping:
+        return None
+    near = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
+    return ".".join([*(str(part) for part in loc[:-1]), near[0]]) if near else None
+
+
 def _describe(error: ErrorDetails) -> str:
     key = ".".join(str(p) for p in error["loc"]) or "(top level)"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"{key}: unknown key (check the spelling against docs/configuration.md)"
+        near = _nearest_key(error["loc"])
+        hint = f"; did you mean {near}?" if near else ""
+        return f"{key}: unknown key (check the spelling against docs/configuration.md{hint})"
     if error["type"] == CREDENTIALS_IN_URL:  # never echo a secret into an error message or a log
         return f"{key}: {message}"
     if "input" in error and error["type"] not in ("missing",) and not isinstance(error["input"], dict):

@@ -34,11 +34,23 @@ def test_defaults_without_a_file_are_valid():
     assert load_config().als.implicit_prefs is True
 
 
-def test_unknown_key_is_named(tmp_path):
+def test_unknown_key_is_named_with_the_nearest_known_one(tmp_path):
     with pytest.raises(
-        ConfigError, match=r"als\.rnak: unknown key \(check the spelling against docs/configuration\.md\)"
+        ConfigError,
+        match=r"als\.rnak: unknown key \(check the spelling against docs/configuration\.md; did you mean als\.rank\?\)",
     ):
         load_config(write(tmp_path, "als:\n  rnak: 10\n"))
+    # A renamed key, and one inside a mapping of sections.
+    with pytest.raises(ConfigError, match=r"did you mean recommend\.content_reg_params\?"):
+        load_config(None, ["recommend.content_reg_param=100"])
+    with pytest.raises(
+        ConfigError, match=r"events\.types\.view\.wieght: unknown key .*did you mean events\.types\.view\.weight\?"
+    ):
+        load_config(None, ["events.types.view.wieght=2"])
+    with pytest.raises(
+        ConfigError, match=r"als\.zzzz: unknown key \(check the spelling against docs/configuration\.md\)$"
+    ):
+        load_config(None, ["als.zzzz=1"])
 
 
 def test_unknown_section_is_named(tmp_path):
