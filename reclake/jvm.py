@@ -52,8 +52,7 @@ def connector_conf(package: str, listed: Path | None = None) -> dict[str, str]:
     """The Spark setting that gives a JVM ``package``: the jar files ``listed`` (default:
     :func:`connector_jars_list`) when every one is there, or else its Maven coordinates."""
     listed = listed or connector_jars_list(package)
-    jars = listed.read_text().split("\n") if listed.is_file() else []
-    jars = [jar for jar in jars if jar]
+    jars = [jar for jar in listed.read_text().splitlines() if jar] if listed.is_file() else []
     if jars and all(Path(jar).is_file() for jar in jars):
         return {"spark.jars": ",".join(jars)}
     return {"spark.jars.packages": package}

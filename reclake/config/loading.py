@@ -97,21 +97,17 @@ def _seed_default_mapping(data: dict[str, Any], path: list[str]) -> None:
 def _nearest_key(loc: tuple[int | str, ...]) -> str | None:
     """The known key nearest a misspelt or renamed one (``als.rnak`` -> ``als.rank``), if one is near."""
     model: type[BaseModel] = Config
-    in_mapping = False  # the next part names an entry of a mapping of sections (events.types.<name>)
-    for part in loc[:-1]:
-        if in_mapping:
-            in_mapping = False
-            continue
+    parts = iter(loc[:-1])
+    for part in parts:
         field = model.model_fields.get(str(part))
-        if field is None:
+        nested = None if field is None else model_in(field.annotation)
+        if field is not None and nested is None:  # a mapping of sections: the next part names an entry
+            nested = dict_of_models(field.annotation)
+            if next(parts, None) is None:
+                return None
+        if nested is None:
             return None
-        nested = model_in(field.annotation)
-        entries = dict_of_models(field.annotation)
-        if nested is None and entries is None:
-            return None
-        model, in_mapping = (nested, False) if nested is not None else (typing.cast(type[BaseModel], entries), True)
-    if in_mapping:
-        return None
+        model = nested
     near = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1)
     return ".".join([*(str(part) for part in loc[:-1]), near[0]]) if near else None
 

@@ -20,6 +20,7 @@ column) is switched off, so naming one more column cannot make the map much wors
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -49,6 +50,7 @@ GROUPS = ("text", "tags", "numeric", "flags")  # the feature groups, in the vect
 # A group (or a weaker penalty) must lower the held-out squared error by this share to be chosen over a simpler
 # setting, so that cross-validation noise alone rarely switches on a useless group.
 MIN_GAIN = 1e-3
+GRAM_CHUNK = 4096  # rows multiplied at once by fold_gramians
 
 
 def content_features(
@@ -160,7 +162,8 @@ def fit_content_map(
 def fold_gramians(content: DataFrame, factors: DataFrame, folds: int, seed: int) -> np.ndarray:
     """(folds, p, p): per fold, the Gramian of the rows [x, 1, y] (p = d + 1 + rank) of the items in it.
 
-    One pass: each partition multiplies its rows per fold with numpy, and the
+    One pass: each partition multiplies its rows per fold with numpy, GRAM_CHUNK rows
+    at a time (so a partition's memory does not grow with its items), and the
     partial sums are added in a tree on the executors, so nothing per item
     reaches the driver.
     """
@@ -171,18 +174,20 @@ def fold_gramians(content: DataFrame, factors: DataFrame, folds: int, seed: int)
     rows = joined.select(fold, row)
 
     def per_partition(part: Iterable[tuple[Any, ...]]) -> Iterator[np.ndarray]:
-        by_fold: list[list[list[float]]] = [[] for _ in range(folds)]
-        for f, values in part:
-            by_fold[f].append(values)
-        width = next((len(r[0]) for r in by_fold if r), 0)
-        if width:
-            yield np.stack([_gram(np.asarray(r, dtype=np.float64), width) for r in by_fold])
+        sums: np.ndarray | None = None
+        remaining = iter(part)
+        while chunk := list(itertools.islice(remaining, GRAM_CHUNK)):
+            of_fold = np.array([f for f, _ in chunk])
+            values = np.array([v for _, v in chunk], dtype=np.float64)
+            if sums is None:
+                sums = np.zeros((folds, values.shape[1], values.shape[1]))
+            for f in np.unique(of_fold):
+                block = values[of_fold == f]
+                sums[f] += block.T @ block
+        if sums is not None:
+            yield sums
 
     return rows.rdd.mapPartitions(per_partition).treeReduce(np.add, depth=2)
-
-
-def _gram(rows: np.ndarray, width: int) -> np.ndarray:
-    return rows.T @ rows if len(rows) else np.zeros((width, width))
 
 
 def choose_content_map(

@@ -16,7 +16,7 @@ def test_a_session_loads_the_listed_connector_jars_without_resolving_the_package
     conf = spark.sparkContext.getConf()
     assert conf.get("spark.jars.packages", None) is None, "Ivy resolved the package at start"
     jars = conf.get("spark.jars").split(",")
-    assert any("delta-spark_" in jar for jar in jars) and len(jars) == len(listed.read_text().split())
+    assert any("delta-spark_" in jar for jar in jars) and len(jars) == len(listed.read_text().splitlines())
     # The connector is really there: Delta's classes load in this JVM (forName raises when they do not).
     jvm = spark.sparkContext._jvm
     loader = jvm.java.lang.Thread.currentThread().getContextClassLoader()
@@ -32,7 +32,7 @@ def test_a_missing_or_incomplete_list_falls_back_to_the_maven_package(tmp_path):
     jar = tmp_path / "a b.jar"
     jar.write_bytes(b"")
     remember_connector_jars("g:a:1", f"{jar.as_uri()},{(tmp_path / 'gone.jar').as_uri()}", listed)
-    assert listed.read_text().split("\n")[0] == str(jar), "file: URIs are listed as paths, spaces and all"
+    assert listed.read_text().splitlines()[0] == str(jar), "file: URIs are listed as paths, spaces and all"
     assert connector_conf("g:a:1", listed) == {"spark.jars.packages": "g:a:1"}, "a listed jar is gone"
     remember_connector_jars("g:a:1", jar.as_uri(), listed)
     assert connector_conf("g:a:1", listed) == {"spark.jars": str(jar)}
