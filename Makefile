@@ -20,9 +20,11 @@ run: setup
 	$(VENV)/bin/reclake run --config $(CONFIG) $(ARGS)
 
 # The fast tier, tests/unit and tests/integration: real Spark, Delta, GX and Airflow, one shared golden
-# lakehouse (budget 6 minutes on 2 cores; 8 measured idle on 2026-12-03, see docs/development.md).
+# lakehouse (budget 6 minutes on 2 cores; see docs/development.md). Two pytest-xdist workers, one file
+# each at a time: most of a small Spark job is one driver thread, so two of them fill the two cores.
+TEST_WORKERS ?= 2
 test: setup test-tools
-	$(VENV)/bin/python -m pytest -m "not e2e" --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
 
 # The slow tier, tests/e2e but e2e/long (marked by folder): spark-submit, the standalone cluster, dag.test(),
 # killed processes (7 named kill points, 2 random moments), real servers.

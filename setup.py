@@ -48,6 +48,7 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            "pytest-xdist>=3.5",  # the fast tier on two workers (Makefile: TEST_WORKERS)
             "polars>=1.0",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",

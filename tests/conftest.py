@@ -16,6 +16,7 @@ happens once per version of the code (kept in pytest's cache between sessions). 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -113,9 +114,16 @@ def golden(spark, request) -> Golden:
     depends on (:func:`golden_key`), so `make test-e2e` after `make test` (as CI runs them)
     reuses the fast tier's instead of spending minutes on the same two runs.
     """
+    cache = Path(request.config.cache.mkdir("golden"))
+    # pytest-xdist workers share the cache: the first to arrive builds, the others wait for it and read.
+    with open(cache.parent / "golden.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _golden_in(cache)
+
+
+def _golden_in(cache: Path) -> Golden:
     from reclake import pipeline
 
-    cache = Path(request.config.cache.mkdir("golden"))
     folder, built = cache / golden_key(), cache / golden_key() / "summaries.json"
     if built.exists():
         saved = json.loads(built.read_text())
