@@ -30,7 +30,15 @@ from reclake.io import catalogue
 from reclake.io.layout import version_before_last_publish
 from reclake.io.runs import record_run
 from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
-from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SERVED_VERSIONS, SIMILAR_ITEMS, Table
+from reclake.io.tables import (
+    ITEM_FACTORS,
+    NEW_ITEM_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SERVED_VERSIONS,
+    SIMILAR_ITEMS,
+    USER_HISTORIES,
+    Table,
+)
 from reclake.model import registry
 from reclake.runner import run_job
 
@@ -44,11 +52,10 @@ class RollbackResult(StageResult):
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
     """Read the published tables' and ``served_versions``' history; restore ``recommendations``, ``similar_items``,
-    ``new_item_recommendations`` to before the run date's last publish and rewrite ``served_versions``."""
+    ``new_item_recommendations``, ``item_factors``, ``user_histories`` to before the run date's last publish and rewrite ``served_versions``."""
     root = config.lakehouse.root
-    present = [
-        t for t in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS) if catalogue.exists(spark, root, t)
-    ]
+    published = (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS, ITEM_FACTORS, USER_HISTORIES)
+    present = [t for t in published if catalogue.exists(spark, root, t)]
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
     # Every target first: a refusal for one table must leave every table as it is.
