@@ -124,7 +124,7 @@ ITEM_FACTOR_SCHEMA = (
         FOLDIN_SETTINGS,
         "string",
         "JSON, the same on every row of a run: the model's `rank`, `reg_param`, `alpha`, `implicit_prefs`, the "
-        "event types' weights, `log_scaling`, `log_epsilon` and `top_n`",
+        "run's event types and prepare settings, and `top_n`",
     ),
     Column(RUN_DATE, "date", "the run's date"),
 )

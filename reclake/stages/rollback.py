@@ -59,12 +59,16 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
     # Every target first: a refusal for one table must leave every table as it is.
-    targets, unchanged = {}, []
+    targets, unchanged, created = {}, [], []
     for table in present:
         try:
             targets[table] = _version_before_last_publish(spark, root, table, ctx)
         except MissingTableError as exc:  # that publish left this table alone (nothing staged, no rows to replace)
             unchanged.append(exc)
+        except FirstPublish:
+            if table in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS):
+                raise
+            created.append(table)  # real-time tables a run of older code never wrote: served no more
     served_before = _served_before_last_publish(spark, root, ctx)
     if not targets and served_before is None:
         raise unchanged[0]
@@ -74,7 +78,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
         for table, version in targets.items():
             catalogue.delta_table(spark, root, table).restoreToVersion(version)
     restored = {}
-    for table in present:
+    for table in (t for t in present if t not in created):
         before = served_before.get(table.name)
         run_date = before.run_date if before else newest_run_date(spark, root, table)
         restored[table.name] = Served(catalogue.version(spark, root, table), run_date)
