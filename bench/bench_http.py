@@ -41,12 +41,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(lakehouse: str, log: Path) -> Iterator[str]:
-    """`reclake serve` on a free loopback port until the block ends; yields its base URL once it answers."""
+def served(lakehouse: str, log: Path, processes: list[subprocess.Popen] | None = None) -> Iterator[str]:
+    """`reclake serve` on a free loopback port until the block ends; yields its base URL once it answers.
+
+    ``processes``, when given, gets the server's process (to read its CPU time).
+    """
     port = free_port()
     command = [sys.executable, "-m", "reclake.cli", "serve", "--lakehouse", lakehouse, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    if processes is not None:
+        processes.append(process)
     try:
         deadline = time.monotonic() + 60
         while True:

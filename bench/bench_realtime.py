@@ -8,8 +8,8 @@ it with bench_http.py's method: ``--connections`` keep-alive connections send
 ``POST /recommendations/{user_id}`` with ``--recent`` random items (random event
 types among view, add_to_cart, purchase) for random users, a tenth of them users
 the run never saw. One request first loads the factors (timed apart: the server
-does it once per published version). Prints p50, p99, max and requests/s per
-connection count.
+does it once per published version). Prints p50, p99, max, requests/s and the
+server's CPU time per request (load-independent) per connection count.
 
     PYTHONPATH=$PWD /work/main/.venv/bin/python bench/bench_realtime.py --workdir /tmp/bench-realtime
 """
@@ -20,6 +20,7 @@ import argparse
 import datetime as dt
 import http.client
 import json
+import os
 import random
 import sys
 import time
@@ -101,6 +102,12 @@ def build(workdir: Path, items: int, rank: int, users: int, history: int) -> Pat
     return root
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", default="/tmp/bench-realtime")
@@ -131,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         return "POST", "/recommendations/" + urllib.parse.quote(user, safe=""), json.dumps(body).encode()
 
     results = []
-    with served(str(root), workdir / "serve.log") as url:
+    server: list = []
+    with served(str(root), workdir / "serve.log", server) as url:
         parts = urllib.parse.urlsplit(url)
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
         method, path, body = request(random.Random(0), users[0])
@@ -144,12 +152,18 @@ def main(argv: list[str] | None = None) -> int:
         assert first.status == 200 and answer["items"][0]["source"] == "realtime", answer
         print(f"first request (loads {args.items} x {args.rank} factors): {load_ms:.0f} ms", flush=True)
         for connections in args.connections:
+            cpu_before = cpu_seconds(server[0].pid)
             figures = load(url, users, args.requests, connections, args.seconds, 42, request)
+            # The server's CPU time per request: what a request costs, whatever the neighbours' load.
+            figures["server_cpu_ms_per_request"] = round(
+                (cpu_seconds(server[0].pid) - cpu_before) * 1000 / max(figures["requests"], 1), 2
+            )
             results.append(figures)
             print(
                 f"{figures['requests']} requests over {connections} connections in {figures['seconds']} s: "
                 f"{figures['requests_per_s']} requests/s, {figures['errors']} errors, p50 {figures['p50_ms']} ms, "
-                f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms",
+                f"p99 {figures['p99_ms']} ms, max {figures['max_ms']} ms; "
+                f"server CPU {figures['server_cpu_ms_per_request']} ms per request",
                 flush=True,
             )
     if args.json:
