@@ -67,8 +67,12 @@ class RecentItems(BaseModel):
 
 
 def _field(loc: Sequence[str | int]) -> str:
-    """The parameter an error is about: ``user_id``, ``version``, ``items`` (not an index in it), or ``body``."""
-    return next((str(part) for part in loc[1:] if isinstance(part, str)), str(loc[0]))
+    """The parameter an error is about: ``user_id``, ``version``, ``items`` (not an index in it), or ``body``.
+
+    Only names the API declares: a key the client made up is input, and is never echoed.
+    """
+    name = next((str(part) for part in loc[1:] if isinstance(part, str)), str(loc[0]))
+    return name if loc[0] != "body" or name in RecentItems.model_fields else "body"
 
 
 def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
