@@ -29,7 +29,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -41,12 +41,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def served(lakehouse: str, log: Path) -> Iterator[str]:
-    """`reclake serve` on a free loopback port until the block ends; yields its base URL once it answers."""
+def served(lakehouse: str, log: Path, processes: list[subprocess.Popen] | None = None) -> Iterator[str]:
+    """`reclake serve` on a free loopback port until the block ends; yields its base URL once it answers.
+
+    ``processes``, when given, gets the server's process (to read its CPU time).
+    """
     port = free_port()
     command = [sys.executable, "-m", "reclake.cli", "serve", "--lakehouse", lakehouse, "--port", str(port)]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    if processes is not None:
+        processes.append(process)
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -78,8 +83,24 @@ def published_users(lakehouse: str, limit: int, seed: int) -> list[str]:
     return random.Random(seed).sample(ids, min(limit, len(ids)))
 
 
-def load(url: str, users: list[str], requests: int, connections: int, seconds: float, seed: int) -> dict:
-    """Send the requests; return the figures (latencies in ms)."""
+# (random draws, user id) -> (method, path, body): what one request sends.
+Request = Callable[[random.Random, str], tuple[str, str, bytes | None]]
+
+
+def lookup_request(rng: random.Random, user: str) -> tuple[str, str, bytes | None]:
+    return "GET", "/recommendations/" + urllib.parse.quote(user, safe=""), None
+
+
+def load(
+    url: str,
+    users: list[str],
+    requests: int,
+    connections: int,
+    seconds: float,
+    seed: int,
+    make_request: Request = lookup_request,
+) -> dict:
+    """Send the requests (``make_request`` builds each); return the figures (latencies in ms)."""
     parts = urllib.parse.urlsplit(url)
     lock, sent = threading.Lock(), [0]
     latencies: list[float] = []
@@ -100,12 +121,14 @@ def load(url: str, users: list[str], requests: int, connections: int, seconds: f
         try:
             while take():
                 user = rng.choice(users)
+                method, path, body = make_request(rng, user)
+                headers = {"Content-Type": "application/json"} if body is not None else {}
                 t0 = time.perf_counter()
                 try:
-                    conn.request("GET", "/recommendations/" + urllib.parse.quote(user, safe=""))
+                    conn.request(method, path, body=body, headers=headers)
                     response = conn.getresponse()
-                    body = response.read()
-                    ok = response.status == 200 and json.loads(body)["user_id"] == user
+                    answer = response.read()
+                    ok = response.status == 200 and json.loads(answer)["user_id"] == user
                     problem = "" if ok else f"status {response.status}"
                 except (OSError, http.client.HTTPException, ValueError) as exc:
                     problem = f"{type(exc).__name__}: {exc}"

@@ -7,6 +7,7 @@ function ``spark-submit jobs/<job>.py`` runs, so both behave identically.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -52,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if job not in JOBS:
         print(f"reclake: unknown job {job!r}; choose one of: {', '.join(JOBS)}", file=sys.stderr)
         return 2
+    if job == "serve":
+        # Set before numpy loads OpenBLAS. The server's thread pool runs requests side by side: BLAS threads of
+        # their own only spin against them (a real-time request's CPU 27 -> 11 ms, bench/bench_realtime.py).
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     # Import only the job asked for: `reclake --help`, `lookup` and `serve` must not import pyspark.
     return importlib.import_module(MODULES[job]).main(rest)
 

@@ -30,6 +30,8 @@ RUN_ID = "run_id"
 TABLE_NAME = "table_name"
 TABLE_VERSION = "version"
 SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
+ELIGIBLE = "eligible"  # item_factors: may the item be recommended
+FOLDIN_SETTINGS = "settings"  # item_factors: JSON of what a fold-in at serving time needs besides the factors
 
 # Where a recommendation came from.
 SOURCE_ALS = "als"
@@ -37,6 +39,8 @@ SOURCE_POPULAR = "popular"
 SOURCE_FOLDIN = "foldin"  # a user new since training, factors folded in against the item factors
 SOURCE_CONTENT = "content"  # a new item (no interactions), factors mapped from its catalogue content
 SOURCES = (SOURCE_ALS, SOURCE_POPULAR, SOURCE_FOLDIN, SOURCE_CONTENT)
+# Served, never published: folded in at request time from the batch history and the user's recent items.
+SOURCE_REALTIME = "realtime"
 
 # A registered model's status: trained -> approved | rejected (the quality gate) -> published.
 TRAINED, APPROVED, REJECTED, PUBLISHED = "trained", "approved", "rejected", "published"

@@ -100,6 +100,10 @@ class NotFound(ReclakeError):
     """The id (or table version) asked for is not in the published table (reclake/serving/lookup.py)."""
 
 
+class RequestRefused(ReclakeError):
+    """A real-time lookup's recent items cannot be used as given (reclake/serving/realtime.py)."""
+
+
 class RollbackRefused(ReclakeError):
     """Restoring a published table would undo a later run date's publish too (reclake/io/layout.py)."""
 

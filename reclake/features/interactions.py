@@ -70,7 +70,7 @@ def history_strengths(daily: DataFrame, settings: PrepareSection, run_date: dt.d
         .groupBy(USER_ID, ITEM_ID)
         .agg(F.sum(strength).alias(STRENGTH), F.max(LAST_EVENT_TIME).alias(LAST_EVENT_TIME))
     )
-    if settings.log_scaling:
+    if settings.log_scaling:  # reclake/features/strengths.py scales (and unscales) recent events the same way
         pairs = pairs.withColumn(STRENGTH, F.log1p(F.col(STRENGTH) / settings.log_epsilon))
     return pairs
 

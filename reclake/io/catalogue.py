@@ -44,6 +44,8 @@ _TYPES: dict[str, T.DataType] = {
     "date": T.DateType(),
     "timestamp": T.TimestampType(),
     "array<string>": T.ArrayType(T.StringType()),
+    "array<float>": T.ArrayType(T.FloatType()),
+    "boolean": T.BooleanType(),
 }
 
 

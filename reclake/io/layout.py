@@ -28,12 +28,16 @@ from reclake.frames import one_row
 from reclake.io import catalogue
 from reclake.io.lakehouse import session_conf
 from reclake.io.tables import (
+    ITEM_FACTORS,
     NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
     SIMILAR_ITEMS,
+    STAGED_ITEM_FACTORS,
     STAGED_NEW_ITEM_RECOMMENDATIONS,
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
+    STAGED_USER_HISTORIES,
+    USER_HISTORIES,
     Table,
 )
 from reclake.uris import local_folder
@@ -42,12 +46,20 @@ from reclake.uris import local_folder
 RECOMMENDATION_COLUMNS = RECOMMENDATIONS.column_names
 SIMILAR_ITEM_COLUMNS = SIMILAR_ITEMS.column_names
 # Published table -> the column lookups select by (files hold one contiguous range of it).
-LOOKUP_KEYS = {RECOMMENDATIONS: USER_ID, SIMILAR_ITEMS: ITEM_ID, NEW_ITEM_RECOMMENDATIONS: USER_ID}
+LOOKUP_KEYS = {
+    RECOMMENDATIONS: USER_ID,
+    SIMILAR_ITEMS: ITEM_ID,
+    NEW_ITEM_RECOMMENDATIONS: USER_ID,
+    ITEM_FACTORS: ITEM_ID,
+    USER_HISTORIES: USER_ID,
+}
 # Published table -> the staged table recommend writes it from.
 STAGED = {
     RECOMMENDATIONS: STAGED_RECOMMENDATIONS,
     SIMILAR_ITEMS: STAGED_SIMILAR_ITEMS,
     NEW_ITEM_RECOMMENDATIONS: STAGED_NEW_ITEM_RECOMMENDATIONS,
+    ITEM_FACTORS: STAGED_ITEM_FACTORS,
+    USER_HISTORIES: STAGED_USER_HISTORIES,
 }
 # Parquet's row-group size in bytes; Delta ignores it as a write option but reads it from the session.
 PARQUET_BLOCK_SIZE = "parquet.block.size"
@@ -59,12 +71,13 @@ def file_count(rows: int, target_file_rows: int) -> int:
 
 
 def lay_out_for_lookup(df: DataFrame, key: str, files: int) -> DataFrame:
-    """``files`` partitions, each one contiguous range of ``key``, sorted by key then rank.
+    """``files`` partitions, each one contiguous range of ``key``, sorted by key then rank (or item, without one).
 
     Range partitioning never splits one key across partitions, so every key's rows
     land in exactly one file and that file's min/max statistics bracket it.
     """
-    return df.repartitionByRange(files, F.col(key)).sortWithinPartitions(key, RANK)
+    then = [c for c in (RANK, ITEM_ID) if c in df.columns and c != key][:1]
+    return df.repartitionByRange(files, F.col(key)).sortWithinPartitions(key, *then)
 
 
 def expired_before(run_date: dt.date, existing: Sequence[dt.date], retain_runs: int | None) -> dt.date | None:

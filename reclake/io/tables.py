@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reclake.constants import (
+    ELIGIBLE,
     EVENT_TIME,
     EVENT_TYPE,
+    FEATURES,
+    FOLDIN_SETTINGS,
     INGEST_DATE,
     ITEM_ID,
     ITEM_IDX,
@@ -106,6 +109,30 @@ SIMILAR_ITEM_SCHEMA = (
     Column(SIMILAR_ITEM_ID, "string", "a neighbour of `item_id` (cosine on the model's item factors)"),
     Column(SCORE, "double", "the cosine similarity, non-increasing with rank"),
     Column(MODEL_VERSION, "string", "the `model_registry` version that produced it"),
+    Column(RUN_DATE, "date", "the run's date"),
+)
+# What serving folds a user's recent items in against (docs/recommend.md#real-time-lists): the run's item factors
+# with the settings of the solve, and what the run's model input held per user.
+ITEM_FACTOR_SCHEMA = (
+    Column(ITEM_ID, "string", "the item's id as in the input"),
+    Column(ITEM_IDX, "int", "its dense index: ties in a list go to the smaller"),
+    Column(FEATURES, "array<float>", "its factors: the model's (`als`) or mapped from its content (`content`)"),
+    Column(SOURCE, "string", "`als`: a model factor, used in the fold-in solve; `content`: a new item, scored only"),
+    Column(ELIGIBLE, "boolean", "may be recommended (eligibility, exclusions, `include_new_items`)"),
+    Column(MODEL_VERSION, "string", "the `model_registry` version the factors are from"),
+    Column(
+        FOLDIN_SETTINGS,
+        "string",
+        "JSON, the same on every row of a run: the model's `rank`, `reg_param`, `alpha`, `implicit_prefs`, the "
+        "run's event types and prepare settings, and `top_n`",
+    ),
+    Column(RUN_DATE, "date", "the run's date"),
+)
+USER_HISTORY_SCHEMA = (
+    Column(USER_ID, "string", "the user's id as in the input"),
+    Column(ITEM_ID, "string", "an item the user had in the run's `interactions`"),
+    Column(STRENGTH, "double", "the pair's strength in `interactions` (what ALS and fold-in saw)"),
+    Column(MODEL_VERSION, "string", "the `model_registry` version of the run's lists"),
     Column(RUN_DATE, "date", "the run's date"),
 )
 _QUARANTINE_SCHEMA = _cols(
@@ -202,6 +229,12 @@ STAGED_NEW_ITEM_RECOMMENDATIONS = Table(
     "a user's recommended new item before publishing (with a catalogue)",
     columns=RECOMMENDATION_SCHEMA,
 )
+STAGED_ITEM_FACTORS = Table(
+    "staging/item_factors", "recommend", "an item's factors before publishing", columns=ITEM_FACTOR_SCHEMA
+)
+STAGED_USER_HISTORIES = Table(
+    "staging/user_histories", "recommend", "a user-item strength before publishing", columns=USER_HISTORY_SCHEMA
+)
 RECOMMENDATIONS = Table(
     "recommendations",
     "publish",
@@ -222,6 +255,20 @@ NEW_ITEM_RECOMMENDATIONS = Table(
     'run date, user, rank: the "new for you" shelf, new items only (`source = content`)' + _PUBLISHED,
     partition_by=(RUN_DATE,),
     columns=RECOMMENDATION_SCHEMA,
+)
+ITEM_FACTORS = Table(
+    "item_factors",
+    "publish",
+    "run date, item: its factors and the settings serving folds recent items in with" + _PUBLISHED,
+    partition_by=(RUN_DATE,),
+    columns=ITEM_FACTOR_SCHEMA,
+)
+USER_HISTORIES = Table(
+    "user_histories",
+    "publish",
+    "run date, user, item: the strength the run saw, what real-time lists fold in and exclude" + _PUBLISHED,
+    partition_by=(RUN_DATE,),
+    columns=USER_HISTORY_SCHEMA,
 )
 # Which version and run date of each published table readers serve: replaced, in one commit, after
 # a publish's (or rollback's) table commits, so readers move across tables at once.
@@ -265,9 +312,13 @@ TABLES = (
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
     STAGED_NEW_ITEM_RECOMMENDATIONS,
+    STAGED_ITEM_FACTORS,
+    STAGED_USER_HISTORIES,
     RECOMMENDATIONS,
     SIMILAR_ITEMS,
     NEW_ITEM_RECOMMENDATIONS,
+    ITEM_FACTORS,
+    USER_HISTORIES,
     SERVED_VERSIONS,
     RUNS,
 )

@@ -20,15 +20,53 @@ what a retrain would give.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
+from reclake.config import AlsSection, EventType, PrepareSection
 from reclake.constants import FEATURES, ITEM_IDX, STRENGTH, USER_IDX
 
 HISTORY = "history"  # list<struct<item_idx, strength>> column: a user's interactions
 FOLDED_ARROW = pa.schema([(USER_IDX, pa.int32()), (FEATURES, pa.list_(pa.float32()))])
+
+
+@dataclass(frozen=True)
+class FoldInSettings:
+    """What a fold-in outside the run needs besides the item factors, published with them as JSON.
+
+    The model's ALS settings (the solve), the run's event types and prepare
+    settings (recent events weighed into strengths as prepare weighs them), and
+    the run's list length.
+    """
+
+    als: AlsSection
+    event_types: dict[str, EventType]
+    prepare: PrepareSection
+    top_n: int
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "als": self.als.model_dump(include={"rank", "reg_param", "alpha", "implicit_prefs"}),
+                "event_types": {name: spec.model_dump() for name, spec in self.event_types.items()},
+                "prepare": self.prepare.model_dump(),
+                "top_n": self.top_n,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> FoldInSettings:
+        data = json.loads(text)
+        return cls(
+            AlsSection.model_validate(data["als"]),
+            {name.lower(): EventType.model_validate(spec) for name, spec in data["event_types"].items()},
+            PrepareSection.model_validate(data["prepare"]),
+            int(data["top_n"]),
+        )
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,9 @@ from pyspark.sql import functions as F
 
 from reclake.config import AlsSection, RecommendSection
 from reclake.constants import (
+    ELIGIBLE,
+    FEATURES,
+    FOLDIN_SETTINGS,
     ITEM_ID,
     ITEM_IDX,
     MODEL_VERSION,
@@ -30,12 +33,13 @@ from reclake.constants import (
     SOURCE_FOLDIN,
     SOURCE_POPULAR,
     SOURCES,
+    STRENGTH,
     USER_ID,
     USER_IDX,
 )
 from reclake.errors import InputError
 from reclake.io.catalogue import conform
-from reclake.io.tables import RECOMMENDATIONS, SIMILAR_ITEMS
+from reclake.io.tables import ITEM_FACTORS, RECOMMENDATIONS, SIMILAR_ITEMS, USER_HISTORIES
 from reclake.recommend.fallback import (
     eligible,
     folded_in_factors,
@@ -44,6 +48,7 @@ from reclake.recommend.fallback import (
     users_without_factors,
     with_original_ids,
 )
+from reclake.recommend.foldin import FoldInSettings
 from reclake.recommend.newitems import NewItems, label_new_items
 from reclake.recommend.topn import SIMILAR_IDX, ScoringOptions, similar_items, top_n_for_users
 
@@ -94,8 +99,9 @@ class Inputs:
     denied: DataFrame | None  # recommend.excluded_items
     seen: DataFrame  # (user_idx, item_idx) never to recommend
     recent: DataFrame  # (user_idx, item_idx) the popularity fallback counts
-    interactions: DataFrame | None  # for fold-in (None: recommend.fold_in off)
-    params: AlsSection | None  # the model's settings, for fold-in
+    interactions: DataFrame  # what fold-in solves with (recommend.fold_in) and real-time lists start from
+    params: AlsSection  # the model's settings, for fold-in
+    realtime: FoldInSettings  # published with the item factors, for fold-in at serving time
 
 
 @dataclass
@@ -105,6 +111,8 @@ class Lists:
     recommendations: DataFrame
     new_item_shelf: DataFrame | None  # None: no catalogue, or recommend.new_items_top_n 0
     similar_items: DataFrame | None  # None: recommend.similar_items_top_n 0
+    item_factors: DataFrame  # what serving folds recent items in against (published as item_factors)
+    user_histories: DataFrame  # what each user had in this run (published as user_histories)
     eligible_items: int
     new_items: int | None  # None: no catalogue
 
@@ -140,7 +148,7 @@ def lists(inputs: Inputs, settings: RecommendSection, version: str, run_date: dt
     scored_users = inputs.user_factors
     newcomers = users_without_factors(inputs.users, inputs.user_factors)
     tops = [labelled(top_n_for_users(inputs.user_factors, candidates, seen, n, **options), SOURCE_ALS)]
-    if inputs.interactions is not None and inputs.params is not None:
+    if settings.fold_in:
         # Solved once: the folded-in users are both scored and taken out of the fallback.
         folded = folded_in_factors(newcomers, inputs.interactions, inputs.item_factors, inputs.params)
         folded = folded.localCheckpoint(eager=True)
@@ -171,9 +179,36 @@ def lists(inputs: Inputs, settings: RecommendSection, version: str, run_date: dt
         recommendations=published(top, inputs.users, names, version, run_date),
         new_item_shelf=shelf,
         similar_items=similar,
+        item_factors=published_factors(inputs, candidates, names, version, run_date),
+        user_histories=conform(
+            inputs.interactions.join(inputs.users, USER_IDX)
+            .join(F.broadcast(inputs.items), ITEM_IDX)
+            .select(USER_ID, ITEM_ID, STRENGTH, F.lit(version).alias(MODEL_VERSION), F.lit(run_date).alias(RUN_DATE)),
+            USER_HISTORIES,
+        ),
         eligible_items=eligible(inputs.items, allowed, denied).count(),
         new_items=None if new is None else new.ids.count(),
     )
+
+
+def published_factors(
+    inputs: Inputs, candidates: DataFrame, names: DataFrame, version: str, run_date: dt.date
+) -> DataFrame:
+    """Every item's factors as published rows: the model's (``als``, what fold-in solves with) and new items'
+    (``content``), each flagged whether the lists may hold it, with the settings a fold-in at serving time needs."""
+    factors = inputs.item_factors.select(ITEM_IDX, FEATURES, F.lit(SOURCE_ALS).alias(SOURCE))
+    if inputs.new is not None:
+        mapped = inputs.new.factors.select(ITEM_IDX, FEATURES, F.lit(SOURCE_CONTENT).alias(SOURCE))
+        factors = factors.unionByName(mapped)
+    flags = candidates.select(ITEM_IDX, F.lit(True).alias(ELIGIBLE))
+    rows = factors.join(flags, ITEM_IDX, "left").join(names, ITEM_IDX)
+    settings = {
+        ELIGIBLE: F.coalesce(F.col(ELIGIBLE), F.lit(False)),
+        MODEL_VERSION: F.lit(version),
+        FOLDIN_SETTINGS: F.lit(inputs.realtime.to_json()),
+        RUN_DATE: F.lit(run_date),
+    }
+    return conform(rows.withColumns(settings), ITEM_FACTORS)
 
 
 def recommendation_counts() -> list[Column]:

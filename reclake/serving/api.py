@@ -3,13 +3,19 @@
 Newly published versions are served without a restart (the client re-checks the
 table at most every ``--refresh-s`` seconds). Unknown ids are 404; malformed
 input (empty or over-long ids, control or invisible format characters, a
-negative version) is 400 with a short JSON error that does not echo the input.
-Requests are bounded (URL length, header size, no body) and so are responses
-(at most ``--max-items`` items); idle connections are closed after a timeout.
+negative version, a body that is not the JSON asked for) is 400 with a short
+JSON error that does not echo the input. ``POST /recommendations/{user_id}``
+with ``{"items": [...]}`` (optionally ``"event_types"``, ``"values"``, one per
+item) answers a list folded in from the user's history and those items
+(reclake/serving/realtime.py): more than ``--max-recent`` items is 413, event
+types or values it cannot use 422. Requests are bounded (URL length, header
+size, a body only there and at most 64 KiB) and so are responses (at most
+``--max-items`` items); idle connections are closed after a timeout.
 
     reclake serve --config conf/local.yaml --port 8000
     curl localhost:8000/recommendations/U123
     curl localhost:8000/new-items/U123
+    curl -H 'Content-Type: application/json' -d '{"items": ["I7", "I42"], "event_types": ["view", "purchase"]}' localhost:8000/recommendations/U123
 """
 
 from __future__ import annotations
@@ -23,20 +29,23 @@ from fastapi import FastAPI, HTTPException, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from reclake.console import failure_line
-from reclake.errors import MissingTableError, ReclakeError
+from reclake.errors import MissingTableError, ReclakeError, RequestRefused
 from reclake.serving.lookup import (
     LookupClient,
     NotFound,
     add_lookup_options,
     lakehouse_from_args,
 )
+from reclake.serving.realtime import MAX_RECENT_ITEMS
 
 # Ids are the input's strings: printable text up to 256 characters, as validation lets through (no controls,
 # no invisible format characters such as bidi or zero-width marks, no line separators).
 MAX_ID_LENGTH = 256
-Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH, pattern=r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$")]
+ID_PATTERN = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$"
+Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
 MAX_URL_BYTES = 2048  # path and query: an id of 256 characters, percent-encoded 4-byte UTF-8, fits
 MAX_ITEMS = 1000  # items in one response, by default
 MAX_HEADER_BYTES = 16 * 1024  # all header names and values of one request
@@ -44,9 +53,30 @@ MAX_HEADER_BYTES = 16 * 1024  # all header names and values of one request
 KEEP_ALIVE_S = 5
 MAX_INCOMPLETE_BYTES = 16 * 1024
 MAX_CONCURRENCY = 64  # connections + requests at once; above it uvicorn answers 503
+MAX_BODY_BYTES = 64 * 1024  # a real-time request: the recent items' ids, event types and values
+
+
+class RecentItems(BaseModel):
+    """POST /recommendations/{user_id}: what the user had since the run, one event per item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]]
+    event_types: list[Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]] | None = None
+    values: list[float | None] | None = None
+
+
+def _field(loc: Sequence[str | int]) -> str:
+    """The parameter an error is about: ``user_id``, ``version``, ``items`` (not an index in it), or ``body``.
+
+    Only names the API declares: a key the client made up is input, and is never echoed.
+    """
+    name = next((str(part) for part in loc[1:] if isinstance(part, str)), str(loc[0]))
+    return name if loc[0] != "body" or name in RecentItems.model_fields else "body"
 
 
 def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
+    """The service over ``client``; a real-time request may name at most ``client.max_recent`` items."""
     app = FastAPI(title="reclake", description="Published recommendations, looked up by id.")
 
     def answer(lookup: Any, *args: Any) -> dict[str, Any]:
@@ -56,30 +86,50 @@ def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         except MissingTableError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from None
+        except RequestRefused as exc:
+            raise HTTPException(status_code=422, detail=str(exc)) from None
         return {**result, "items": result["items"][:max_items]}
 
     @app.middleware("http")
     async def bounded_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        """Refuse what this read-only API never needs: a long URL, a request body."""
+        """Refuse what this API never needs: a long URL, long headers, a body anywhere but a bounded POST."""
         url_bytes = len(request.scope.get("raw_path", b"")) + len(request.scope.get("query_string", b""))
         if url_bytes > MAX_URL_BYTES:
             return JSONResponse({"detail": f"URL longer than {MAX_URL_BYTES} bytes"}, status_code=414)
         if sum(len(name) + len(value) for name, value in request.scope["headers"]) > MAX_HEADER_BYTES:
             return JSONResponse({"detail": f"headers longer than {MAX_HEADER_BYTES} bytes"}, status_code=431)
-        if request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers:
-            return JSONResponse({"detail": "this API takes no request body"}, status_code=413)
+        has_body = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        if request.method != "POST":
+            if has_body:
+                return JSONResponse({"detail": "this request takes no body"}, status_code=413)
+            return await call_next(request)
+        # The one body: POST /recommendations/{user_id}, JSON of a bounded length given up front.
+        if "transfer-encoding" in request.headers:
+            return JSONResponse({"detail": "send the body with a Content-Length"}, status_code=411)
+        length = request.headers.get("content-length", "")
+        if not length.isdigit():
+            return JSONResponse({"detail": "send the body with a Content-Length"}, status_code=411)
+        if int(length) > MAX_BODY_BYTES:
+            return JSONResponse({"detail": f"body longer than {MAX_BODY_BYTES} bytes"}, status_code=413)
         return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """400 naming the parameter, without echoing what was sent (it may be long or hostile)."""
-        fields = sorted({str(e["loc"][-1]) for e in exc.errors() if e.get("loc")})
+        fields = sorted({_field(e["loc"]) for e in exc.errors() if e.get("loc")})
         return JSONResponse({"detail": f"invalid {', '.join(fields) or 'request'}"}, status_code=400)
 
     # Plain (not async) handlers: FastAPI runs them in its thread pool, so file reads do not block the loop.
     @app.get("/recommendations/{user_id}")
     def recommendations(user_id: Id, version: Annotated[int | None, Query(ge=0)] = None) -> dict[str, Any]:
         return answer(client.recommendations_for, user_id, version)
+
+    @app.post("/recommendations/{user_id}")
+    def realtime(user_id: Id, body: RecentItems) -> dict[str, Any]:
+        """The list folded in from the user's batch history and ``items`` (source realtime)."""
+        if len(body.items) > client.max_recent:
+            raise HTTPException(status_code=413, detail=f"more than {client.max_recent} items in one request")
+        return answer(client.realtime_for, user_id, body.items, body.event_types, body.values)
 
     @app.get("/new-items/{user_id}")
     def new_items(user_id: Id) -> dict[str, Any]:
@@ -101,13 +151,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--refresh-s", type=float, default=1.0, help="how often to check for a new version")
     parser.add_argument("--max-items", type=int, default=MAX_ITEMS, help="most items in one response")
+    parser.add_argument(
+        "--max-recent", type=int, default=MAX_RECENT_ITEMS, help="most recent items in one real-time request"
+    )
     args = parser.parse_args(argv)
     try:
         lakehouse = lakehouse_from_args(args)
     except ReclakeError as exc:
         print(failure_line("reclake serve", exc), file=sys.stderr)
         return exc.condition.exit_status
-    app = create_app(LookupClient(lakehouse, refresh_s=args.refresh_s), max_items=args.max_items)
+    client = LookupClient(lakehouse, refresh_s=args.refresh_s, max_recent=args.max_recent)
+    app = create_app(client, max_items=args.max_items)
     uvicorn.run(
         app,
         host=args.host,

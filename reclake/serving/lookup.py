@@ -1,4 +1,4 @@
-"""Look up one user's recommendations (new items only, or one item's similar items) without Spark.
+"""Look up one user's recommendations (new items only, real-time, or one item's similar items) without Spark.
 
 Reads the published Delta tables with ``deltalake`` and pyarrow. Which version
 of each table, and which run date in it, comes from ``served_versions``
@@ -12,6 +12,7 @@ long-running reader (``reclake serve``) serves a newly published run without a r
     reclake lookup U123 --lakehouse lakehouse --json
     reclake lookup I42 --similar --config conf/local.yaml
     reclake lookup U123 --new-items --config conf/movielens-100k-catalogue.yaml
+    reclake lookup U123 --recent I7,I42 --event-types view,purchase --lakehouse lakehouse
 """
 
 from __future__ import annotations
@@ -42,18 +43,23 @@ from reclake.constants import (
     SCORE,
     SIMILAR_ITEM_ID,
     SOURCE,
+    SOURCE_REALTIME,
+    STRENGTH,
     TABLE_NAME,
     TABLE_VERSION,
     USER_ID,
 )
 from reclake.errors import MissingTableError, NotFound, ReclakeError
 from reclake.io.tables import (
+    ITEM_FACTORS,
     NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
     SERVED_VERSIONS,
     SIMILAR_ITEMS,
+    USER_HISTORIES,
     Table,
 )
+from reclake.serving.realtime import MAX_RECENT_ITEMS, RealtimeModel, realtime_list, recent_sums
 from reclake.uris import delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
@@ -181,17 +187,20 @@ class PublishedTable:
                 self._versions[version] = self._snapshot(self._open(version))
             return self._versions[version]
 
-    def rows_for(self, key_value: str, version: int | None = None) -> tuple[Snapshot, list[dict[str, Any]]]:
-        """The rows for ``key_value`` in the newest run date of the table (at ``version``), by rank."""
+    def rows_for(
+        self, key_value: str, version: int | None = None, run_date: dt.date | None = None
+    ) -> tuple[Snapshot, list[dict[str, Any]]]:
+        """The rows for ``key_value`` in the newest run date of the table (at ``version``; of ``run_date``), by rank."""
         snap = self.latest() if version is None else self.at_version(version)
-        if snap.run_date is None:
+        day = run_date or snap.run_date
+        if day is None:
             return snap, []
         # Partition value and min/max statistics pick the file(s); the filter then picks the rows.
         dataset = snap.table.to_pyarrow_dataset(
-            file_pruning_predicate=[(RUN_DATE, "=", snap.run_date), (self.key, "=", key_value)]
+            file_pruning_predicate=[(RUN_DATE, "=", day), (self.key, "=", key_value)]
         )
-        rows = dataset.to_table(filter=(pc.field(self.key) == key_value) & (pc.field(RUN_DATE) == snap.run_date))
-        return snap, rows.sort_by(RANK).to_pylist()
+        rows = dataset.to_table(filter=(pc.field(self.key) == key_value) & (pc.field(RUN_DATE) == day))
+        return snap, (rows.sort_by(RANK) if RANK in rows.column_names else rows).to_pylist()
 
 
 def _response(snap: Snapshot, key: str, key_value: str, rows: list[dict[str, Any]], fields: Sequence[str]) -> dict:
@@ -209,7 +218,14 @@ def _response(snap: Snapshot, key: str, key_value: str, rows: list[dict[str, Any
 class LookupClient:
     """Point lookups on the published tables of one lakehouse; safe to share between threads."""
 
-    def __init__(self, lakehouse_root: str, *, storage_options: dict[str, str] | None = None, refresh_s: float = 1.0):
+    def __init__(
+        self,
+        lakehouse_root: str,
+        *,
+        storage_options: dict[str, str] | None = None,
+        refresh_s: float = 1.0,
+        max_recent: int = MAX_RECENT_ITEMS,
+    ):
         served = ServedVersions(
             SERVED_VERSIONS.uri(lakehouse_root), storage_options=storage_options, refresh_s=refresh_s
         )
@@ -221,6 +237,11 @@ class LookupClient:
         self.recommendations = table(RECOMMENDATIONS, USER_ID)
         self.similar = table(SIMILAR_ITEMS, ITEM_ID)
         self.new_items = table(NEW_ITEM_RECOMMENDATIONS, USER_ID)
+        self.item_factors = table(ITEM_FACTORS, ITEM_ID)
+        self.histories = table(USER_HISTORIES, USER_ID)
+        self.max_recent = max_recent
+        self._realtime: RealtimeModel | None = None  # the served run's item factors, loaded once per version
+        self._realtime_lock = threading.Lock()
 
     def recommendations_for(self, user_id: str, at_version: int | None = None) -> dict[str, Any]:
         """The user's recommendations from the newest run (in table version ``at_version``)."""
@@ -236,6 +257,49 @@ class LookupClient:
         """The items most similar to ``item_id`` from the newest run."""
         snap, rows = self.similar.rows_for(item_id)
         return _response(snap, ITEM_ID, item_id, rows, (RANK, SIMILAR_ITEM_ID, SCORE))
+
+    def realtime_model(self) -> RealtimeModel:
+        """The served run's item factors in memory, loaded again only when ``served_versions`` moves on."""
+        snap = self.item_factors.latest()
+        with self._realtime_lock:
+            cached = self._realtime
+            if cached is None or (cached.version, cached.run_date) != (snap.version, snap.run_date):
+                if snap.run_date is None:
+                    raise NotFound(f"{self.item_factors.uri} has no run (table version {snap.version})")
+                rows = snap.table.to_pyarrow_dataset().to_table(filter=pc.field(RUN_DATE) == snap.run_date)
+                cached = self._realtime = RealtimeModel.build(rows, snap.version, snap.run_date)
+            return cached
+
+    def realtime_for(
+        self,
+        user_id: str,
+        items: Sequence[str],
+        event_types: Sequence[str] | None = None,
+        values: Sequence[float | None] | None = None,
+    ) -> dict[str, Any]:
+        """The user's list folded in from their batch history and ``items``, what they had since (source realtime).
+
+        ``event_types`` and ``values`` (optional, one per item) weigh each item as
+        prepare weighs an event; unknown items are ignored and counted.
+        """
+        model = self.realtime_model()
+        recent = recent_sums(items, event_types, values, model, self.max_recent)
+        _, rows = self.histories.rows_for(user_id, run_date=model.run_date)
+        history = {row[ITEM_ID]: row[STRENGTH] for row in rows}
+        top = realtime_list(model, history, recent)
+        return {
+            USER_ID: user_id,
+            RUN_DATE: model.run_date,
+            MODEL_VERSION: model.model_version,
+            "table_version": model.version,
+            "items": [
+                {RANK: rank, ITEM_ID: item, SCORE: score, SOURCE: SOURCE_REALTIME}
+                for rank, (item, score) in enumerate(top, start=1)
+            ],
+            "history_items": len(history),
+            "recent_items": len(items) - recent.unknown,
+            "unknown_items": recent.unknown,
+        }
 
 
 def add_lookup_options(parser: argparse.ArgumentParser) -> None:
@@ -257,6 +321,11 @@ def _print_text(result: dict[str, Any]) -> None:
     print(
         f"{key} {result[key]}  run {result[RUN_DATE]}  model {result[MODEL_VERSION]}  version {result['table_version']}"
     )
+    if "unknown_items" in result:
+        print(
+            f"folded in: {result['history_items']} items of the run, {result['recent_items']} recent, "
+            f"{result['unknown_items']} unknown items ignored"
+        )
     for item in result["items"]:
         print("  " + "  ".join(f"{value:.4f}" if isinstance(value, float) else str(value) for value in item.values()))
 
@@ -267,18 +336,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     kind = parser.add_mutually_exclusive_group()
     kind.add_argument("--similar", action="store_true", help="the id is an item: print its similar items")
     kind.add_argument("--new-items", action="store_true", help="print the user's new items (needs a catalogue)")
+    kind.add_argument(
+        "--recent",
+        metavar="ITEM[,ITEM...]",
+        help="items the user had since the run: print the list folded in from them and the user's history",
+    )
+    parser.add_argument(
+        "--event-types", metavar="TYPE[,TYPE...]", help="with --recent: each item's event type (default: weight 1)"
+    )
     parser.add_argument("--version", type=int, metavar="N", help="read table version N (time travel)")
     add_lookup_options(parser)
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     args = parser.parse_args(argv)
-    if (args.similar or args.new_items) and args.version is not None:
+    if (args.similar or args.new_items or args.recent is not None) and args.version is not None:
         parser.error("--version applies to recommendations only")
+    if args.event_types is not None and args.recent is None:
+        parser.error("--event-types needs --recent")
     try:
         client = LookupClient(lakehouse_from_args(args))
         if args.similar:
             result = client.similar_items(args.id)
         elif args.new_items:
             result = client.new_items_for(args.id)
+        elif args.recent is not None:
+            types = args.event_types.split(",") if args.event_types is not None else None
+            result = client.realtime_for(args.id, [item for item in args.recent.split(",") if item], types)
         else:
             result = client.recommendations_for(args.id, args.version)
     except ReclakeError as exc:

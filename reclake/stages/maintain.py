@@ -24,15 +24,23 @@ from reclake.constants import ITEM_ID, USER_ID
 from reclake.context import RunContext, Stage, StageResult
 from reclake.io import catalogue
 from reclake.io.maintenance import cluster, data_file_count, vacuum
-from reclake.io.tables import QUARANTINE, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS
+from reclake.io.tables import ITEM_FACTORS, QUARANTINE, RECOMMENDATIONS, RUNS, SIMILAR_ITEMS, USER_HISTORIES
 from reclake.runner import run_job
 
 # Published table -> the column lookups select by (None: no point lookups, compaction only).
-TABLES = {RECOMMENDATIONS: USER_ID, SIMILAR_ITEMS: ITEM_ID, RUNS: None, QUARANTINE: None}
+TABLES = {
+    RECOMMENDATIONS: USER_ID,
+    SIMILAR_ITEMS: ITEM_ID,
+    ITEM_FACTORS: ITEM_ID,
+    USER_HISTORIES: USER_ID,
+    RUNS: None,
+    QUARANTINE: None,
+}
 
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
-    """Read and rewrite ``recommendations``, ``similar_items``, ``runs`` and ``quarantine`` in place: compact or
+    """Read and rewrite ``recommendations``, ``similar_items``, ``item_factors``, ``user_histories``, ``runs`` and
+    ``quarantine`` in place: compact or
     re-cluster their files, then vacuum the files no retained version needs."""
     root, settings = config.lakehouse.root, config.publish
     counts: dict[str, int] = {}

@@ -35,14 +35,28 @@ from reclake.io import catalogue
 from reclake.io.layout import LOOKUP_KEYS, STAGED, RunStats, publish_table, run_stats, staged_run
 from reclake.io.runs import record_run
 from reclake.io.served import serve_published
-from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SIMILAR_ITEMS, STAGED_RECOMMENDATIONS, Table
+from reclake.io.tables import (
+    ITEM_FACTORS,
+    NEW_ITEM_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SIMILAR_ITEMS,
+    STAGED_RECOMMENDATIONS,
+    USER_HISTORIES,
+    Table,
+)
 from reclake.model import registry
 from reclake.runner import run_job
 
 __all__ = ["STAGE", "PublishResult", "main", "publish_table", "run", "run_stats", "serve_published"]
 
-# Tables a run may or may not have staged (similar items, the new-items shelf), and their counts' prefix: Delta only.
-OPTIONAL = ((SIMILAR_ITEMS, "similar_"), (NEW_ITEM_RECOMMENDATIONS, "new_item_"))
+# Tables a run may or may not have staged (similar items, the new-items shelf; what real-time lists fold in
+# against, absent from runs before they existed), and their counts' prefix: Delta only.
+OPTIONAL = (
+    (SIMILAR_ITEMS, "similar_"),
+    (NEW_ITEM_RECOMMENDATIONS, "new_item_"),
+    (ITEM_FACTORS, "item_factor_"),
+    (USER_HISTORIES, "history_"),
+)
 
 
 @dataclass
@@ -56,7 +70,8 @@ class PublishResult(StageResult):
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> PublishResult:
     """Read the run date's rows of the ``staging/`` tables; write ``recommendations`` (or BigQuery),
-    ``similar_items``, ``new_item_recommendations`` and ``served_versions``; mark the model published."""
+    ``similar_items``, ``new_item_recommendations``, ``item_factors``, ``user_histories`` and
+    ``served_versions``; mark the model published."""
     root, settings = config.lakehouse.root, config.publish
     staged = staged_run(spark, root, RECOMMENDATIONS, ctx.run_date)
     stats = run_stats(staged, USER_ID)

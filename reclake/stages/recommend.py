@@ -52,12 +52,15 @@ from reclake.io.tables import (
     EVENTS,
     INTERACTIONS,
     ITEM_IDS,
+    STAGED_ITEM_FACTORS,
     STAGED_NEW_ITEM_RECOMMENDATIONS,
     STAGED_RECOMMENDATIONS,
     STAGED_SIMILAR_ITEMS,
+    STAGED_USER_HISTORIES,
     USER_IDS,
 )
 from reclake.model.registry import latest_approved_version, model_entry, model_uri
+from reclake.recommend.foldin import FoldInSettings
 from reclake.recommend.lists import (
     Inputs,
     listed_items,
@@ -84,8 +87,8 @@ class RecommendResult(StageResult):
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult:
     """Read the newest approved model, ``user_ids``, ``item_ids``, ``interactions``/``events`` (seen items) and
-    ``catalogue`` (if configured); write ``staging/recommendations``, ``staging/new_item_recommendations`` and
-    ``staging/similar_items``."""
+    ``catalogue`` (if configured); write ``staging/recommendations``, ``staging/new_item_recommendations``,
+    ``staging/similar_items``, and ``staging/item_factors`` and ``staging/user_histories`` (real-time lists)."""
     root, settings = config.lakehouse.root, config.recommend
     version = latest_approved_version(spark, root)  # the newest model the quality gate let through
     inputs = _inputs(spark, config, ctx, version)
@@ -115,6 +118,10 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RecommendResult
         uri = catalogue.write(found.similar_items, root, STAGED_SIMILAR_ITEMS, ctx, metadata=stamp)
         counts["similar_items_rows"] = catalogue.read(spark, root, STAGED_SIMILAR_ITEMS).count()
         tables["staged_similar_items"] = uri
+    for rows, table in ((found.item_factors, STAGED_ITEM_FACTORS), (found.user_histories, STAGED_USER_HISTORIES)):
+        tables[f"staged_{table.name.removeprefix('staging/')}"] = catalogue.write(
+            rows, root, table, ctx, metadata=stamp
+        )
     content_map = inputs.new.content_map if inputs.new is not None else None
     return RecommendResult(counts=counts, tables=tables, note=note, model_version=version, content_map=content_map)
 
@@ -133,6 +140,7 @@ def _inputs(spark: SparkSession, config: Config, ctx: RunContext, version: str) 
         # Mapped once: the factors feed the lists, the shelf and similar items.
         new = NewItems(ids.localCheckpoint(eager=True), factors.localCheckpoint(eager=True), content_map)
     named = named_items(items, new)
+    params = AlsSection.model_validate(model_entry(spark, root, version)["params"])
 
     def pairs(days: int | None) -> DataFrame:
         """(user_idx, item_idx) each user interacted with in the last ``days`` (None: the prepared pairs)."""
@@ -151,8 +159,9 @@ def _inputs(spark: SparkSession, config: Config, ctx: RunContext, version: str) 
         denied=_item_list(spark, root, "excluded_items", settings.excluded_items, named),
         seen=pairs(settings.exclude_seen_window_days),
         recent=pairs(settings.fallback_window_days),
-        interactions=catalogue.read(spark, root, INTERACTIONS) if settings.fold_in else None,
-        params=AlsSection.model_validate(model_entry(spark, root, version)["params"]) if settings.fold_in else None,
+        interactions=catalogue.read(spark, root, INTERACTIONS),
+        params=params,
+        realtime=FoldInSettings(params, config.events.types, config.prepare, settings.top_n),
     )
 
 

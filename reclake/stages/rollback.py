@@ -30,7 +30,15 @@ from reclake.io import catalogue
 from reclake.io.layout import version_before_last_publish
 from reclake.io.runs import record_run
 from reclake.io.served import Served, newest_run_date, served_versions, write_served_versions
-from reclake.io.tables import NEW_ITEM_RECOMMENDATIONS, RECOMMENDATIONS, SERVED_VERSIONS, SIMILAR_ITEMS, Table
+from reclake.io.tables import (
+    ITEM_FACTORS,
+    NEW_ITEM_RECOMMENDATIONS,
+    RECOMMENDATIONS,
+    SERVED_VERSIONS,
+    SIMILAR_ITEMS,
+    USER_HISTORIES,
+    Table,
+)
 from reclake.model import registry
 from reclake.runner import run_job
 
@@ -44,20 +52,23 @@ class RollbackResult(StageResult):
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
     """Read the published tables' and ``served_versions``' history; restore ``recommendations``, ``similar_items``,
-    ``new_item_recommendations`` to before the run date's last publish and rewrite ``served_versions``."""
+    ``new_item_recommendations``, ``item_factors``, ``user_histories`` to before the run date's last publish and rewrite ``served_versions``."""
     root = config.lakehouse.root
-    present = [
-        t for t in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS) if catalogue.exists(spark, root, t)
-    ]
+    published = (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS, ITEM_FACTORS, USER_HISTORIES)
+    present = [t for t in published if catalogue.exists(spark, root, t)]
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
     # Every target first: a refusal for one table must leave every table as it is.
-    targets, unchanged = {}, []
+    targets, unchanged, created = {}, [], []
     for table in present:
         try:
             targets[table] = _version_before_last_publish(spark, root, table, ctx)
         except MissingTableError as exc:  # that publish left this table alone (nothing staged, no rows to replace)
             unchanged.append(exc)
+        except FirstPublish:
+            if table in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS):
+                raise
+            created.append(table)  # real-time tables a run of older code never wrote: served no more
     served_before = _served_before_last_publish(spark, root, ctx)
     if not targets and served_before is None:
         raise unchanged[0]
@@ -67,7 +78,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
         for table, version in targets.items():
             catalogue.delta_table(spark, root, table).restoreToVersion(version)
     restored = {}
-    for table in present:
+    for table in (t for t in present if t not in created):
         before = served_before.get(table.name)
         run_date = before.run_date if before else newest_run_date(spark, root, table)
         restored[table.name] = Served(catalogue.version(spark, root, table), run_date)

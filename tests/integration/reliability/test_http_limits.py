@@ -64,7 +64,7 @@ def test_long_urls_bodies_and_unknown_ids_get_short_errors(tiny):
     assert "2048" in short_error(http.get("/recommendations/u1", params={"pad": "y" * MAX_URL_BYTES}), 414)
     assert "16384" in short_error(http.get("/recommendations/u1", headers={"x-pad": "p" * 20_000}), 431)
     assert short_error(http.request("GET", "/recommendations/u1", content=b"x" * 10), 413) == (
-        "this API takes no request body"
+        "this request takes no body"
     )
     assert short_error(http.get("/recommendations/nobody"), 404).startswith("user_id 'nobody' is not in run")
     assert short_error(http.get("/recommendations/u1", params={"version": -1}), 400) == "invalid version"
