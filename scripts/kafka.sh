@@ -50,6 +50,8 @@ transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
+# Tests produce events of past dates with their event time as the message time: keep them, whatever their age.
+log.retention.ms=-1
 PROPS
   cat >"$state/log4j2.properties" <<PROPS
 appender.file.type=File

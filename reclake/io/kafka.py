@@ -29,11 +29,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import threading
-from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
-from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import KafkaSection
@@ -117,25 +116,57 @@ def landed_lines(messages: DataFrame, timestamp_field: str, timestamp_format: st
     return messages.select(landing.alias(LANDING_DATE), line.alias(LINE), keys.isNull().alias(MALFORMED))
 
 
-def land_batch(
-    spark: SparkSession, lines: DataFrame, batch_id: int, folder: Callable[[dt.date], str], staging: str
-) -> Counter[tuple[dt.date, bool]]:
-    """Land one micro-batch of :func:`landed_lines` in ``folder(date)``; return its rows per (date, malformed).
+@dataclass
+class Landed:
+    """What one or more micro-batches landed: messages, the malformed and the late among them, the dates."""
 
-    Written under ``staging`` first, then each file renamed to ``batch-<id>-<n>.json`` in its date's
-    folder, after deleting the files an earlier attempt of the same batch left there.
+    messages: int = 0
+    malformed: int = 0
+    late: int = 0
+    dates: set[dt.date] = field(default_factory=set)
+    late_dates: set[dt.date] = field(default_factory=set)
+
+    def add(self, other: Landed) -> None:
+        self.messages, self.malformed, self.late = (
+            self.messages + other.messages, self.malformed + other.malformed, self.late + other.late,
+        )  # fmt: skip
+        self.dates |= other.dates
+        self.late_dates |= other.late_dates
+
+
+def land_batch(
+    spark: SparkSession,
+    lines: DataFrame,
+    batch_id: int,
+    folder: Callable[[dt.date], str],
+    staging: str,
+    validated: set[dt.date],
+) -> Landed:
+    """Land one micro-batch of :func:`landed_lines` in ``folder(date)``; an event for a date in ``validated``
+    is late.
+
+    Written under ``staging`` first (one Spark job, which also counts), then each file renamed to
+    ``batch-<id>-<n>.json`` in its date's folder, after deleting the files an earlier attempt of the
+    same batch left there.
     """
-    lines = lines.persist()
-    try:
-        tally: Counter[tuple[dt.date, bool]] = Counter()
-        for row in lines.groupBy(LANDING_DATE, MALFORMED).count().collect():
-            tally[(row[LANDING_DATE], row[MALFORMED])] += row["count"]
-        staged = join_uri(staging, f"batch={batch_id}")
-        lines.select(LANDING_DATE, LINE).write.mode("overwrite").partitionBy(LANDING_DATE).text(staged)
-    finally:
-        lines.unpersist()
+    staged = join_uri(staging, f"batch={batch_id}")
+    seen = Observation(f"ingest_batch_{batch_id}")
+    is_late = F.col(LANDING_DATE).isin(sorted(validated)) if validated else F.lit(False)
+    counted = lines.observe(
+        seen,
+        F.count(F.lit(1)).alias("messages"),
+        F.count_if(MALFORMED).alias("malformed"),
+        F.count_if(is_late).alias("late"),
+    )
+    counted.select(LANDING_DATE, LINE).write.mode("overwrite").partitionBy(LANDING_DATE).text(staged)
+    root, fs = hadoop_path(spark, staged)
+    days = sorted(
+        dt.date.fromisoformat(str(s.getPath().getName()).removeprefix(f"{LANDING_DATE}="))
+        for s in fs.listStatus(root)
+        if s.isDirectory()
+    )
     prefix = f"batch-{batch_id:012d}-"
-    for day in sorted({day for day, _ in tally}):
+    for day in days:
         target, fs = hadoop_path(spark, folder(day))
         fs.mkdirs(target)
         for status in fs.listStatus(target):
@@ -148,9 +179,11 @@ def land_batch(
             if not moved:
                 raise OSError(f"could not move {name} of batch {batch_id} into {folder(day)}")
             fault_point("ingest", "mid_batch")
-    root, fs = hadoop_path(spark, staged)
     fs.delete(root, True)
-    return tally
+    counts = seen.get if days else {"messages": 0, "malformed": 0, "late": 0}
+    return Landed(
+        counts["messages"], counts["malformed"], counts["late"], set(days), {d for d in days if d in validated}
+    )
 
 
 def staging_folder(input_path: str) -> str:
@@ -176,23 +209,22 @@ def ingest(
     checkpoint: str,
     staging: str,
     timestamp: tuple[str, str],
-) -> Counter[tuple[dt.date, bool]]:
-    """Run the stream from the topic into the date folders; return the rows landed per (date, malformed).
+    validated: set[dt.date],
+) -> Landed:
+    """Run the stream from the topic into the date folders; return what it landed.
 
     Micro-batches are written under ``staging`` first (see :func:`staging_folder`); ``timestamp`` is the
-    event time's field and format. ``available_now`` returns once the
-    topic's messages up to the start are landed; ``continuous`` returns when the query is stopped.
+    event time's field and format; an event for a date in ``validated`` is late. ``available_now``
+    returns once the topic's messages up to the start are landed; ``continuous`` when the query is stopped.
     """
     messages = spark.readStream.format("kafka").options(**options).load()
     lines = landed_lines(messages, *timestamp)
-    landed: Counter[tuple[dt.date, bool]] = Counter()
-    lock = threading.Lock()
+    landed = Landed()
 
     def land(batch: DataFrame, batch_id: int) -> None:
-        tally = land_batch(spark, batch, batch_id, folder, staging)
-        log.info("ingest: batch %d landed %d messages over %d dates", batch_id, tally.total(), len(tally))
-        with lock:
-            landed.update(tally)
+        done = land_batch(spark, batch, batch_id, folder, staging, validated)
+        log.info("ingest: batch %d landed %d messages for %d dates", batch_id, done.messages, len(done.dates))
+        landed.add(done)  # batches run one at a time, on the stream's thread
 
     writer = lines.writeStream.foreachBatch(land).option("checkpointLocation", checkpoint).queryName("ingest")
     if settings.trigger == "available_now":

@@ -55,20 +55,13 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
             config.ingest_checkpoint,
             staging_folder(config.input_path),
             (config.input.columns.timestamp, config.input.timestamp_format),
+            validated,
         )
-    late = {day: n for (day, _), n in landed.items() if day in validated}
-    if late:
-        dates = ", ".join(sorted(day.isoformat() for day in late))
-        log.warning(
-            "ingest: %d late events landed for dates already validated (%s): re-run them", sum(late.values()), dates
-        )
-    counts = {
-        "landed": landed.total(),
-        "malformed": sum(n for (_, malformed), n in landed.items() if malformed),
-        "late": sum(late.values()),
-        "dates": len({day for day, _ in landed}),
-    }
-    note = f"late events for {', '.join(sorted(d.isoformat() for d in late))}: re-run those dates" if late else ""
+    rerun = ", ".join(sorted(day.isoformat() for day in landed.late_dates))
+    if landed.late:
+        log.warning("ingest: %d late events landed for dates already validated: re-run %s", landed.late, rerun)
+    counts = {"landed": landed.messages, "malformed": landed.malformed, "late": landed.late, "dates": len(landed.dates)}
+    note = f"late events: re-run {rerun}" if landed.late else ""
     return StageResult(counts=counts, tables={"landing": config.input_path}, note=note)
 
 
