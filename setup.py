@@ -48,6 +48,8 @@ setup(
     extras_require={
         "dev": [
             "pytest>=8",
+            # Produces the Kafka messages of tests/e2e/test_kafka.py (the broker is scripts/kafka.sh).
+            "kafka-python>=3.0,<4",
             "polars>=1.0",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
