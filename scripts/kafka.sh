@@ -24,9 +24,9 @@ die() { echo "kafka: $*" >&2; exit 1; }
 
 alive() { [ -f "$state/kafka.pid" ] && kill -0 "$(cat "$state/kafka.pid")" 2>/dev/null; }
 
-kafka_java() {  # class, args...
-  java -Xms128m -Xmx512m -XX:+UseParallelGC -Dlog4j2.configurationFile="$state/log4j2.properties" \
-    -cp "$home/jars/*" "$@"
+# The broker's JVM: a small heap (a test broker holds little), its log4j2 configuration, the jars.
+java_args() {
+  echo "-Xms128m -Xmx512m -XX:+UseParallelGC -Dlog4j2.configurationFile=$state/log4j2.properties"
 }
 
 configure() {
@@ -72,14 +72,16 @@ start() {
     return
   fi
   configure
-  if [ ! -f "$state/data/meta.properties" ]; then
-    kafka_java kafka.tools.StorageTool format --standalone --ignore-formatted \
-      --cluster-id "$(kafka_java kafka.tools.StorageTool random-uuid)" \
+  # shellcheck disable=SC2046  # java_args is words on purpose
+  if [ ! -f "$state/data/meta.properties" ]; then  # KRaft: the storage is formatted once, as a standalone quorum
+    java $(java_args) -cp "$home/jars/*" kafka.tools.StorageTool format --standalone --ignore-formatted \
+      --cluster-id "$(java $(java_args) -cp "$home/jars/*" kafka.tools.StorageTool random-uuid)" \
       --config "$state/server.properties" >"$state/logs/format.log" 2>&1 \
       || die "could not format the storage; see $state/logs/format.log"
   fi
-  nohup java -Xms128m -Xmx512m -XX:+UseParallelGC -Dlog4j2.configurationFile="$state/log4j2.properties" \
-    -cp "$home/jars/*" kafka.Kafka "$state/server.properties" >"$state/logs/stdout.log" 2>&1 </dev/null &
+  # shellcheck disable=SC2046
+  nohup java $(java_args) -cp "$home/jars/*" kafka.Kafka "$state/server.properties" \
+    >"$state/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$state/kafka.pid"
   local deadline=$((SECONDS + timeout_s))
   until grep -q "Kafka Server started" "$state/logs/server.log" 2>/dev/null; do

@@ -47,7 +47,7 @@ POM
     rm -rf "$pom" "$kafka_home/jars.tmp"
   else
     apt_install "Maven (to fetch the Kafka broker for the ingest tests)" maven \
-      && exec "$0" "$@" \
+      && exec bash "$0" "$@" \
       || echo "reclake: the ingest tests will be skipped" >&2
   fi
 fi
