@@ -49,6 +49,8 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",  # the fast tier on two workers (Makefile: TEST_WORKERS)
+            # Produces the Kafka messages of tests/e2e/test_kafka.py (the broker is scripts/kafka.sh).
+            "kafka-python>=3.0,<4",
             "polars>=1.0",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",

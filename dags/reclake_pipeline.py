@@ -1,7 +1,9 @@
 """reclake on Airflow 3: the daily pipeline, and a weekly retraining.
 
-``reclake_daily`` runs, for the logical date, ``check_config -> validate -> prepare ->
-retrain_due -> train -> recommend -> publish``. Each job is a ``SparkSubmitOperator``
+``reclake_daily`` runs, for the logical date, ``check_config -> kafka_configured -> ingest ->
+validate -> prepare -> retrain_due -> train -> evaluate -> recommend -> publish -> maintain``.
+``kafka_configured`` skips ``ingest`` (events from Kafka, landed in the input folders) unless the
+run's config has a ``kafka`` section; ``validate`` runs either way. Each job is a ``SparkSubmitOperator``
 running ``jobs/<job>.py`` with ``--config {{ params.config }} --run-date {{ ds }}
 --set run.run_id={{ run_id }}`` plus one ``--set`` per entry of ``params.overrides``.
 ``retrain_due`` skips the training jobs, and the latest model is reused, unless a retrain
@@ -38,8 +40,8 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import DAG, Asset, Param, Variable, task
 from airflow.sdk.exceptions import AirflowFailException
 
-from reclake import DELTA_PACKAGE
-from reclake.jvm import connector_conf, driver_java_options
+from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
+from reclake.jvm import connectors_conf, driver_java_options
 
 if TYPE_CHECKING:
     from reclake.config import Config
@@ -66,6 +68,7 @@ TRAINING = (
     "evaluate",  # the quality gate: a rejected model fails here and nothing is published
 )  # fmt: skip
 DAILY = (
+    "ingest",  # only with a kafka section in the config (kafka_configured); else skipped
     "validate",
     "prepare",
     *TRAINING,
@@ -74,6 +77,7 @@ DAILY = (
     "maintain",
 )  # fmt: skip
 PUBLISHES = {"publish": [RECOMMENDATIONS]}  # job -> the Assets it updates
+PACKAGES = {"ingest": (KAFKA_PACKAGE,)}  # job -> the connectors it needs beyond Delta's
 
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
@@ -172,12 +176,13 @@ class ReclakeJob(SparkSubmitOperator):
 
     ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
     added when the task runs (a list param cannot be templated into several arguments).
-    Delta's connector (its resolved jars, or its Maven package) and the driver's JVM options
+    Delta's connector (its resolved jars, or its Maven package; ingest's also Kafka's) and the driver's JVM options
     (reclake/jvm.py) go with ``--conf``; the artefact in ``reclake_py_files`` (if set) with ``--py-files``, so executors
     need no reclake installed.
     """
 
     def __init__(self, *, job: str, **kwargs: Any) -> None:
+        self.job = job
         super().__init__(
             task_id=job,
             conn_id=SPARK_CONN_ID,
@@ -197,8 +202,8 @@ class ReclakeJob(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        # The Delta connector: the jar files bootstrap resolved on this machine, else its Maven coordinates.
-        connector = {} if self.packages or self.jars else connector_conf(DELTA_PACKAGE)
+        # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
+        connector = {} if self.packages or self.jars else connectors_conf([DELTA_PACKAGE, *PACKAGES.get(self.job, ())])
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
             **connector,
@@ -237,9 +242,18 @@ def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> 
     return due
 
 
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def kafka_configured(params: dict[str, Any] | None = None) -> bool:
+    """False skips ingest: without a kafka section the events arrive as files; validate runs either way."""
+    if params is None:
+        raise AirflowFailException("kafka_configured runs in a DAG run, which passes it the params")
+    return run_config(params).kafka is not None
+
+
 def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params: dict[str, Param], doc: str) -> DAG:
     """One task per job, in order, after check_config; in a DAG that also runs other jobs,
-    the training jobs are gated by retrain_due and the job after them runs unless something failed."""
+    the training jobs are gated by retrain_due and the job after them runs unless something failed;
+    ingest is gated by kafka_configured, and the job after it runs unless something failed."""
     gated = set(TRAINING) < set(job_names)
     with DAG(
         dag_id=dag_id,
@@ -255,13 +269,16 @@ def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params:
         previous = check_config()
         for job in job_names:
             after_training = gated and job_names.index(job) > job_names.index(TRAINING[-1])
+            after_ingest = job_names.index(job) > 0 and job_names[job_names.index(job) - 1] == "ingest"
             if gated and job == TRAINING[0]:
                 previous = previous >> retrain_due()
+            if job == "ingest":
+                previous = previous >> kafka_configured()
             operator = ReclakeJob(
                 job=job,
                 outlets=PUBLISHES.get(job, []),
-                # A skipped (reused) training is not a failure for the jobs after it.
-                trigger_rule="none_failed" if after_training else "all_success",
+                # A skipped (reused) training, or a skipped ingest, is not a failure for the jobs after it.
+                trigger_rule="none_failed" if after_training or after_ingest else "all_success",
             )
             previous = previous >> operator
     return dag
@@ -272,7 +289,8 @@ daily = build_dag(
     DAILY,
     schedule="@daily",
     params=DAILY_PARAMS,
-    doc="Validate, prepare, train when due (else reuse the latest model), recommend and publish, for each day.",
+    doc="Ingest from Kafka when configured, validate, prepare, train when due (else reuse the latest model), "
+    "recommend and publish, for each day.",
 )
 weekly_retrain = build_dag(
     "reclake_weekly_retrain",

@@ -12,3 +12,5 @@ __version__ = "0.2.0"
 
 # The Delta Lake connector's Maven coordinates: keep in step with the delta-spark pin in setup.py.
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
+# Spark's Kafka source, for `reclake ingest` only: keep in step with the pyspark pin in setup.py.
+KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"

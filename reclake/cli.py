@@ -14,6 +14,7 @@ from collections.abc import Sequence
 JOBS = {
     "run": "the whole pipeline: validate, prepare, train, evaluate, recommend, publish",
     "generate": "write synthetic interaction events to the input path",
+    "ingest": "land events from a Kafka topic in the input folders, one per event date",
     "validate": "check raw events; quarantine bad rows, stop bad batches",
     "prepare": "events -> one strength per user-item pair on stable integer ids",
     "train": "train ALS and register the model",

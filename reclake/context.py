@@ -75,3 +75,7 @@ class Stage:
     check: Callable[[Config, RunContext], None] | None = None
     # Slow-to-import modules the stage will need, imported in the background while the JVM starts.
     imports: tuple[str, ...] = ()
+    # Spark connectors (Maven coordinates) the stage needs beyond Delta's, e.g. Kafka's source for ingest.
+    packages: tuple[str, ...] = ()
+    # Whether the stage writes lakehouse tables, and so holds the writer lock (reclake/io/lock.py) while it runs.
+    writes_tables: bool = True

@@ -10,6 +10,7 @@ lost machine), else to this process and its Spark JVM.
 
 Points (``docs/reliability.md`` says what each leaves behind):
 
+    ingest:mid_batch            a micro-batch's first file renamed into its date folder, the batch not committed
     validate:after_quarantine   quarantine committed, events not
     prepare:after_ids           daily_pairs and the id tables committed, interactions not
     train:mid_model_save        model files saved, registry row not written

@@ -19,6 +19,7 @@ A leaf module: the DAG file uses it, so it imports neither pyspark nor the rest 
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -56,6 +57,15 @@ def connector_conf(package: str, listed: Path | None = None) -> dict[str, str]:
     if jars and all(Path(jar).is_file() for jar in jars):
         return {"spark.jars": ",".join(jars)}
     return {"spark.jars.packages": package}
+
+
+def connectors_conf(packages: Sequence[str]) -> dict[str, str]:
+    """:func:`connector_conf` of several packages, their ``spark.jars`` (and ``spark.jars.packages``) lists joined."""
+    conf: dict[str, str] = {}
+    for package in dict.fromkeys(packages):
+        for key, value in connector_conf(package).items():
+            conf[key] = f"{conf[key]},{value}" if key in conf else value
+    return conf
 
 
 def class_archive() -> Path:

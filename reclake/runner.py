@@ -138,8 +138,10 @@ def execute(
     lock = ExitStack()  # the lakehouse's writer lock: held from the first stage until the run is recorded
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
-            spark = build_spark_session(config.spark, config.monitoring.event_log_dir)
-        lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))
+            packages = [package for s in stages for package in s.packages]
+            spark = build_spark_session(config.spark, config.monitoring.event_log_dir, packages)
+        if any(stage.writes_tables for stage in stages):
+            lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))
         for stage in stages:
             with watch.stage(stage.name, spark) if watch is not None else nullcontext():
                 log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)

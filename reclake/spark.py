@@ -1,6 +1,6 @@
 """The one SparkSession builder, used by every job and by the tests.
 
-Delta Lake's connector comes from Maven Central: resolved once, by the warm-up below,
+Delta Lake's connector (and, for the jobs that ask, Kafka's source) comes from Maven Central: resolved once, by the warm-up below,
 into the local Ivy cache and a list of its jar files that later starts load directly
 (reclake/jvm.py: ``connector_conf``). Under ``spark-submit`` the JVM is already running
 when this code runs, so pass the connector there (``--packages DELTA_PACKAGE``, or
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from reclake import DELTA_PACKAGE
+from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.config import SparkSection
-from reclake.jvm import connector_conf, driver_java_options, remember_connector_jars
+from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
@@ -43,11 +44,14 @@ def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": uri}
 
 
-def build_spark_session(settings: SparkSection | None = None, event_log_dir: str | None = None) -> SparkSession:
+def build_spark_session(
+    settings: SparkSection | None = None, event_log_dir: str | None = None, packages: Sequence[str] = ()
+) -> SparkSession:
     """Return the (possibly existing) SparkSession, configured for Delta Lake and ALS.
 
-    ``event_log_dir`` (``monitoring.event_log_dir``) turns on Spark's event logs there; like
-    every static setting it applies only when this call starts the application.
+    ``event_log_dir`` (``monitoring.event_log_dir``) turns on Spark's event logs there; ``packages``
+    adds connectors (Maven coordinates) beyond Delta's. Like every static setting they apply only
+    when this call starts the application.
     """
     settings = settings or SparkSection()
     # Under spark-submit the JVM is already up: its --master and --packages win.
@@ -69,7 +73,7 @@ def build_spark_session(settings: SparkSection | None = None, event_log_dir: str
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
     }
     if not submitted:
-        conf.update(connector_conf(DELTA_PACKAGE))
+        conf.update(connectors_conf([DELTA_PACKAGE, *packages]))
         if settings.driver_memory:
             conf["spark.driver.memory"] = settings.driver_memory
         conf["spark.driver.extraJavaOptions"] = driver_java_options()
@@ -89,8 +93,13 @@ def build_spark_session(settings: SparkSection | None = None, event_log_dir: str
 if __name__ == "__main__":
     if sys.argv[1:] != ["--warm-jar-cache"]:
         sys.exit("usage: python -m reclake.spark --warm-jar-cache")
-    session = build_spark_session(SparkSection(app_name="reclake-warm-jar-cache", log_level="ERROR"))
-    session.range(1).count()
-    remember_connector_jars(DELTA_PACKAGE, session.sparkContext.getConf().get("spark.jars", ""))
-    session.stop()
-    print(f"reclake: Delta Lake jars ready ({DELTA_PACKAGE})", file=sys.stderr)
+    # One application per connector not listed yet: each resolution's spark.jars is that package's own list.
+    for package in (DELTA_PACKAGE, KAFKA_PACKAGE):
+        if connector_jars_list(package).is_file():
+            continue
+        session = SparkSession.builder.master("local[1]").config("spark.jars.packages", package).getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        session.range(1).count()
+        remember_connector_jars(package, session.sparkContext.getConf().get("spark.jars", ""))
+        session.stop()
+        print(f"reclake: jars ready ({package})", file=sys.stderr)

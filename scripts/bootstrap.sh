@@ -35,11 +35,10 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
-# Resolve the Delta Lake connector jars from Maven Central once and list them (reclake/jvm.py), so that
-# no job or test pays for (or fails on) the download or Ivy's resolution at start.
+# Resolve the connectors' jars (Delta Lake's; Kafka's source for `reclake ingest`) from Maven Central once and
+# list them (reclake/jvm.py), so that no job or test pays for (or fails on) the download or Ivy's resolution at start.
 delta=$(.venv/bin/python -c 'from reclake import DELTA_PACKAGE; print(DELTA_PACKAGE)')
-jars_list=$(.venv/bin/python -c 'from reclake import DELTA_PACKAGE; from reclake.jvm import connector_jars_list as j; print(j(DELTA_PACKAGE))')
-if [ ! -f "$jars_list" ]; then
+if ! .venv/bin/python -c 'import sys; from reclake import DELTA_PACKAGE, KAFKA_PACKAGE; from reclake.jvm import connector_jars_list as j; sys.exit(not all(j(p).is_file() for p in (DELTA_PACKAGE, KAFKA_PACKAGE)))'; then
   .venv/bin/python -m reclake.spark --warm-jar-cache
 fi
 

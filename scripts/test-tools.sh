@@ -21,3 +21,33 @@ if ! command -v chromium >/dev/null; then
   apt_install "Chromium (headless, for the run report's test)" chromium \
     || echo "reclake: the HTML run report's browser test will be skipped" >&2
 fi
+
+# A Kafka broker for the ingest tests (scripts/kafka.sh; docs/ingest.md): Debian has no Kafka package,
+# so its jars come from Maven Central, resolved by Maven into a cache folder once.
+kafka_version="${RECLAKE_KAFKA_VERSION:-4.2.0}"
+kafka_home="${RECLAKE_KAFKA_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/reclake/kafka-$kafka_version}"
+if [ ! -f "$kafka_home/jars/kafka_2.13-$kafka_version.jar" ]; then
+  if command -v mvn >/dev/null; then
+    echo "reclake: fetching the Kafka $kafka_version broker's jars into $kafka_home (test tool)" >&2
+    pom="$(mktemp -d)"
+    cat >"$pom/pom.xml" <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>reclake</groupId><artifactId>kafka-broker</artifactId><version>1</version><packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_2.13</artifactId><version>$kafka_version</version></dependency>
+    <!-- the broker logs through slf4j 1.7: this routes it to log4j2, as Kafka's own distribution does -->
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.25.3</version></dependency>
+  </dependencies>
+</project>
+POM
+    (mvn -q -B -f "$pom/pom.xml" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$kafka_home/jars.tmp" \
+      && rm -rf "$kafka_home/jars" && mv "$kafka_home/jars.tmp" "$kafka_home/jars") >&2 \
+      || echo "reclake: could not fetch Kafka's jars; the ingest tests will be skipped" >&2
+    rm -rf "$pom" "$kafka_home/jars.tmp"
+  else
+    apt_install "Maven (to fetch the Kafka broker for the ingest tests)" maven \
+      && exec bash "$0" "$@" \
+      || echo "reclake: the ingest tests will be skipped" >&2
+  fi
+fi

@@ -284,6 +284,42 @@ class CatalogueSection(Section):
         return list(dict.fromkeys(named))
 
 
+class KafkaSection(Section):
+    """Events from a Kafka topic (optional): `reclake ingest` lands them in the input folders (docs/ingest.md).
+
+    Each message's value is one event as a JSON object; it lands, with its topic, partition, offset, key
+    and timestamp, under `input.path` for its event date, so `validate` reads it like any landed file.
+    With this section the daily DAG runs `ingest` before `validate`. Security settings come only from
+    the environment (RECLAKE_KAFKA_SECURITY_PROTOCOL, RECLAKE_KAFKA_SASL_MECHANISM,
+    RECLAKE_KAFKA_SASL_USERNAME, RECLAKE_KAFKA_SASL_PASSWORD), never from this file.
+    """
+
+    bootstrap_servers: str = Field(
+        min_length=1, pattern=r"^[^\s@/]+$", description="Brokers to connect to, host:port[,host:port...]."
+    )
+    topic: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$", description="The topic the events are read from.")
+    starting_offsets: Literal["earliest", "latest"] = Field(
+        default="earliest",
+        description="Where the first run starts; later runs go on from the checkpoint, whatever this says.",
+    )
+    max_offsets_per_trigger: int | None = Field(
+        default=None, gt=0, description="Most messages one micro-batch lands (all partitions); null: no limit."
+    )
+    trigger: Literal["available_now", "continuous"] = Field(
+        default="available_now",
+        description="available_now: land what the topic holds, then stop (a batch task, e.g. in the daily DAG); "
+        "continuous: a micro-batch every trigger_interval_s until stopped.",
+    )
+    trigger_interval_s: float = Field(
+        default=60.0, gt=0, description="continuous only: seconds between the starts of two micro-batches."
+    )
+    checkpoint_dir: LocalPath | None = Field(
+        default=None,
+        description="The stream's checkpoint (which offsets are landed): a folder or URI; null: "
+        "`<lakehouse>/_ingest/<topic>`. Delete it only to land the topic again from starting_offsets.",
+    )
+
+
 class EventType(Section):
     """How much one event of a type says about a user's interest in an item."""
 
@@ -759,6 +795,7 @@ class Config(Section):
     lakehouse: LakehouseSection = Field(default_factory=LakehouseSection, description=LakehouseSection.__doc__)
     input: InputSection = Field(default_factory=InputSection, description=InputSection.__doc__)
     catalogue: CatalogueSection | None = Field(default=None, description=CatalogueSection.__doc__)
+    kafka: KafkaSection | None = Field(default=None, description=KafkaSection.__doc__)
     events: EventsSection = Field(default_factory=EventsSection, description=EventsSection.__doc__)
     generate: GenerateSection = Field(default_factory=GenerateSection, description=GenerateSection.__doc__)
     validation: ValidationSection = Field(default_factory=ValidationSection, description=ValidationSection.__doc__)
@@ -800,6 +837,23 @@ class Config(Section):
                 "put the lakehouse elsewhere"
             )
         return self
+
+    @model_validator(mode="after")
+    def _kafka_lands_daily_json(self) -> Config:
+        """`ingest` lands JSON lines per event date: validate must read them so, one date per run."""
+        if self.kafka is not None and (self.input.format != "json" or not self.incremental):
+            raise ValueError(
+                "kafka lands JSON lines in one folder per event date: set input.format json and an input.path "
+                "with {run_date}, e.g. landing/events/date={run_date}"
+            )
+        return self
+
+    @property
+    def ingest_checkpoint(self) -> str:
+        """Where `ingest` keeps its stream's checkpoint (kafka.checkpoint_dir, else under the lakehouse)."""
+        if self.kafka is None:
+            raise ConfigError("no kafka section: ingest has no topic to read (docs/ingest.md)")
+        return self.kafka.checkpoint_dir or join_uri(self.lakehouse.root, "_ingest", self.kafka.topic)
 
     @property
     def input_path(self) -> str:

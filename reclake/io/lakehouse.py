@@ -24,7 +24,7 @@ from reclake.uris import delta_rs_uri
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
 
 
-def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+def hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
     """``uri`` as a Hadoop ``Path`` and its ``FileSystem``, through the session's JVM."""
     jvm = spark.sparkContext._jvm
     if jvm is None:  # set once a SparkContext has started, which ``spark.sparkContext`` guarantees
@@ -35,13 +35,13 @@ def _hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
 
 def path_exists(spark: SparkSession, uri: str) -> bool:
     """True if a file or folder exists at ``uri`` on any Hadoop file system (local, s3a, gs, ...)."""
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small text file on any Hadoop file system (local, s3a, gs, abfss)."""
-    path, fs = _hadoop_path(spark, uri)
+    path, fs = hadoop_path(spark, uri)
     stream = fs.create(path, True)
     try:
         stream.write(bytearray(text.encode("utf-8")))

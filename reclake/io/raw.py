@@ -28,6 +28,9 @@ RAW_PREFIX = "_raw:"
 SAME_AS = "same_as_when_null"
 # A CSV line the parser could not split into the expected fields, as read (else null).
 CORRUPT_RECORD = "_corrupt_record"
+# A landed Kafka message whose value was no JSON object (reclake/io/kafka.py): the value as it came, in a
+# JSON line; read, it becomes the row's _corrupt_record, so validate quarantines it as a malformed line.
+MALFORMED_VALUE = "_malformed_value"
 # The value field as read, so validation can tell "not a number" from "absent".
 RAW_VALUE = "_raw_value"
 # File name endings of each format (after a compression suffix): a folder read as one format must not hold another.
@@ -71,10 +74,18 @@ def read_raw(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     if fmt == "csv":
         return _read_csv(spark, settings, path)
     if fmt == "json":
-        return spark.read.json(path)
+        return _malformed_as_corrupt(spark.read.json(path))
     if fmt == "parquet":
         return spark.read.parquet(path)
     return spark.read.format("delta").load(path)
+
+
+def _malformed_as_corrupt(raw: DataFrame) -> DataFrame:
+    """A landed message that was no JSON object counts as a line the JSON reader could not parse."""
+    if MALFORMED_VALUE not in raw.columns:
+        return raw
+    corrupt = F.col(CORRUPT_RECORD) if CORRUPT_RECORD in raw.columns else F.lit(None).cast("string")
+    return raw.withColumn(CORRUPT_RECORD, F.coalesce(corrupt, F.col(MALFORMED_VALUE))).drop(MALFORMED_VALUE)
 
 
 def format_of(file_name: str) -> str | None:
@@ -143,7 +154,7 @@ def _read_csv(spark: SparkSession, settings: RawSource, path: str) -> DataFrame:
     )
 
 
-def _timestamp(column: Column, timestamp_format: str) -> Column:
+def parse_timestamp(column: Column, timestamp_format: str) -> Column:
     """Parse a timestamp column; unparseable values become null (never an exception)."""
     if timestamp_format == "unix_seconds":
         return F.timestamp_seconds(column.try_cast("double"))
@@ -187,7 +198,7 @@ def to_events(raw: DataFrame, settings: InputSection, *, keep_raw: bool = False)
         ITEM_ID: F.trim(source(ITEM_ID).cast("string")),
         EVENT_TYPE: F.lower(F.trim(event_type)),
         VALUE: value,
-        EVENT_TIME: _timestamp(source(EVENT_TIME), settings.timestamp_format),
+        EVENT_TIME: parse_timestamp(source(EVENT_TIME), settings.timestamp_format),
     }
     columns = [parsed[field].alias(field) for field in (USER_ID, ITEM_ID, EVENT_TYPE, VALUE, EVENT_TIME)]
     if keep_raw:

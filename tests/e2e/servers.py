@@ -67,3 +67,24 @@ def server(command: Sequence[str], ready_url: str, log: Path, timeout: float = 1
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+# The broker's jars (scripts/test-tools.sh fetches them) and the script that runs it.
+KAFKA_HOME = Path(
+    os.environ.get("RECLAKE_KAFKA_HOME")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reclake" / "kafka-4.2.0"
+)
+KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "kafka.sh"
+
+
+@contextmanager
+def kafka_broker(state: Path) -> Iterator[str]:
+    """A Kafka 4 broker (KRaft) on a free loopback port by scripts/kafka.sh, until the block ends; yields
+    its bootstrap address."""
+    port = free_port()
+    env = {**os.environ, "RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}
+    subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=True, timeout=60)

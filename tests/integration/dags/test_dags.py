@@ -62,6 +62,8 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
     dag = dagbag.dags["reclake_daily"]
     chain = [
         "check_config",
+        "kafka_configured",
+        "ingest",
         "validate",
         "prepare",
         "retrain_due",
@@ -72,7 +74,12 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
         "maintain",
     ]
     assert edges(dag) == set(zip(chain, chain[1:]))
-    # A skipped (reused) training must not skip recommend and publish; a failure must stop them.
+    # A skipped (reused) training must not skip recommend and publish, nor a skipped ingest validate; a failure
+    # must stop them.
+    assert dag.get_task("ingest").trigger_rule == "all_success"
+    assert dag.get_task("validate").trigger_rule == "none_failed"
+    assert dag.get_task("prepare").trigger_rule == "all_success"
+    assert dag.get_task("kafka_configured").ignore_downstream_trigger_rules is False
     assert dag.get_task("train").trigger_rule == "all_success"
     assert dag.get_task("recommend").trigger_rule == "none_failed"
     assert dag.get_task("publish").trigger_rule == "none_failed"
@@ -102,6 +109,7 @@ def test_spark_tasks_submit_the_job_files_with_the_run_date_and_config(dagbag):
     dag = dagbag.dags["reclake_daily"]
     spark_tasks = [task for task in dag.tasks if isinstance(task, SparkSubmitOperator)]
     assert [t.task_id for t in spark_tasks] == [
+        "ingest",
         "validate",
         "prepare",
         "train",
@@ -116,6 +124,27 @@ def test_spark_tasks_submit_the_job_files_with_the_run_date_and_config(dagbag):
         assert task.application_args[:4] == ["--config", "{{ params.config }}", "--run-date", "{{ ds }}"]
         assert "run.run_id={{ run_id }}" in task.application_args
         assert task._conn_id == "reclake_spark"
+
+
+def test_ingest_runs_only_with_a_kafka_section_and_submits_kafkas_connector(dagbag, tmp_path):
+    dag = dagbag.dags["reclake_daily"]
+    configured = dag.get_task("kafka_configured").python_callable
+    params = {"config": str(REPO / "conf" / "local.yaml"), "overrides": []}
+    assert configured(params=params) is False, "no kafka section: ingest is skipped"
+    kafka = ["kafka.bootstrap_servers=127.0.0.1:9092", "kafka.topic=events", "input.format=json"]
+    kafka.append(f"input.path={tmp_path}/landing/date={{run_date}}")
+    assert configured(params={**params, "overrides": kafka}) is True
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="kafka.topic"):
+        configured(params={**params, "overrides": kafka[:1]})  # a kafka section without a topic is refused
+
+    from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
+    from reclake.jvm import connectors_conf
+
+    assert dag.get_task("ingest").job == "ingest"
+    conf = connectors_conf([DELTA_PACKAGE, KAFKA_PACKAGE])  # what ReclakeJob.execute gives ingest's spark-submit
+    assert conf != connectors_conf([DELTA_PACKAGE]) and "kafka" in " ".join(conf.values())
 
 
 def test_params_name_the_config_and_validate_overrides(dagbag):
