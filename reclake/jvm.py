@@ -44,6 +44,11 @@ def remember_connector_jars(package: str, resolved: str, listed: Path | None = N
     """List ``resolved`` (Spark's ``spark.jars`` once the package was resolved: comma-separated URIs) in
     ``listed`` (default: :func:`connector_jars_list`) for later starts."""
     paths = [unquote(urlparse(uri).path) if uri.startswith("file:") else uri for uri in resolved.split(",") if uri]
+    group, artifact, release = package.split(":")
+    own = f"{group}_{artifact}-{release}.jar"  # how Ivy names the package's own jar
+    if not any(Path(path).name == own for path in paths):
+        # A JVM resolves packages once, at launch: a second package resolved in it gets the first one's jars.
+        raise ValueError(f"the resolved jars do not hold {own}: resolve {package} in a JVM of its own")
     listed = listed or connector_jars_list(package)
     listed.parent.mkdir(parents=True, exist_ok=True)
     listed.write_text("".join(f"{path}\n" for path in paths))

@@ -15,6 +15,7 @@ Warm the jar cache and write the list (what ``scripts/bootstrap.sh`` does)::
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 
@@ -90,16 +91,23 @@ def build_spark_session(
     return spark
 
 
+def _resolve(package: str) -> None:
+    """Resolve ``package`` from Maven (Ivy's cache) in this process's JVM and list its jars (reclake/jvm.py)."""
+    session = SparkSession.builder.master("local[1]").config("spark.jars.packages", package).getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    session.range(1).count()
+    remember_connector_jars(package, session.sparkContext.getConf().get("spark.jars", ""))
+    session.stop()
+    print(f"reclake: jars ready ({package})", file=sys.stderr)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--resolve"] and len(sys.argv) == 3:
+        _resolve(sys.argv[2])
+        sys.exit(0)
     if sys.argv[1:] != ["--warm-jar-cache"]:
         sys.exit("usage: python -m reclake.spark --warm-jar-cache")
-    # One application per connector not listed yet: each resolution's spark.jars is that package's own list.
+    # A process per connector not listed yet: a JVM resolves packages once, when it starts.
     for package in (DELTA_PACKAGE, KAFKA_PACKAGE):
-        if connector_jars_list(package).is_file():
-            continue
-        session = SparkSession.builder.master("local[1]").config("spark.jars.packages", package).getOrCreate()
-        session.sparkContext.setLogLevel("ERROR")
-        session.range(1).count()
-        remember_connector_jars(package, session.sparkContext.getConf().get("spark.jars", ""))
-        session.stop()
-        print(f"reclake: jars ready ({package})", file=sys.stderr)
+        if not connector_jars_list(package).is_file():
+            subprocess.run([sys.executable, "-m", "reclake.spark", "--resolve", package], check=True)

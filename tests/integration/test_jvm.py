@@ -6,6 +6,8 @@ from __future__ import annotations
 import shlex
 import subprocess
 
+import pytest
+
 from reclake import DELTA_PACKAGE
 from reclake.jvm import class_archive, connector_conf, connector_jars_list, driver_java_options, remember_connector_jars
 
@@ -29,13 +31,18 @@ def test_a_session_loads_the_listed_connector_jars_without_resolving_the_package
 def test_a_missing_or_incomplete_list_falls_back_to_the_maven_package(tmp_path):
     listed = tmp_path / "connector.jars"
     assert connector_conf("g:a:1", listed) == {"spark.jars.packages": "g:a:1"}
-    jar = tmp_path / "a b.jar"
+    jar = tmp_path / "a b" / "g_a-1.jar"  # the package's own jar, as Ivy names it
+    jar.parent.mkdir()
     jar.write_bytes(b"")
     remember_connector_jars("g:a:1", f"{jar.as_uri()},{(tmp_path / 'gone.jar').as_uri()}", listed)
     assert listed.read_text().splitlines()[0] == str(jar), "file: URIs are listed as paths, spaces and all"
     assert connector_conf("g:a:1", listed) == {"spark.jars.packages": "g:a:1"}, "a listed jar is gone"
     remember_connector_jars("g:a:1", jar.as_uri(), listed)
     assert connector_conf("g:a:1", listed) == {"spark.jars": str(jar)}
+    other = tmp_path / "h_b-2.jar"
+    with pytest.raises(ValueError, match="g_a-1.jar"):  # another package's jars (a JVM resolves once, at launch)
+        remember_connector_jars("g:a:1", other.as_uri(), listed)
+    assert connector_conf("g:a:1", listed) == {"spark.jars": str(jar)}, "the list is left as it was"
 
 
 def test_a_local_driver_maps_the_class_archive_bootstrap_wrote(spark):
