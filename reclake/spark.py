@@ -1,7 +1,8 @@
 """The one SparkSession builder, used by every job and by the tests.
 
-Delta Lake's connector (and, for the jobs that ask, Kafka's source) comes from Maven Central: resolved once, by the warm-up below,
-into the local Ivy cache and a list of its jar files that later starts load directly
+Delta Lake's connector (and, for the jobs that ask, Kafka's source) comes from Maven Central:
+resolved once, by the warm-up below (one process per package: a JVM resolves packages when it
+starts), into the local Ivy cache and a list of its jar files that later starts load directly
 (reclake/jvm.py: ``connector_conf``). Under ``spark-submit`` the JVM is already running
 when this code runs, so pass the connector there (``--packages DELTA_PACKAGE``, or
 the listed jars with ``--jars``; the Airflow DAGs do); the Delta SQL extensions set

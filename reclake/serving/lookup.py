@@ -24,9 +24,9 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -65,6 +65,17 @@ from reclake.uris import delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
 _VERSIONS_CACHED = 8
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _kept(cache: dict[K, V], key: K, make: Callable[[], V]) -> V:
+    """``cache[key]``, made on first use; the oldest entry goes once ``_VERSIONS_CACHED`` are kept."""
+    if key not in cache:
+        if len(cache) >= _VERSIONS_CACHED:
+            cache.pop(next(iter(cache)))
+        cache[key] = make()
+    return cache[key]
 
 
 @dataclass(frozen=True)
@@ -183,22 +194,17 @@ class PublishedTable:
 
     def at_version(self, version: int) -> Snapshot:
         with self._lock:
-            if version not in self._versions:
-                if len(self._versions) >= _VERSIONS_CACHED:
-                    self._versions.pop(next(iter(self._versions)))
-                self._versions[version] = self._snapshot(self._open(version))
-            return self._versions[version]
+            return _kept(self._versions, version, lambda: self._snapshot(self._open(version)))
 
     def _partition(self, snap: Snapshot, day: dt.date) -> ds.Dataset:
         """The files of one run date at one version, kept between lookups: each file's footer is then parsed
-        once, not on every lookup (a lookup of 30 rows in a 200k-row file: 5.6 ms -> 2.1 ms)."""
+        once, not on every lookup (30 rows of a 200k-row file, side by side: 6.3 ms -> 3.5 ms)."""
         with self._lock:
-            key = (snap.version, day)
-            if key not in self._partitions:
-                if len(self._partitions) >= _VERSIONS_CACHED:
-                    self._partitions.pop(next(iter(self._partitions)))
-                self._partitions[key] = snap.table.to_pyarrow_dataset(file_pruning_predicate=[(RUN_DATE, "=", day)])
-            return self._partitions[key]
+            return _kept(
+                self._partitions,
+                (snap.version, day),
+                lambda: snap.table.to_pyarrow_dataset(file_pruning_predicate=[(RUN_DATE, "=", day)]),
+            )
 
     def rows_for(
         self, key_value: str, version: int | None = None, run_date: dt.date | None = None

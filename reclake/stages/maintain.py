@@ -40,8 +40,7 @@ TABLES = {
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> StageResult:
     """Read and rewrite ``recommendations``, ``similar_items``, ``item_factors``, ``user_histories``, ``runs`` and
-    ``quarantine`` in place: compact or
-    re-cluster their files, then vacuum the files no retained version needs."""
+    ``quarantine`` in place: compact or re-cluster their files, then vacuum the files no retained version needs."""
     root, settings = config.lakehouse.root, config.publish
     counts: dict[str, int] = {}
     tables: dict[str, str] = {}

@@ -42,6 +42,9 @@ from reclake.io.tables import (
 from reclake.model import registry
 from reclake.runner import run_job
 
+LISTS = (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS)  # the published lists
+REALTIME = (ITEM_FACTORS, USER_HISTORIES)  # what real-time lists fold in: absent from runs of older code
+
 
 @dataclass
 class RollbackResult(StageResult):
@@ -52,10 +55,10 @@ class RollbackResult(StageResult):
 
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
     """Read the published tables' and ``served_versions``' history; restore ``recommendations``, ``similar_items``,
-    ``new_item_recommendations``, ``item_factors``, ``user_histories`` to before the run date's last publish and rewrite ``served_versions``."""
+    ``new_item_recommendations``, ``item_factors``, ``user_histories`` to before the run date's last publish and
+    rewrite ``served_versions``."""
     root = config.lakehouse.root
-    published = (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS, ITEM_FACTORS, USER_HISTORIES)
-    present = [t for t in published if catalogue.exists(spark, root, t)]
+    present = [t for t in (*LISTS, *REALTIME) if catalogue.exists(spark, root, t)]
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
     # Every target first: a refusal for one table must leave every table as it is.
@@ -66,7 +69,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
         except MissingTableError as exc:  # that publish left this table alone (nothing staged, no rows to replace)
             unchanged.append(exc)
         except FirstPublish:
-            if table in (RECOMMENDATIONS, SIMILAR_ITEMS, NEW_ITEM_RECOMMENDATIONS):
+            if table not in REALTIME:
                 raise
             created.append(table)  # real-time tables a run of older code never wrote: served no more
     served_before = _served_before_last_publish(spark, root, ctx)
