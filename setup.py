@@ -68,5 +68,5 @@ setup(
         # Only bench/ uses these: the ALS comparison and the scale plot.
         "bench": ["implicit>=0.7,<0.8", "matplotlib>=3.8"],
     },
-    entry_points={"console_scripts": ["reclake=reclake.cli:main"]},
+    entry_points={"console_scripts": ["reclake=reclake.cli:command"]},
 )

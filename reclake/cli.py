@@ -10,6 +10,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
+
+from reclake.console import exit_now
 
 JOBS = {
     "run": "the whole pipeline: validate, prepare, train, evaluate, recommend, publish",
@@ -34,6 +37,9 @@ MODULES = {
     "lookup": "reclake.serving.lookup",
     "serve": "reclake.serving.api",
 }
+
+# The Spark-free readers end with `exit_now` (its docstring says why); the Spark jobs' own shutdown must run.
+ENDS_WITHOUT_TEARDOWN = frozenset({"lookup", "serve"})
 
 USAGE = "usage: reclake <job> [--config FILE] [--set SECTION.KEY=VALUE] [--input PATH] [--lakehouse DIR] [--json]"
 
@@ -62,5 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     return importlib.import_module(MODULES[job]).main(rest)
 
 
+def command() -> NoReturn:
+    """The ``reclake`` console script: ``main``, then the exit its job needs."""
+    argv = sys.argv[1:]
+    status = main(argv)
+    if argv and argv[0] in ENDS_WITHOUT_TEARDOWN:
+        exit_now(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    command()

@@ -6,8 +6,11 @@ from reclake/error-conditions.json (docs/errors.md lists them).
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from reclake.config import Config
 from reclake.context import StageResult
@@ -57,3 +60,16 @@ def closing_lines(prog: str, summary: dict[str, Any], config: Config, log_path: 
     if log_path is not None:
         lines.append(f"  logs: {log_path}")
     return lines
+
+
+def exit_now(status: int) -> NoReturn:
+    """Flush the output and end the process without Python's interpreter teardown.
+
+    For the Spark-free readers (``lookup``, ``serve``): Arrow's native thread pools race the teardown and abort a
+    finished command about once in a few hundred runs under load ("terminate called without an active exception",
+    exit -6; apache/arrow#34314), after its answer was printed. Nothing is left to tear down that matters.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)

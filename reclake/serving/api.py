@@ -31,7 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from reclake.console import failure_line
+from reclake.console import exit_now, failure_line
 from reclake.errors import MissingTableError, ReclakeError, RequestRefused
 from reclake.serving.lookup import (
     LookupClient,
@@ -175,4 +175,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

@@ -35,7 +35,7 @@ from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from reclake.config import load_config
-from reclake.console import failure_line
+from reclake.console import exit_now, failure_line
 from reclake.constants import (
     ITEM_ID,
     MODEL_VERSION,
@@ -396,4 +396,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

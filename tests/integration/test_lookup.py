@@ -120,11 +120,11 @@ def test_service_serves_a_newly_published_version_without_restart(spark, lakehou
 
 
 def test_reclake_lookup_prints_json_without_starting_spark(published):
-    script = (
-        "import sys, reclake.cli\n"
+    script = (  # reclake.cli.command, with a look at what was imported before its exit
+        "import sys, reclake.cli, reclake.console\n"
         "status = reclake.cli.main(sys.argv[1:])\n"
         "assert not {'pyspark', 'delta', 'reclake.spark'} & set(sys.modules), 'lookup imported Spark'\n"
-        "sys.exit(status)\n"
+        "reclake.console.exit_now(status)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the installed reclake, nothing else
     args = [sys.executable, "-c", script, "lookup", "u002", "--lakehouse", str(published), "--json"]
