@@ -21,7 +21,7 @@ import pytest
 from deltalake import DeltaTable
 
 from reclake.faults import FAULT_ENV
-from reclake.io.kafka import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
+from reclake.io.kafka_login import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
 from reclake.pipeline import main as run_main
 from reclake.stages.validate import main as validate_main
 from tests.e2e.servers import KAFKA_HOME, kafka_broker
