@@ -70,7 +70,7 @@ SASL_PASSWORD_ENV = "RECLAKE_KAFKA_SASL_PASSWORD"
 # Source options Spark must not show in plans, the UI or event logs: the login holds the password.
 REDACTED_OPTIONS = "(?i)url|jaas|password"
 # How often a running stream is checked for a stop signal, in seconds.
-STOP_POLL_S = 0.5
+STOP_POLL_S = 1
 
 
 def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[str, str]:
