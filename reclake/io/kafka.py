@@ -17,8 +17,8 @@ folder see whole files only (each is renamed in whole).
 
 The line of a message whose value is a JSON object is that object with the
 message's ``_kafka_topic``, ``_kafka_partition``, ``_kafka_offset``,
-``_kafka_key`` and ``_kafka_timestamp`` added, and ``_kafka_headers`` when it
-has headers (line breaks between its tokens become spaces); any other value
+``_kafka_key``, ``_kafka_timestamp`` and ``_kafka_headers`` added (line breaks
+between its tokens become spaces); any other value
 (not JSON, an array, a number, empty) lands as it came in a ``_malformed_value``
 field beside the same, which validate reads as a malformed line
 (reclake/io/raw.py) and quarantines. The landing date
@@ -99,6 +99,7 @@ def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[s
 
 def _metadata(*extra: Column) -> Column:
     """The message's metadata (and ``extra``) as one JSON object; null fields kept, so every line has them all."""
+    headers = _headers()
     fields = [
         F.col("topic").alias(TOPIC),
         F.col("partition").alias(PARTITION),
@@ -107,17 +108,19 @@ def _metadata(*extra: Column) -> Column:
         F.col("timestamp").alias(KAFKA_TIMESTAMP),
         *extra,
     ]
-    return F.to_json(F.struct(*fields), {"ignoreNullFields": "false"})
+    return _joined(F.to_json(F.struct(*fields), {"ignoreNullFields": "false"}), headers)
 
 
 def _headers() -> Column:
-    """``{"_kafka_headers": [{"key": ..., "value": ...}, ...]}`` as text, null for a message without headers.
+    """``{"_kafka_headers": [{"key": ..., "value": ...}, ...]}`` as text, ``[]`` for a message without headers.
 
     A list, not an object by header name: validate's JSON reader would make names into fields, and two
-    names differing in case only (in any two lines of a date) make Spark refuse the whole folder. A value
-    that is no valid UTF-8 is kept as ``base64`` instead of ``value``; a null value has neither.
+    names differing in case only (in any two lines of a date) make Spark refuse the whole folder. On every
+    line, never omitted: validate compares a date's columns and their types with the last run's (schema
+    drift), and a list reads as an array whatever it holds. A value that is no valid UTF-8 is kept as
+    ``base64`` instead of ``value``; a null value has neither.
     """
-    headers = F.col("headers")
+    headers = F.coalesce(F.col("headers"), F.array().cast("array<struct<key: string, value: binary>>"))
 
     def header(h: Column) -> Column:
         text = h[HEADER_VALUE].cast("string")
@@ -128,7 +131,7 @@ def _headers() -> Column:
             F.when(~valid, F.base64(h[HEADER_VALUE])).alias(HEADER_BASE64),
         )
 
-    return F.when(F.size(headers) > 0, F.to_json(F.struct(F.transform(headers, header).alias(HEADERS))))
+    return F.to_json(F.struct(F.transform(headers, header).alias(HEADERS)))
 
 
 def _joined(left: Column, right: Column) -> Column:
@@ -145,14 +148,9 @@ def landed_lines(messages: DataFrame, timestamp_field: str, timestamp_format: st
     value = F.col("value").cast("string")
     text = F.trim(F.regexp_replace(value, r"[\r\n]+", " "))
     keys = F.json_object_keys(text)  # null unless the value is one JSON object
-    headers = _headers()
-
-    def with_headers(meta: Column) -> Column:
-        return F.when(headers.isNull(), meta).otherwise(_joined(meta, headers))
-
-    meta = with_headers(_metadata())
-    malformed = with_headers(_metadata(F.coalesce(value, F.lit("")).alias(MALFORMED_VALUE)))
-    line = F.when(keys.isNull(), malformed).when(F.size(keys) == 0, meta).otherwise(_joined(meta, text))
+    meta = _metadata()
+    line = F.when(keys.isNull(), _metadata(F.coalesce(value, F.lit("")).alias(MALFORMED_VALUE)))
+    line = line.when(F.size(keys) == 0, meta).otherwise(_joined(meta, text))
     event_time = parse_timestamp(F.get_json_object(text, f"$['{timestamp_field}']"), timestamp_format)
     landing = F.coalesce(F.when(keys.isNotNull(), F.to_date(event_time)), F.to_date("timestamp"))
     return messages.select(landing.alias(LANDING_DATE), line.alias(LINE), keys.isNull().alias(MALFORMED))

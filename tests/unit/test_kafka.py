@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from pyspark.sql import functions as F
 
 from reclake.config import load_config
 from reclake.errors import ConfigError
@@ -26,6 +27,7 @@ from reclake.io.kafka import (
     staging_folder,
 )
 from reclake.io.raw import CORRUPT_RECORD, read_raw
+from reclake.quality.batch import source_schema
 
 SOURCE = (
     "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, timestampType int, "
@@ -74,10 +76,11 @@ def test_each_value_becomes_one_json_line_under_its_event_date(spark):
         "_kafka_topic": "events", "_kafka_partition": 0, "_kafka_offset": 0, "_kafka_key": "k",
         "_kafka_timestamp": "2026-11-24T06:30:00.000Z", "_kafka_headers": LANDED_HEADERS,
     }  # fmt: skip
-    assert [i for i, line in enumerate(lines) if "_kafka_headers" in line] == [0, 4], "none: no field"
+    assert [i for i, line in enumerate(lines) if line["_kafka_headers"] != []] == [0, 4], "none: an empty list"
     assert lines[4]["_kafka_headers"] == LANDED_HEADERS and lines[4]["_malformed_value"] == "not json"
     assert "\n" not in rows[1][LINE] and lines[1]["user_id"] == "u2"  # line breaks between tokens: spaces
     assert lines[3] == {k: v for k, v in lines[3].items() if k.startswith("_kafka_")} and lines[3]["_kafka_key"] is None
+    assert lines[3]["_kafka_headers"] == []
     assert [line.get("_malformed_value") for line in lines[4:]] == ["not json", "[1, 2]", "", ""]
     assert [row[LANDING_DATE] for row in rows] == [dt.date(2026, 11, 23)] * 2 + [SENT.date()] * 6
 
@@ -96,6 +99,13 @@ def test_validate_reads_a_malformed_message_as_a_malformed_line(spark, tmp_path)
         {"key": "blob", "value": None, "base64": "/wA="}, {"key": "trace", "value": "t-3", "base64": None},
         {"key": "none", "value": None, "base64": None},
     ]  # fmt: skip
+    # A date whose messages had no headers reads them with the same columns and types (what schema drift compares).
+    (tmp_path / "plain").mkdir()
+    plain = landed_lines(
+        messages(spark, VALUES).drop("headers").withColumn("headers", F.lit(None)), "timestamp", "iso8601"
+    )
+    (tmp_path / "plain" / "batch.json").write_text("".join(f"{row[LINE]}\n" for row in plain.collect()))
+    assert source_schema(read_raw(spark, settings, str(tmp_path / "plain"))) == source_schema(raw)
 
 
 def test_a_replayed_batch_lands_once_and_replaces_what_its_killed_attempt_left(spark, tmp_path):
