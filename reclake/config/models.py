@@ -650,7 +650,7 @@ class BigQuerySection(Section):
     project: str = Field(min_length=1, description="Google Cloud project of the table.")
     dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024, description="BigQuery dataset.")
     table: str = Field(
-        pattern=r"^[\w-]+$", max_length=1024, description="BigQuery table; a run replaces its run date's partition."
+        pattern=r"^[\w-]+$", max_length=1024, description="BigQuery table; a run replaces its run date's rows."
     )
     staging_uri: str = Field(
         min_length=1,
@@ -658,7 +658,7 @@ class BigQuerySection(Section):
         "file: URI (the files are sent with the load job).",
     )
     location: str | None = Field(
-        default=None, description="Location of the load job, e.g. EU, US, europe-west4; null: the dataset's."
+        default=None, description="Location of the jobs, e.g. EU, US, europe-west4; null: the dataset's."
     )
     timeout_s: float = Field(default=600.0, gt=0, description="How long to wait for each BigQuery job, in seconds.")
     api_endpoint: str | None = Field(

@@ -18,15 +18,14 @@ they are never read from the config or written to logs. With ``api_endpoint`` se
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import pyarrow.parquet as pq
-
 from google.api_core.exceptions import GoogleAPIError
 from google.cloud import bigquery
 from pyspark.sql import DataFrame
@@ -138,7 +137,7 @@ def make_client(settings: BigQuerySection) -> bigquery.Client:
         ) from None
 
 
-@contextmanager
+@contextlib.contextmanager
 def one_upload(folder: Path) -> Iterator[IO[bytes]]:
     """The Parquet files in ``folder`` as one file, row group by row group: a load job takes one upload."""
     files = sorted(folder.glob("*.parquet"))
@@ -193,13 +192,15 @@ def replace_date(
     """Load the Parquet files under ``source`` into the run's scratch table, check the row count, replace the run
     date's rows with them in one transaction; drop the scratch table whatever happens."""
     destination, scratch = settings.destination(ctx.run_date), scratch_table(settings, ctx.run_id)
-    job = None
+    job: bigquery.LoadJob | bigquery.QueryJob | None = None
     try:
         client.create_table(table_definition(settings, schema), exists_ok=True)
         job = load_scratch(client, source, scratch, settings, load_job_config(schema, ctx.run_id))
         wait(job, "load", settings)
         if job.output_rows != expected_rows:
-            raise SinkError(f"BigQuery load job {job.job_id} wrote {job.output_rows} rows, Spark staged {expected_rows}")
+            raise SinkError(
+                f"BigQuery load job {job.job_id} wrote {job.output_rows} rows, Spark staged {expected_rows}"
+            )
         script = replace_date_script(settings, ctx.run_date, [f.name for f in schema], scratch)
         job = client.query(script, location=settings.location, project=settings.project)
         wait(job, "replace", settings)
@@ -209,10 +210,8 @@ def replace_date(
         details = "; ".join(e.get("message", "") for e in getattr(exc, "errors", None) or []) or str(exc)
         raise SinkError(f"BigQuery publish into {destination} failed{job_id}: {details}") from None
     finally:
-        try:
+        with contextlib.suppress(GoogleAPIError):  # it holds no published rows; a later attempt replaces it
             client.delete_table(scratch, not_found_ok=True)
-        except GoogleAPIError:
-            pass  # it holds no published rows; the next attempt of the run replaces it
 
 
 def publish_to_bigquery(

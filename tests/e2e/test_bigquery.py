@@ -122,7 +122,9 @@ def test_a_date_lands_a_rerun_replaces_that_date_only_and_a_second_date_adds_its
     # The app teams' query: the newest date's list for one user, in rank order.
     job = client.query(
         app_query(),
-        job_config=bigquery.QueryJobConfig(query_parameters=[bigquery.ScalarQueryParameter("user_id", "STRING", "u05")]),
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("user_id", "STRING", "u05")]
+        ),
     )
     assert [tuple(r.values()) for r in job.result()] == [(r, f"i5.{r}.m2", 1.0 / r, "m2") for r in (1, 2, 3)]
 

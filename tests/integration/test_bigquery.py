@@ -218,9 +218,7 @@ def test_a_gs_staging_uri_is_read_by_bigquery_itself(tmp_path):
         ({"replace_error": concurrent.futures.TimeoutError()}, "replace job job_456 did not finish within 600s"),
     ],
 )
-def test_failures_become_errors_a_person_can_act_on_and_drop_the_scratch_table(
-    staged, tmp_path, job_kwargs, message
-):
+def test_failures_become_errors_a_person_can_act_on_and_drop_the_scratch_table(staged, tmp_path, job_kwargs, message):
     client = fake_client(**job_kwargs)
     with pytest.raises(SinkError, match=message):
         publish_to_bigquery(staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=client)
@@ -255,7 +253,9 @@ def test_an_api_endpoint_without_credentials_in_the_environment_is_anonymous(tmp
 
 def test_an_api_endpoint_uses_the_credentials_the_environment_names(tmp_path, monkeypatch):
     key = tmp_path / "adc.json"
-    key.write_text(json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"}))
+    key.write_text(
+        json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"})
+    )
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
     client = make_client(settings(tmp_path, "publish.bigquery.api_endpoint=https://bq.example:443").bigquery_target)
     assert not isinstance(client._credentials, AnonymousCredentials) and client._credentials.refresh_token == "r"
