@@ -36,13 +36,15 @@ PROJECT, DATASET = "acme-prod", "reclake"
 D1, D2 = dt.date(2026, 11, 23), dt.date(2026, 11, 24)
 
 
-NO_CREDENTIALS = {"NO_GCE_CHECK": "True"}  # google-auth would ask a metadata server that is not there
+def no_credentials(home: Path) -> dict[str, str]:
+    """What google-auth would otherwise find credentials in: no gcloud login under ``home``, no metadata server."""
+    return {"NO_GCE_CHECK": "True", "CLOUDSDK_CONFIG": str(home / "gcloud")}
 
 
 def anonymous_environment(home: Path) -> dict[str, str]:
     """The environment without Google credentials: no key file, no gcloud login, no metadata server to ask."""
     env = {k: v for k, v in os.environ.items() if k != "GOOGLE_APPLICATION_CREDENTIALS"}
-    return {**env, **NO_CREDENTIALS, "CLOUDSDK_CONFIG": str(home / "gcloud")}
+    return {**env, **no_credentials(home)}
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +62,7 @@ def client(emulator, tmp_path, monkeypatch):
     from reclake.sinks.bigquery import make_client
 
     monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
-    for key, value in {**NO_CREDENTIALS, "CLOUDSDK_CONFIG": str(tmp_path / "gcloud")}.items():
+    for key, value in no_credentials(tmp_path).items():
         monkeypatch.setenv(key, value)
     return make_client(load_config(None, sink_settings(emulator, tmp_path, "t")).publish.bigquery_target)
 
