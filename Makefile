@@ -24,7 +24,7 @@ run: setup
 # each at a time: most of a small Spark job is one driver thread, so two of them fill the two cores.
 TEST_WORKERS ?= 2
 test: setup test-tools
-	$(VENV)/bin/python -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadfile --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 # The slow tier, tests/e2e but e2e/long (marked by folder): spark-submit, the standalone cluster, dag.test(),
 # killed processes (7 named kill points, 2 random moments), real servers.

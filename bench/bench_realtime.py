@@ -82,6 +82,7 @@ def build(workdir: Path, items: int, rank: int, users: int, history: int) -> Pat
             "user_id": np.repeat([user_name(u) for u in range(users)], history).tolist(),
             "item_id": [item_name(int(i)) for i in picks.ravel()],
             "strength": rng.uniform(0.5, 3.0, size=users * history),
+            "excluded": [True] * (users * history),
             "model_version": ["bench"] * (users * history),
             "run_date": [RUN_DATE] * (users * history),
         }

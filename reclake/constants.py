@@ -32,6 +32,7 @@ TABLE_VERSION = "version"
 SIMILAR_ITEM_ID = "similar_item_id"  # similar_items: the neighbour of item_id
 ELIGIBLE = "eligible"  # item_factors: may the item be recommended
 FOLDIN_SETTINGS = "settings"  # item_factors: JSON of what a fold-in at serving time needs besides the factors
+EXCLUDED = "excluded"  # user_histories: the run's lists never hold the item for the user
 
 # Where a recommendation came from.
 SOURCE_ALS = "als"

@@ -51,3 +51,15 @@ POM
       || echo "reclake: the ingest tests will be skipped" >&2
   fi
 fi
+
+# A BigQuery emulator for the BigQuery sink's tests (tests/e2e/test_bigquery.py; docs/publishing.md): bqemulator
+# serves BigQuery's REST API from DuckDB. A venv of its own: it is a server, and it needs a newer FastAPI than
+# `reclake serve` is tested with. numpy: its DuckDB functions need it, and its package does not say so.
+bq_version="${RECLAKE_BQEMULATOR_VERSION:-1.4.0}"
+bq_home="${RECLAKE_BQEMULATOR_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/reclake/bqemulator-$bq_version}"
+if [ ! -f "$bq_home/.installed" ]; then
+  echo "reclake: installing bqemulator $bq_version into $bq_home (test tool)" >&2
+  (rm -rf "$bq_home" && "${PYTHON:-python3}" -m venv "$bq_home" \
+    && "$bq_home/bin/pip" install -q "bqemulator==$bq_version" numpy && touch "$bq_home/.installed") >&2 \
+    || echo "reclake: could not install bqemulator; the BigQuery emulator tests will be skipped" >&2
+fi

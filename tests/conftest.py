@@ -44,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
     global _AIRFLOW_HOME
     _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="reclake-airflow-"))
     os.environ.update(airflow_environment(_AIRFLOW_HOME))
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the order matters only there
+        config.pluginmanager.register(GoldenBuildFirst(), "reclake-golden-build-first")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -62,6 +64,31 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 raise pytest.UsageError(f"{item.nodeid} is marked {marker} outside {folder.name}/: move it there")
             if inside:
                 item.add_marker(marker)
+
+
+class GoldenBuildFirst:
+    """Orders the test files for ``make test``'s workers (pytest-xdist, ``--dist loadfile
+    --no-loadscope-reorder``: files handed out in this order, the next one to whichever worker is free).
+
+    First one file that reads the golden lakehouse, so one worker starts building it at once; then every file
+    that does not need it, which the other worker runs meanwhile instead of waiting on the build's lock (about
+    two minutes on a fresh checkout); then the other golden readers. Within each group, files with more tests
+    go first, so that no long file is left for the end while the other worker idles.
+    """
+
+    @pytest.hookimpl(trylast=True)  # after `-m` has deselected
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        by_file: dict[Path, list[pytest.Item]] = {}
+        for item in items:
+            by_file.setdefault(item.path, []).append(item)
+        readers = [path for path, tests in by_file.items() if any("golden" in t.fixturenames for t in tests)]
+        others = [path for path in by_file if path not in readers]
+
+        def most_tests_first(paths: list[Path]) -> list[Path]:
+            return sorted(paths, key=lambda path: -len(by_file[path]))
+
+        order = readers[:1] + most_tests_first(others) + most_tests_first(readers[1:])
+        items[:] = [test for path in order for test in by_file[path]]
 
 
 @pytest.fixture(scope="session")

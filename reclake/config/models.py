@@ -652,7 +652,7 @@ class RecommendSection(Section):
 
 
 class BigQuerySection(Section):
-    """The BigQuery sink: Spark stages Parquet under ``staging_uri``, a load job replaces one partition.
+    """The BigQuery sink: Spark stages Parquet under ``staging_uri``; a load job and one transaction replace a date.
 
     Credentials come only from the environment (Application Default Credentials or
     GOOGLE_APPLICATION_CREDENTIALS), never from this file.
@@ -661,16 +661,30 @@ class BigQuerySection(Section):
     project: str = Field(min_length=1, description="Google Cloud project of the table.")
     dataset: str = Field(pattern=r"^[A-Za-z0-9_]+$", max_length=1024, description="BigQuery dataset.")
     table: str = Field(
-        pattern=r"^[\w-]+$", max_length=1024, description="BigQuery table; a run replaces its run date's partition."
+        pattern=r"^[\w-]+$", max_length=1024, description="BigQuery table; a run replaces its run date's rows."
     )
     staging_uri: str = Field(
         min_length=1,
-        description="gs://bucket/prefix where Spark stages Parquet; both Spark and BigQuery must reach it.",
+        description="Where Spark stages Parquet: gs://bucket/prefix (BigQuery reads it there) or a local folder or "
+        "file: URI (the files are sent with the load job).",
     )
     location: str | None = Field(
-        default=None, description="Location of the load job, e.g. EU, US, europe-west4; null: the dataset's."
+        default=None, description="Location of the jobs, e.g. EU, US, europe-west4; null: the dataset's."
     )
-    timeout_s: float = Field(default=600.0, gt=0, description="How long to wait for the load job, in seconds.")
+    timeout_s: float = Field(default=600.0, gt=0, description="How long to wait for each BigQuery job, in seconds.")
+    api_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/]+/?$",
+        description="BigQuery API endpoint, e.g. a local emulator's http://127.0.0.1:9050; null: Google's. With an "
+        "endpoint and no credentials in the environment, requests are anonymous.",
+    )
+
+    @field_validator("staging_uri")
+    @classmethod
+    def _staging_reachable(cls, uri: str) -> str:
+        if is_uri(uri) and not uri.startswith(("gs://", "file:")):
+            raise ValueError("staging_uri must be gs://bucket/prefix or a local folder (file: URI or path)")
+        return uri
 
     def destination(self, run_date: dt.date) -> str:
         """The one partition a run replaces: ``project.dataset.table$YYYYMMDD``."""

@@ -3,7 +3,8 @@
 :func:`landed_lines` is the pure part (a message -> its landing date and line);
 :func:`land_batch` writes one micro-batch of lines exactly once; :func:`ingest`
 runs the stream (Spark Structured Streaming's Kafka source) until the topic is
-drained (``available_now``) or for ever (``continuous``).
+drained (``available_now``) or until SIGTERM or SIGINT (``continuous``), which
+stop it between two micro-batches.
 
 Exactly once across restarts: Spark logs a micro-batch's offsets before running
 it and marks it committed in the checkpoint only after :func:`land_batch`
@@ -16,10 +17,11 @@ folder see whole files only (each is renamed in whole).
 
 The line of a message whose value is a JSON object is that object with the
 message's ``_kafka_topic``, ``_kafka_partition``, ``_kafka_offset``,
-``_kafka_key`` and ``_kafka_timestamp`` added (line breaks between its tokens
-become spaces); any other value (not JSON, an array, a number, empty) lands as
-it came in a ``_malformed_value`` field beside the same five, which validate
-reads as a malformed line (reclake/io/raw.py) and quarantines. The landing date
+``_kafka_key``, ``_kafka_timestamp`` and ``_kafka_headers`` added (line breaks
+between its tokens become spaces); any other value
+(not JSON, an array, a number, empty) lands as it came in a ``_malformed_value``
+field beside the same, which validate reads as a malformed line
+(reclake/io/raw.py) and quarantines. The landing date
 is the event's date (``input.columns.timestamp`` read as ``input.timestamp_format``,
 UTC), or the message's Kafka timestamp's date when it has no readable event time.
 """
@@ -29,11 +31,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Callable, Mapping
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
 
 from reclake.config import KafkaSection
 from reclake.faults import fault_point
@@ -47,15 +54,19 @@ from reclake.uris import RUN_DATE_PLACEHOLDER, join_uri
 log = logging.getLogger(__name__)
 
 # What a landed line keeps of its message, beside the event's own fields (docs/data-contracts.md).
-TOPIC, PARTITION, OFFSET, KEY, KAFKA_TIMESTAMP = (
-    "_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_key", "_kafka_timestamp",
+TOPIC, PARTITION, OFFSET, KEY, KAFKA_TIMESTAMP, HEADERS = (
+    "_kafka_topic", "_kafka_partition", "_kafka_offset", "_kafka_key", "_kafka_timestamp", "_kafka_headers",
 )  # fmt: skip
+# A header of a landed line: its key and its value as text, or ``base64`` where the value is no valid UTF-8.
+HEADER_KEY, HEADER_VALUE, HEADER_BASE64 = "key", "value", "base64"
 LANDING_DATE = "landing_date"
 LINE = "line"
 MALFORMED = "malformed"
 
 # Source options Spark must not show in plans, the UI or event logs: the login holds the password.
 REDACTED_OPTIONS = "(?i)url|jaas|password"
+# How often a running stream is checked for a stop signal, in seconds.
+STOP_POLL_S = 1
 
 
 def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[str, str]:
@@ -65,6 +76,7 @@ def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[s
         "kafka.bootstrap.servers": settings.bootstrap_servers,
         "subscribe": settings.topic,
         "startingOffsets": settings.starting_offsets,
+        "includeHeaders": "true",
     }
     if settings.max_offsets_per_trigger is not None:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
@@ -84,6 +96,7 @@ def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[s
 
 def _metadata(*extra: Column) -> Column:
     """The message's metadata (and ``extra``) as one JSON object; null fields kept, so every line has them all."""
+    headers = _headers()
     fields = [
         F.col("topic").alias(TOPIC),
         F.col("partition").alias(PARTITION),
@@ -92,7 +105,35 @@ def _metadata(*extra: Column) -> Column:
         F.col("timestamp").alias(KAFKA_TIMESTAMP),
         *extra,
     ]
-    return F.to_json(F.struct(*fields), {"ignoreNullFields": "false"})
+    return _joined(F.to_json(F.struct(*fields), {"ignoreNullFields": "false"}), headers)
+
+
+def _headers() -> Column:
+    """``{"_kafka_headers": [{"key": ..., "value": ...}, ...]}`` as text, ``[]`` for a message without headers.
+
+    A list, not an object by header name: validate's JSON reader would make names into fields, and two
+    names differing in case only (in any two lines of a date) make Spark refuse the whole folder. On every
+    line, never omitted: validate compares a date's columns and their types with the last run's (schema
+    drift), and a list reads as an array whatever it holds. A value that is no valid UTF-8 is kept as
+    ``base64`` instead of ``value``; a null value has neither.
+    """
+    headers = F.coalesce(F.col("headers"), F.array().cast("array<struct<key: string, value: binary>>"))
+
+    def header(h: Column) -> Column:
+        text = h[HEADER_VALUE].cast("string")
+        valid = F.is_valid_utf8(text)
+        return F.struct(
+            h[HEADER_KEY].alias(HEADER_KEY),
+            F.when(valid, text).alias(HEADER_VALUE),
+            F.when(~valid, F.base64(h[HEADER_VALUE])).alias(HEADER_BASE64),
+        )
+
+    return F.to_json(F.struct(F.transform(headers, header).alias(HEADERS)))
+
+
+def _joined(left: Column, right: Column) -> Column:
+    """Two JSON objects' texts as one object's: ``{"a":1}`` and ``{"b":2}`` -> ``{"a":1,"b":2}``."""
+    return F.concat(left.substr(F.lit(1), F.length(left) - 1), F.lit(","), right.substr(F.lit(2), F.length(right)))
 
 
 def landed_lines(messages: DataFrame, timestamp_field: str, timestamp_format: str) -> DataFrame:
@@ -105,9 +146,8 @@ def landed_lines(messages: DataFrame, timestamp_field: str, timestamp_format: st
     text = F.trim(F.regexp_replace(value, r"[\r\n]+", " "))
     keys = F.json_object_keys(text)  # null unless the value is one JSON object
     meta = _metadata()
-    merged = F.concat(meta.substr(F.lit(1), F.length(meta) - 1), F.lit(","), text.substr(F.lit(2), F.length(text)))
     line = F.when(keys.isNull(), _metadata(F.coalesce(value, F.lit("")).alias(MALFORMED_VALUE)))
-    line = line.when(F.size(keys) == 0, meta).otherwise(merged)
+    line = line.when(F.size(keys) == 0, meta).otherwise(_joined(meta, text))
     event_time = parse_timestamp(F.get_json_object(text, f"$['{timestamp_field}']"), timestamp_format)
     landing = F.coalesce(F.when(keys.isNotNull(), F.to_date(event_time)), F.to_date("timestamp"))
     return messages.select(landing.alias(LANDING_DATE), line.alias(LINE), keys.isNull().alias(MALFORMED))
@@ -212,7 +252,8 @@ def ingest(
 
     Micro-batches are written under ``staging`` first (see :func:`staging_folder`); ``timestamp`` is the
     event time's field and format; an event for a date in ``validated`` is late. ``available_now``
-    returns once the topic's messages up to the start are landed; ``continuous`` when the query is stopped.
+    returns once the topic's messages up to the start are landed; ``continuous`` after SIGTERM or SIGINT, at the
+    end of the micro-batch running then (either signal does the same to ``available_now``).
     """
     messages = spark.readStream.format("kafka").options(**options).load()
     lines = landed_lines(messages, *timestamp)
@@ -228,5 +269,31 @@ def ingest(
         writer = writer.trigger(availableNow=True)
     else:
         writer = writer.trigger(processingTime=f"{settings.trigger_interval_s} seconds")
-    writer.start().awaitTermination()
+    with _stop_signals() as stopping:
+        _run_until_stopped(writer.start(), stopping)
     return landed
+
+
+@contextmanager
+def _stop_signals() -> Iterator[threading.Event]:
+    """An event SIGTERM and SIGINT set while the block runs, instead of ending the process mid-batch (a
+    continuous ingest is stopped by ``kill``); the earlier handlers are back afterwards."""
+    stopping = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stopping
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_until_stopped(query: StreamingQuery, stopping: threading.Event) -> None:
+    """Wait until the query ends by itself, or, once ``stopping`` is set, until its current micro-batch is
+    done, then stop it. A batch that starts in between is interrupted, not committed, and replayed by the
+    next run (the module's docstring says why that lands nothing twice)."""
+    while not query.awaitTermination(STOP_POLL_S):
+        if stopping.is_set():
+            while query.status["isTriggerActive"]:
+                time.sleep(STOP_POLL_S / 5)
+            log.info("ingest: stopping on a signal, between micro-batches")
+            query.stop()

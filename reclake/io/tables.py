@@ -22,6 +22,7 @@ from reclake.constants import (
     ELIGIBLE,
     EVENT_TIME,
     EVENT_TYPE,
+    EXCLUDED,
     FEATURES,
     FOLDIN_SETTINGS,
     INGEST_DATE,
@@ -130,8 +131,18 @@ ITEM_FACTOR_SCHEMA = (
 )
 USER_HISTORY_SCHEMA = (
     Column(USER_ID, "string", "the user's id as in the input"),
-    Column(ITEM_ID, "string", "an item the user had in the run's `interactions`"),
-    Column(STRENGTH, "double", "the pair's strength in `interactions` (what ALS and fold-in saw)"),
+    Column(ITEM_ID, "string", "an item the user had in the run's `interactions` or that its lists exclude"),
+    Column(
+        STRENGTH,
+        "double",
+        "the pair's strength in `interactions` (what ALS and fold-in saw); null: not in them, only excluded",
+    ),
+    Column(
+        EXCLUDED,
+        "boolean",
+        "the run's lists exclude the item for the user: had in the last `recommend.exclude_seen_window_days` "
+        "(null: ever); real-time lists exclude these and the recent items",
+    ),
     Column(MODEL_VERSION, "string", "the `model_registry` version of the run's lists"),
     Column(RUN_DATE, "date", "the run's date"),
 )
@@ -233,7 +244,10 @@ STAGED_ITEM_FACTORS = Table(
     "staging/item_factors", "recommend", "an item's factors before publishing", columns=ITEM_FACTOR_SCHEMA
 )
 STAGED_USER_HISTORIES = Table(
-    "staging/user_histories", "recommend", "a user-item strength before publishing", columns=USER_HISTORY_SCHEMA
+    "staging/user_histories",
+    "recommend",
+    "a user-item strength (or exclusion) before publishing",
+    columns=USER_HISTORY_SCHEMA,
 )
 RECOMMENDATIONS = Table(
     "recommendations",

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from reclake.config import AlsSection, RecommendSection
 from reclake.constants import (
     ELIGIBLE,
+    EXCLUDED,
     FEATURES,
     FOLDIN_SETTINGS,
     ITEM_ID,
@@ -112,7 +113,7 @@ class Lists:
     new_item_shelf: DataFrame | None  # None: no catalogue, or recommend.new_items_top_n 0
     similar_items: DataFrame | None  # None: recommend.similar_items_top_n 0
     item_factors: DataFrame  # what serving folds recent items in against (published as item_factors)
-    user_histories: DataFrame  # what each user had in this run (published as user_histories)
+    user_histories: DataFrame  # what each user had and is excluded from in this run (published as user_histories)
     eligible_items: int
     new_items: int | None  # None: no catalogue
 
@@ -180,14 +181,31 @@ def lists(inputs: Inputs, settings: RecommendSection, version: str, run_date: dt
         new_item_shelf=shelf,
         similar_items=similar,
         item_factors=published_factors(inputs, candidates, names, version, run_date),
-        user_histories=conform(
-            inputs.interactions.join(inputs.users, USER_IDX)
-            .join(F.broadcast(inputs.items), ITEM_IDX)
-            .select(USER_ID, ITEM_ID, STRENGTH, F.lit(version).alias(MODEL_VERSION), F.lit(run_date).alias(RUN_DATE)),
-            USER_HISTORIES,
-        ),
+        user_histories=user_histories(inputs, version, run_date),
         eligible_items=eligible(inputs.items, allowed, denied).count(),
         new_items=None if new is None else new.ids.count(),
+    )
+
+
+def user_histories(inputs: Inputs, version: str, run_date: dt.date) -> DataFrame:
+    """Every pair of ``interactions`` (with its strength: what a fold-in at serving time solves with) and of
+    ``seen``, flagged ``excluded`` when in ``seen``, as published rows: real-time lists exclude what the batch
+    lists do. A pair only in ``seen`` (an event outside the run's history, e.g. ``prepare.history_days``) has
+    no strength."""
+    flagged = inputs.seen.select(USER_IDX, ITEM_IDX, F.lit(True).alias(EXCLUDED))
+    pairs = inputs.interactions.select(USER_IDX, ITEM_IDX, STRENGTH).join(flagged, [USER_IDX, ITEM_IDX], "full")
+    return conform(
+        pairs.join(inputs.users, USER_IDX)
+        .join(F.broadcast(inputs.items), ITEM_IDX)
+        .select(
+            USER_ID,
+            ITEM_ID,
+            STRENGTH,
+            F.coalesce(F.col(EXCLUDED), F.lit(False)).alias(EXCLUDED),
+            F.lit(version).alias(MODEL_VERSION),
+            F.lit(run_date).alias(RUN_DATE),
+        ),
+        USER_HISTORIES,
     )
 
 

@@ -37,6 +37,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from reclake.config import Config, load_config
 from reclake.console import exit_now, failure_line
 from reclake.constants import (
+    EXCLUDED,
     ITEM_ID,
     MODEL_VERSION,
     RANK,
@@ -316,8 +317,9 @@ class LookupClient:
             self.max_recent + len(followed),
         )
         _, rows = self.histories.rows_for(user_id, run_date=model.run_date)
-        history = {row[ITEM_ID]: row[STRENGTH] for row in rows}
-        top = realtime_list(model, history, recent)
+        history = {row[ITEM_ID]: row[STRENGTH] for row in rows if row[STRENGTH] is not None}
+        excluded = [row[ITEM_ID] for row in rows if row[EXCLUDED]]
+        top = realtime_list(model, history, excluded, recent)
         return {
             USER_ID: user_id,
             RUN_DATE: model.run_date,

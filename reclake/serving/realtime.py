@@ -1,14 +1,16 @@
 """Real-time lists: a user's recent items folded in against the served run's item factors at request time, no Spark.
 
 A run publishes its item factors with the settings of the solve (``item_factors``)
-and what each user had (``user_histories``). A request names the items a user
+and what each user had and which of it the batch lists exclude (``user_histories``,
+``excluded``: what the user had in the last ``recommend.exclude_seen_window_days``,
+everything when unset). A request names the items a user
 interacted with since; their events are weighed into strengths as prepare weighs
 them (reclake/features/strengths.py) and added to the user's batch history, and
 the user's factors come from one ALS user step against the fixed item factors
 (:func:`reclake.recommend.foldin.solve_user`, the solve recommend runs for new
 users). The list is then scored as the batch scores it: one float32 product with
-the eligible items' factors, the history and the recent items masked, the
-kernel's top-N selection (:func:`reclake.recommend.kernel.top_k_entries`), ties by
+the eligible items' factors, the excluded history items (as the batch lists
+exclude them) and the recent items masked, the kernel's top-N selection (:func:`reclake.recommend.kernel.top_k_entries`), ties by
 item index. A user unknown to the run gets the fold-in of the recent items alone.
 
 One served version of ``item_factors`` is loaded into numpy once (the Gram matrix
@@ -19,7 +21,7 @@ until ``served_versions`` names another.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,12 +145,15 @@ def recent_sums(
     return Recent(sums, unknown)
 
 
-def realtime_list(model: RealtimeModel, history: Mapping[str, float], recent: Recent) -> list[tuple[str, float]]:
-    """(item_id, score) of the user's top N, best first: the fold-in of ``history`` plus ``recent``.
+def realtime_list(
+    model: RealtimeModel, history: Mapping[str, float], excluded: Collection[str], recent: Recent
+) -> list[tuple[str, float]]:
+    """(item_id, score) of the user's top N, best first: the fold-in of ``history`` plus ``recent``, without
+    the items of ``excluded`` and ``recent``.
 
-    ``history``: the user's batch strengths by item id. Raises :class:`NotFound`
-    when neither gives a usable solve (no item the model has factors for with a
-    positive strength).
+    ``history``: the user's batch strengths by item id; ``excluded``: the items the
+    batch lists exclude for the user. Raises :class:`NotFound` when neither gives a
+    usable solve (no item the model has factors for with a positive strength).
     """
     items, strengths = merged(history, recent.sums, model.settings.prepare)
     indices = np.array([model.index.get(item, -1) for item in items], dtype=np.int64)
@@ -163,7 +168,8 @@ def realtime_list(model: RealtimeModel, history: Mapping[str, float], recent: Re
         return []
     scores = matrix @ factors.astype(np.float32)  # float32, as the batch kernel scores
     scores[len(ids) :] = -np.inf
-    seen = indices[indices >= 0]
+    masked = np.array([model.index.get(item, -1) for item in (*excluded, *recent.sums)], dtype=np.int64)
+    seen = masked[masked >= 0]
     pos = np.minimum(np.searchsorted(ids, seen), len(ids) - 1)
     scores[pos[ids[pos] == seen]] = -np.inf
     _, cols, ranks = top_k_entries(scores[None, :], model.settings.top_n)

@@ -1,21 +1,31 @@
-"""The BigQuery sink: stage one run as Parquet, then one load job replaces that run date's partition.
+"""The BigQuery sink: stage one run as Parquet, load it, then one transaction replaces that run date's rows.
 
 Spark writes the run's rows, laid out by user like the Delta table, under
-``<staging_uri>/recommendations/run_date=YYYY-MM-DD/run_id=<run id>/``. A load job
-then writes them to ``project.dataset.table$YYYYMMDD`` with WRITE_TRUNCATE: the
-partition is replaced atomically, so re-running a date never duplicates it. The
-table is created on first load, partitioned by day on ``run_date`` and clustered
-by ``user_id``. Credentials come only from the environment (Application Default
-Credentials, e.g. GOOGLE_APPLICATION_CREDENTIALS); they are never read from the
-config or written to logs.
+``<staging_uri>/recommendations/run_date=YYYY-MM-DD/run_id=<run id>/``. One load job
+per run date writes them to a scratch table of the run (from ``gs://``, or, for a
+local staging folder, sent with the job itself); then one multi-statement
+transaction deletes the date's rows and inserts the scratch table's, so readers see
+the old date or the new one, never both and never neither, and re-running a date
+never duplicates it. The scratch table is dropped afterwards. Not a load into the
+``table$YYYYMMDD`` partition: BigQuery emulators refuse partition decorators, and a
+transaction is atomic on both. The table is created on first publish, partitioned by
+day on ``run_date`` and clustered by ``user_id``. Credentials come only from the
+environment (Application Default Credentials, e.g. GOOGLE_APPLICATION_CREDENTIALS);
+they are never read from the config or written to logs. With ``api_endpoint`` set
+(an emulator) and none in the environment, requests are anonymous.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import re
-from typing import Any
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
 
+import pyarrow.parquet as pq
 from google.api_core.exceptions import GoogleAPIError
 from google.cloud import bigquery
 from pyspark.sql import DataFrame
@@ -26,7 +36,7 @@ from reclake.constants import RUN_DATE, USER_ID
 from reclake.context import RunContext
 from reclake.errors import SinkError
 from reclake.io.layout import file_count, lay_out_for_lookup
-from reclake.uris import join_uri, path_segment
+from reclake.uris import join_uri, local_folder, path_segment
 
 _TYPES = {
     T.StringType: "STRING",
@@ -65,24 +75,61 @@ def label_value(text: str) -> str:
 
 
 def load_job_config(schema: list[bigquery.SchemaField], run_id: str) -> bigquery.LoadJobConfig:
-    """Replace one day partition with Parquet files; create the table partitioned and clustered if new."""
+    """Fill the run's scratch table with the staged Parquet files, replacing whatever an earlier attempt left."""
     return bigquery.LoadJobConfig(
         source_format=bigquery.SourceFormat.PARQUET,
         schema=schema,
         write_disposition=bigquery.WriteDisposition.WRITE_TRUNCATE,
         create_disposition=bigquery.CreateDisposition.CREATE_IF_NEEDED,
-        time_partitioning=bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=RUN_DATE),
-        clustering_fields=[USER_ID],
         labels={"reclake_run_id": label_value(run_id)},
     )
 
 
+def table_definition(settings: BigQuerySection, schema: list[bigquery.SchemaField]) -> bigquery.Table:
+    """The published table: partitioned by day on run date (replacing a date touches one partition), clustered
+    by user (a lookup reads one block)."""
+    table = bigquery.Table(f"{settings.project}.{settings.dataset}.{settings.table}", schema=schema)
+    table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=RUN_DATE)
+    table.clustering_fields = [USER_ID]
+    return table
+
+
+def scratch_table(settings: BigQuerySection, run_id: str) -> str:
+    """The table one run loads into before its transaction: one per run, so attempts never mix."""
+    return f"{settings.project}.{settings.dataset}.{settings.table}__load_{re.sub(r'[^A-Za-z0-9_]', '_', run_id)}"
+
+
+def replace_date_script(settings: BigQuerySection, run_date: Any, columns: list[str], scratch: str) -> str:
+    """One transaction: the date's rows out, the scratch table's in; readers never see a half-replaced date."""
+    table, names = f"`{settings.project}.{settings.dataset}.{settings.table}`", ", ".join(columns)
+    return (
+        "BEGIN TRANSACTION;\n"
+        f"DELETE FROM {table} WHERE {RUN_DATE} = DATE '{run_date:%Y-%m-%d}';\n"
+        f"INSERT INTO {table} ({names}) SELECT {names} FROM `{scratch}`;\n"
+        "COMMIT TRANSACTION;"
+    )
+
+
 def make_client(settings: BigQuerySection) -> bigquery.Client:
-    """A client authenticated from the environment only."""
+    """A client authenticated from the environment only; anonymous at an ``api_endpoint`` without credentials."""
+    import google.auth
+    from google.api_core.client_options import ClientOptions
+    from google.auth.credentials import AnonymousCredentials
     from google.auth.exceptions import DefaultCredentialsError
 
     try:
-        return bigquery.Client(project=settings.project, location=settings.location)
+        if settings.api_endpoint is None:
+            return bigquery.Client(project=settings.project, location=settings.location)
+        try:
+            credentials, _ = google.auth.default()
+        except DefaultCredentialsError:
+            credentials = AnonymousCredentials()
+        return bigquery.Client(
+            project=settings.project,
+            location=settings.location,
+            credentials=credentials,
+            client_options=ClientOptions(api_endpoint=settings.api_endpoint),
+        )
     except DefaultCredentialsError:
         raise SinkError(
             "no Google credentials in the environment: set GOOGLE_APPLICATION_CREDENTIALS to a service-account "
@@ -90,50 +137,91 @@ def make_client(settings: BigQuerySection) -> bigquery.Client:
         ) from None
 
 
-def load_partition(
-    client: bigquery.Client,
-    source: str,
-    settings: BigQuerySection,
-    run_date: Any,
-    job_config: bigquery.LoadJobConfig,
-    expected_rows: int,
-) -> dict[str, int]:
-    """Run the load job for the Parquet files under ``source``; wait, check the row count, report."""
-    destination = settings.destination(run_date)
-    job = None
-    try:
-        job = client.load_table_from_uri(
+@contextlib.contextmanager
+def one_upload(folder: Path) -> Iterator[IO[bytes]]:
+    """The Parquet files in ``folder`` as one file, row group by row group: a load job takes one upload."""
+    files = sorted(folder.glob("*.parquet"))
+    with tempfile.TemporaryFile() as out:
+        with pq.ParquetWriter(out, pq.read_schema(files[0])) as writer:
+            for path in files:
+                source = pq.ParquetFile(path)
+                for group in range(source.num_row_groups):
+                    writer.write_table(source.read_row_group(group))
+        out.seek(0)
+        yield out
+
+
+def load_scratch(
+    client: bigquery.Client, source: str, scratch: str, settings: BigQuerySection, job_config: bigquery.LoadJobConfig
+) -> bigquery.LoadJob:
+    """Start the one load job of a run date: BigQuery reads ``gs://``; a local folder's files go with the job."""
+    folder = local_folder(source)
+    if folder is None:
+        return client.load_table_from_uri(
             join_uri(source, "*.parquet"),
-            destination,
+            scratch,
             job_config=job_config,
             location=settings.location,
             project=settings.project,
         )
-        try:
-            job.result(timeout=settings.timeout_s)
-        except concurrent.futures.TimeoutError:
+    with one_upload(folder) as upload:
+        return client.load_table_from_file(
+            upload, scratch, job_config=job_config, location=settings.location, project=settings.project
+        )
+
+
+def wait(job: Any, what: str, settings: BigQuerySection) -> None:
+    """Wait for ``job``; a time-out says it may still finish."""
+    try:
+        job.result(timeout=settings.timeout_s)
+    except concurrent.futures.TimeoutError:
+        raise SinkError(
+            f"BigQuery {what} job {job.job_id} did not finish within {settings.timeout_s:.0f}s; "
+            "it may still complete: check it with `bq show -j` before re-running"
+        ) from None
+
+
+def replace_date(
+    client: bigquery.Client,
+    source: str,
+    settings: BigQuerySection,
+    ctx: RunContext,
+    schema: list[bigquery.SchemaField],
+    expected_rows: int,
+) -> dict[str, int]:
+    """Load the Parquet files under ``source`` into the run's scratch table, check the row count, replace the run
+    date's rows with them in one transaction; drop the scratch table whatever happens."""
+    destination, scratch = settings.destination(ctx.run_date), scratch_table(settings, ctx.run_id)
+    job: bigquery.LoadJob | bigquery.QueryJob | None = None
+    try:
+        client.create_table(table_definition(settings, schema), exists_ok=True)
+        job = load_scratch(client, source, scratch, settings, load_job_config(schema, ctx.run_id))
+        wait(job, "load", settings)
+        if job.output_rows != expected_rows:
             raise SinkError(
-                f"BigQuery load job {job.job_id} into {destination} did not finish within {settings.timeout_s:.0f}s; "
-                "it may still complete: check it with `bq show -j` before re-running"
-            ) from None
+                f"BigQuery load job {job.job_id} wrote {job.output_rows} rows, Spark staged {expected_rows}"
+            )
+        script = replace_date_script(settings, ctx.run_date, [f.name for f in schema], scratch)
+        job = client.query(script, location=settings.location, project=settings.project)
+        wait(job, "replace", settings)
+        return {"bigquery_rows": expected_rows}
     except GoogleAPIError as exc:
         job_id = f" (job {job.job_id})" if job is not None else ""
         details = "; ".join(e.get("message", "") for e in getattr(exc, "errors", None) or []) or str(exc)
-        raise SinkError(f"BigQuery load into {destination} failed{job_id}: {details}") from None
-    if job.output_rows != expected_rows:
-        raise SinkError(f"BigQuery load job {job.job_id} wrote {job.output_rows} rows, Spark staged {expected_rows}")
-    return {"bigquery_rows": int(job.output_rows), "bigquery_files": int(job.input_files or 0)}
+        raise SinkError(f"BigQuery publish into {destination} failed{job_id}: {details}") from None
+    finally:
+        with contextlib.suppress(GoogleAPIError):  # it holds no published rows; a later attempt replaces it
+            client.delete_table(scratch, not_found_ok=True)
 
 
 def publish_to_bigquery(
     staged: DataFrame, rows: int, settings: PublishSection, ctx: RunContext, client: bigquery.Client | None = None
 ) -> dict[str, int]:
-    """Stage ``staged`` (``rows`` rows) as Parquet and load it into its run-date partition; return the counts."""
+    """Stage ``staged`` (``rows`` rows) as Parquet and replace its run date's rows with it; return the counts."""
     target = settings.bigquery_target
     client = client or make_client(target)  # before the Spark write: fail fast without credentials
     source = staging_path(target.staging_uri, ctx.run_date, ctx.run_id)
     lay_out_for_lookup(staged, USER_ID, file_count(rows, settings.target_file_rows)).write.mode("overwrite").parquet(
         source
     )
-    config = load_job_config(bigquery_schema(staged.schema), ctx.run_id)
-    return {"rows": rows, **load_partition(client, source, target, ctx.run_date, config, rows)}
+    return {"rows": rows, **replace_date(client, source, target, ctx, bigquery_schema(staged.schema), rows)}

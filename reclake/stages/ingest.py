@@ -5,7 +5,8 @@ as one JSON line under ``input.path`` with ``{run_date}`` set to the event's dat
 where ``validate`` reads it like any landed file (reclake/io/kafka.py says how a
 line looks and why nothing lands twice). ``kafka.trigger: available_now`` lands what
 the topic holds and stops: the daily DAG's task before ``validate``; ``continuous``
-runs until stopped. The stream's checkpoint (the offsets landed) is
+runs until SIGTERM or SIGINT (``kill <pid>``), which stop it after its current
+micro-batch, exit status 0. The stream's checkpoint (the offsets landed) is
 ``kafka.checkpoint_dir``, by default under the lakehouse.
 
 Late events: an event lands under its own date even when that date's batch was

@@ -96,6 +96,40 @@ def kafka_broker(state: Path) -> Iterator[str]:
         subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=True, timeout=60)
 
 
+# The BigQuery emulator's venv (scripts/test-tools.sh installs it) and the launcher that starts it without spatial.
+BQEMULATOR_HOME = Path(
+    os.environ.get("RECLAKE_BQEMULATOR_HOME")
+    or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reclake" / "bqemulator-1.4.0"
+)
+BQEMULATOR_LAUNCHER = Path(__file__).with_name("bigquery_emulator.py")
+
+
+@contextmanager
+def bigquery_emulator(state: Path, project: str, dataset: str) -> Iterator[str]:
+    """bqemulator (BigQuery's REST API on an in-memory DuckDB) on a free loopback port, with ``project`` and its
+    empty ``dataset``, until the block ends; yields its endpoint.
+
+    Started by tests/e2e/bigquery_emulator.py, which skips loading DuckDB's spatial extension: bqemulator
+    downloads it at start, which cannot be done here, and reclake's tables have no GEOGRAPHY column.
+    """
+    port, log = free_port(), state / "bqemulator.log"
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [
+        str(BQEMULATOR_HOME / "bin" / "python"), str(BQEMULATOR_LAUNCHER), "start", "--rest-port", str(port),
+        "--grpc-port", "0", "--project", project, "--ephemeral", "--no-admin", "--log-level", "warning",
+    ]  # fmt: skip
+    # cwd: bqemulator reads a .bqemu.toml there; the upload folder keeps the files it is sent in the test's tree.
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(state), "BQEMU_UPLOAD_STAGING_DIR": str(state / "uploads")}
+    with server(command, f"{endpoint}/readyz", log, timeout=60, cwd=state, env=env):
+        body = json.dumps({"datasetReference": {"projectId": project, "datasetId": dataset}}).encode()
+        request = urllib.request.Request(
+            f"{endpoint}/bigquery/v2/projects/{project}/datasets", body, {"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 200, response.read()
+        yield endpoint
+
+
 class Producer:
     """Creates ``topic`` with 3 partitions, sends to them in turn and remembers the (partition, offset) of every
     message."""
@@ -111,11 +145,13 @@ class Producer:
         self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
         self.sent: list[tuple[int, int]] = []
 
-    def send(self, values: list[bytes], day: dt.date) -> None:
-        """``values`` as messages of ``day`` (their Kafka timestamp: 12:00 UTC)."""
+    def send(self, values: list[bytes], day: dt.date, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """``values`` as messages of ``day`` (their Kafka timestamp: 12:00 UTC), each with ``headers``."""
         millis = int(dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc).timestamp() * 1000)
         futures = [
-            self.producer.send(self.topic, value=v, key=f"k{i}".encode(), partition=i % 3, timestamp_ms=millis)
+            self.producer.send(
+                self.topic, value=v, key=f"k{i}".encode(), partition=i % 3, timestamp_ms=millis, headers=headers
+            )
             for i, v in enumerate(values)
         ]
         self.producer.flush()

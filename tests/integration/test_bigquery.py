@@ -1,10 +1,12 @@
-"""The BigQuery sink, everything short of the network: schema, load-job config, staging layout, errors.
+"""The BigQuery sink, short of the network: schema, job configs, staging layout, and the failures an emulator
+cannot produce.
 
-BigQuery is not reachable here, so the network client is the one fake, autospecced
-from ``google.cloud.bigquery.Client`` (a misspelled method or keyword fails): it
-records the load request and answers like a load job would (reading the staged
-Parquet files to count rows) or fails like one. Spark, the Parquet staging and
-google-auth's credential lookup are real.
+What a BigQuery API answers is tested against a real emulator in tests/e2e/test_bigquery.py.
+Here the network client is the one fake, autospecced from ``google.cloud.bigquery.Client``
+(a misspelled method or keyword fails): it records each request and answers like BigQuery
+would (its load job counts the uploaded Parquet rows) or fails like it, for what the
+emulator never does: permission denied, a time-out, a job that loses rows, a transaction
+that fails midway. Spark, the Parquet staging and google-auth's credential lookup are real.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import concurrent.futures
 import datetime as dt
 import inspect
+import json
 from pathlib import Path
 from unittest.mock import create_autospec
 
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 import pytest
 from google.api_core.exceptions import BadRequest, Forbidden
+from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery
 from pyspark.sql import types as T
 
@@ -32,8 +36,11 @@ from reclake.sinks.bigquery import (
     bigquery_schema,
     label_value,
     load_job_config,
+    load_scratch,
+    make_client,
     publish_to_bigquery,
     staging_path,
+    table_definition,
 )
 from reclake.stages import publish
 
@@ -41,44 +48,49 @@ D = dt.date(2026, 11, 23)
 ROWS = [(f"u{u:02d}", r, f"i{u}.{r}", 1.0 / r, "als", "m1", D) for u in range(12) for r in (1, 2)]
 
 
-def fake_client(error: Exception | None = None, rows_missing: int = 0) -> bigquery.Client:
+def fake_client(
+    load_error: Exception | None = None, replace_error: Exception | None = None, rows_missing: int = 0
+) -> bigquery.Client:
     """``bigquery.Client`` autospecced: a misspelled method or keyword fails as it would on the real client.
 
-    Its load_table_from_uri, the one call that needs the network, answers with an
-    autospecced ``LoadJob`` whose result() reads the staged Parquet files to count
-    rows (less ``rows_missing``) or raises ``error``; the mock records each call.
+    Its load jobs (from a file or from gs://) are autospecced ``LoadJob``s whose result()
+    counts the uploaded Parquet rows (less ``rows_missing``) or raises ``load_error``; its
+    query job raises ``replace_error`` from result(). The mock records each call.
     """
     client = create_autospec(bigquery.Client, instance=True)
 
-    def load_table_from_uri(source_uris, destination, **kwargs) -> bigquery.LoadJob:
-        job = create_autospec(bigquery.LoadJob, instance=True)
-        job.job_id, job.input_files, job.output_rows = "job_123", 0, None
+    def job(kind: type, job_id: str, error: Exception | None, rows: int | None = None):
+        started = create_autospec(kind, instance=True)
+        started.job_id, started.output_rows = job_id, None
 
-        def result(timeout: float | None = None, **kwargs) -> bigquery.LoadJob:
+        def result(timeout: float | None = None, **kwargs):
             if error is not None:
                 raise error
-            files = sorted(Path(source_uris.removesuffix("/*.parquet")).glob("*.parquet"))
-            job.input_files = len(files)
-            job.output_rows = ds.dataset([str(f) for f in files]).count_rows() - rows_missing
-            return job
+            started.output_rows = rows
+            return started
 
-        job.result.side_effect = result
-        return job
+        started.result.side_effect = result
+        return started
 
-    client.load_table_from_uri.side_effect = load_table_from_uri
+    def load_table_from_file(file_obj, destination, **kwargs) -> bigquery.LoadJob:
+        return job(bigquery.LoadJob, "job_123", load_error, pq.ParquetFile(file_obj).metadata.num_rows - rows_missing)
+
+    client.load_table_from_file.side_effect = load_table_from_file
+    client.load_table_from_uri.side_effect = lambda *args, **kwargs: job(bigquery.LoadJob, "job_123", load_error, 0)
+    client.query.side_effect = lambda *args, **kwargs: job(bigquery.QueryJob, "job_456", replace_error)
     return client
 
 
-def load_calls(client: bigquery.Client) -> list[dict]:
-    """Each load_table_from_uri call the client got, its arguments by name (as the real signature binds them)."""
-    signature = inspect.signature(bigquery.Client.load_table_from_uri)
+def calls(client: bigquery.Client, method: str) -> list[dict]:
+    """Each call of ``method`` the client got, its arguments by name (as the real signature binds them)."""
+    signature = inspect.signature(getattr(bigquery.Client, method))
     return [
         dict(signature.bind(client, *call.args, **call.kwargs).arguments)
-        for call in client.load_table_from_uri.call_args_list
+        for call in getattr(client, method).call_args_list
     ]
 
 
-def settings(tmp_path: Path):
+def settings(tmp_path: Path, *extra: str):
     return load_config(
         None,
         [
@@ -89,6 +101,7 @@ def settings(tmp_path: Path):
             "publish.bigquery.table=recommendations",
             f"publish.bigquery.staging_uri={tmp_path / 'bucket' / 'staging'}",
             "publish.bigquery.location=EU",
+            *extra,
         ],
     ).publish
 
@@ -117,29 +130,33 @@ def test_schema_maps_spark_types_and_nullability():
         bigquery_schema(T.StructType([T.StructField("tags", T.MapType(T.StringType(), T.StringType()))]))
 
 
-def test_load_job_replaces_one_day_partition_of_a_table_clustered_by_user():
-    api = load_job_config([bigquery.SchemaField("user_id", "STRING")], "20261123-101500-ABC/1").to_api_repr()
+def test_the_table_is_day_partitioned_by_run_date_and_clustered_by_user_and_the_load_labelled():
+    schema = [bigquery.SchemaField("user_id", "STRING")]
+    api = load_job_config(schema, "20261123-101500-ABC/1").to_api_repr()
     config = api["load"]
     assert config["sourceFormat"] == "PARQUET"
     assert config["writeDisposition"] == "WRITE_TRUNCATE" and config["createDisposition"] == "CREATE_IF_NEEDED"
-    assert config["timePartitioning"] == {"type": "DAY", "field": "run_date"}
-    assert config["clustering"] == {"fields": ["user_id"]}
     assert api["labels"] == {"reclake_run_id": "20261123-101500-abc_1"}
     assert label_value("x" * 100) == "x" * 63
+    table = table_definition(settings(Path("/tmp")).bigquery_target, schema).to_api_repr()
+    assert table["timePartitioning"] == {"type": "DAY", "field": "run_date"}
+    assert table["clustering"] == {"fields": ["user_id"]}
+    assert table["tableReference"] == {"projectId": "acme-prod", "datasetId": "reclake", "tableId": "recommendations"}
 
 
-def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged, tmp_path):
+def test_publish_stages_parquet_by_user_uploads_it_in_one_load_job_and_replaces_the_date_in_one_transaction(
+    staged, tmp_path
+):
     sink = settings(tmp_path)
     client = fake_client()
     counts = publish_to_bigquery(staged, len(ROWS), sink, RunContext(D, "run-7"), client=client)
-    assert counts == {"rows": 24, "bigquery_rows": 24, "bigquery_files": 3}
+    assert counts == {"rows": 24, "bigquery_rows": 24}
 
-    staging = tmp_path / "bucket" / "staging" / "recommendations" / "run_date=2026-11-23" / "run_id=run-7"
-    (call,) = load_calls(client)
-    assert call["source_uris"] == f"{staging}/*.parquet"
-    assert call["destination"] == "acme-prod.reclake.recommendations$20261123"
-    assert call["location"] == "EU" and call["project"] == "acme-prod"
-    fields = call["job_config"].schema
+    scratch = "acme-prod.reclake.recommendations__load_run_7"
+    (load,) = calls(client, "load_table_from_file")
+    assert load["destination"] == scratch and not calls(client, "load_table_from_uri")
+    assert load["location"] == "EU" and load["project"] == "acme-prod"
+    fields = load["job_config"].schema
     assert [(f.name, f.field_type) for f in fields] == [
         ("user_id", "STRING"),
         ("rank", "INT64"),
@@ -149,38 +166,64 @@ def test_publish_stages_parquet_by_user_and_loads_the_run_date_partition(staged,
         ("model_version", "STRING"),
         ("run_date", "DATE"),
     ]
+    (query,) = calls(client, "query")
+    columns = "user_id, rank, item_id, score, source, model_version, run_date"
+    assert query["query"] == (
+        "BEGIN TRANSACTION;\n"
+        "DELETE FROM `acme-prod.reclake.recommendations` WHERE run_date = DATE '2026-11-23';\n"
+        f"INSERT INTO `acme-prod.reclake.recommendations` ({columns}) SELECT {columns} FROM `{scratch}`;\n"
+        "COMMIT TRANSACTION;"
+    )
+    assert [c["table"] for c in calls(client, "delete_table")] == [scratch]
 
+    staging = tmp_path / "bucket" / "staging" / "recommendations" / "run_date=2026-11-23" / "run_id=run-7"
     files = sorted(staging.glob("*.parquet"))
-    assert len(files) == 3  # ceil(24 rows / 10 per file)
+    assert len(files) == 3  # ceil(24 rows / 10 per file), sent as one upload
     users_per_file = []
     for f in files:
-        table = ds.dataset(str(f)).to_table()
+        table = pq.read_table(f)
         assert [c for c in table.column_names] == [f.name for f in fields]
         keys = list(zip(table["user_id"].to_pylist(), table["rank"].to_pylist()))
         assert keys == sorted(keys)
         users_per_file.append(set(table["user_id"].to_pylist()))
     assert sum(len(u) for u in users_per_file) == 12  # no user split across files
-    staged_rows = [tuple(r.values()) for f in files for r in ds.dataset(str(f)).to_table().to_pylist()]
+    staged_rows = [tuple(r.values()) for f in files for r in pq.read_table(f).to_pylist()]
     assert sorted(staged_rows) == sorted(ROWS)
+
+
+def test_a_gs_staging_uri_is_read_by_bigquery_itself(tmp_path):
+    client = fake_client()
+    target = settings(tmp_path).bigquery_target
+    config = load_job_config([bigquery.SchemaField("user_id", "STRING")], "run-7")
+    load_scratch(client, "gs://bucket/staging/run_id=run-7", "p.d.t__load_run_7", target, config)
+    (load,) = calls(client, "load_table_from_uri")
+    assert load["source_uris"] == "gs://bucket/staging/run_id=run-7/*.parquet"
+    assert load["destination"] == "p.d.t__load_run_7" and not calls(client, "load_table_from_file")
 
 
 @pytest.mark.parametrize(
     ("job_kwargs", "message"),
     [
         (
-            {"error": BadRequest("Error while reading data", errors=[{"message": "Schema mismatch: score"}])},
+            {"load_error": BadRequest("Error while reading data", errors=[{"message": "Schema mismatch: score"}])},
             r"recommendations\$20261123 failed \(job job_123\): Schema mismatch: score",
         ),
-        ({"error": Forbidden("Access Denied: Table acme-prod:reclake.recommendations")}, "Access Denied"),
-        ({"error": concurrent.futures.TimeoutError()}, "job_123 .* did not finish within 600s"),
+        ({"load_error": Forbidden("Access Denied: Table acme-prod:reclake.recommendations")}, "Access Denied"),
+        ({"load_error": concurrent.futures.TimeoutError()}, "load job job_123 did not finish within 600s"),
         ({"rows_missing": 1}, "wrote 23 rows, Spark staged 24"),
+        (
+            {"replace_error": BadRequest("Transaction aborted", errors=[{"message": "Quota exceeded"}])},
+            r"failed \(job job_456\): Quota exceeded",
+        ),
+        ({"replace_error": concurrent.futures.TimeoutError()}, "replace job job_456 did not finish within 600s"),
     ],
 )
-def test_load_failures_become_errors_a_person_can_act_on(staged, tmp_path, job_kwargs, message):
+def test_failures_become_errors_a_person_can_act_on_and_drop_the_scratch_table(staged, tmp_path, job_kwargs, message):
+    client = fake_client(**job_kwargs)
     with pytest.raises(SinkError, match=message):
-        publish_to_bigquery(
-            staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=fake_client(**job_kwargs)
-        )
+        publish_to_bigquery(staged, len(ROWS), settings(tmp_path), RunContext(D, "run-7"), client=client)
+    assert [c["table"] for c in calls(client, "delete_table")] == ["acme-prod.reclake.recommendations__load_run_7"]
+    assert len(calls(client, "query")) == (1 if "replace_error" in job_kwargs else 0)  # a failed load replaces nothing
 
 
 def test_the_fake_client_refuses_what_the_real_client_refuses():
@@ -189,9 +232,33 @@ def test_the_fake_client_refuses_what_the_real_client_refuses():
         client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_confg=None)
     with pytest.raises(AttributeError, match="load_table_from_uris"):
         client.load_table_from_uris("gs://b/x/*.parquet", "p.d.t")
+    with pytest.raises(TypeError, match="locaton"):
+        client.query("SELECT 1", locaton="EU")
     job = client.load_table_from_uri("gs://b/x/*.parquet", "p.d.t", job_config=None, location="EU", project="p")
     with pytest.raises(AttributeError, match="output_row"):
         _ = job.output_row
+
+
+def test_an_api_endpoint_without_credentials_in_the_environment_is_anonymous(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    monkeypatch.setenv("NO_GCE_CHECK", "True")  # google-auth would ask a metadata server that is not there
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path / "gcloud"))  # no gcloud login either
+    target = settings(tmp_path, "publish.bigquery.api_endpoint=http://127.0.0.1:9050").bigquery_target
+    client = make_client(target)
+    assert isinstance(client._credentials, AnonymousCredentials)
+    assert client._connection.API_BASE_URL == "http://127.0.0.1:9050"
+    with pytest.raises(SinkError, match="GOOGLE_APPLICATION_CREDENTIALS"):
+        make_client(settings(tmp_path).bigquery_target)  # Google's endpoint is never anonymous
+
+
+def test_an_api_endpoint_uses_the_credentials_the_environment_names(tmp_path, monkeypatch):
+    key = tmp_path / "adc.json"
+    key.write_text(
+        json.dumps({"type": "authorized_user", "client_id": "c", "client_secret": "s", "refresh_token": "r"})
+    )
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(key))
+    client = make_client(settings(tmp_path, "publish.bigquery.api_endpoint=https://bq.example:443").bigquery_target)
+    assert not isinstance(client._credentials, AnonymousCredentials) and client._credentials.refresh_token == "r"
 
 
 def test_publish_without_credentials_fails_fast_before_staging(spark, run_cli, lakehouse, tmp_path, monkeypatch):
@@ -229,6 +296,9 @@ def test_bigquery_settings_are_validated_at_load_time():
         )
     with pytest.raises(ConfigError, match="publish.bigquery.staging_uri"):
         load_config(None, ["publish.bigquery.project=p", "publish.bigquery.dataset=d", "publish.bigquery.table=t"])
+    for key, bad in (("staging_uri", "s3a://b/s"), ("api_endpoint", "localhost:9050")):
+        with pytest.raises(ConfigError, match=f"publish.bigquery.{key}"):
+            settings(Path("/tmp"), f"publish.bigquery.{key}={bad}")
 
 
 def test_an_airflow_run_id_stages_under_a_folder_hadoop_accepts():

@@ -1,4 +1,5 @@
-"""Real-time lists on the golden lakehouse: serving's fold-in equals the batch fold-in; the POST API and the command.
+"""Real-time lists on the golden lakehouse: serving's fold-in equals the batch fold-in, with and without
+recommend.exclude_seen_window_days; the POST API and the command.
 
 The batch path is Spark's own: the recent events summed as one more batch of the
 run date by prepare's functions, the users folded in by recommend's fold-in and
@@ -28,13 +29,15 @@ from reclake.constants import (
 )
 from reclake.features.interactions import daily_pair_sums, history_strengths, new_id_mappings, to_interactions
 from reclake.io import catalogue
-from reclake.io.tables import DAILY_PAIRS, ITEM_IDS, USER_IDS
+from reclake.io.tables import DAILY_PAIRS, EVENTS, INTERACTIONS, ITEM_IDS, USER_IDS
 from reclake.model.registry import latest_approved_version, model_entry, model_uri
 from reclake.recommend.fallback import folded_in_factors
+from reclake.recommend.lists import pairs_since, window_start
 from reclake.recommend.topn import top_n_for_users
 from reclake.serving import lookup
 from reclake.serving.api import MAX_BODY_BYTES, create_app
 from reclake.serving.lookup import LookupClient
+from reclake.stages import publish, recommend
 from tests.helpers import GOLDEN_DATA, GOLDEN_RUN_DATE, GOLDEN_TOP_N, REPO, Golden
 
 RUN_DATE = dt.date.fromisoformat(GOLDEN_RUN_DATE)
@@ -154,3 +157,48 @@ def test_reclake_lookup_recent_prints_the_realtime_list(golden, recent, capsys):
     assert printed["items"] == json.loads(json.dumps(expected["items"])) and printed["unknown_items"] == 1
     assert lookup.main([user, "--recent", items, "--event-types", "nope,view", "--lakehouse", str(golden.root)]) == 2
     assert "[RECLAKE-LOOKUP-REFUSED]" in capsys.readouterr().err
+
+
+def test_with_a_seen_window_realtime_lists_exclude_what_the_batch_lists_exclude(spark, run_cli, golden_copy):
+    root, days = golden_copy, 7
+    for stage in (recommend, publish):
+        status, summary = run_cli(stage.main, *Golden.args(root), "--set", f"recommend.exclude_seen_window_days={days}")
+        assert status == 0, summary.get("error")
+    # From the events, not from what recommend flagged: each user's items of the window, and of before it.
+    users, items = catalogue.read(spark, str(root), USER_IDS), catalogue.read(spark, str(root), ITEM_IDS)
+    window = pairs_since(catalogue.read(spark, str(root), EVENTS), window_start(RUN_DATE, days), users, items)
+    interactions = catalogue.read(spark, str(root), INTERACTIONS)
+
+    def named(pairs):
+        return {(r[USER_ID], r[ITEM_ID]) for r in pairs.join(users, USER_IDX).join(items, ITEM_IDX).collect()}
+
+    recent, had = named(window), named(interactions)
+    older = had - recent
+    assert recent and older
+
+    # The batch fold-in of each user's history, with the window's items masked, and the published ALS lists.
+    version = latest_approved_version(spark, str(root))
+    item_factors = ALSModel.load(model_uri(str(root), version)).itemFactors.withColumnRenamed("id", ITEM_IDX)
+    params = AlsSection.model_validate(model_entry(spark, str(root), version)["params"])
+    folded = folded_in_factors(users, interactions, item_factors, params)
+    top = top_n_for_users(folded, item_factors, window, GOLDEN_TOP_N).join(users, USER_IDX).join(items, ITEM_IDX)
+    batch: dict[str, list[tuple[str, float]]] = {}
+    for row in top.orderBy(USER_ID, RANK).collect():
+        batch.setdefault(row[USER_ID], []).append((row[ITEM_ID], row[SCORE]))
+    published = DeltaTable(str(root / "recommendations")).to_pandas()
+    published = published[published["run_date"].astype(str) == GOLDEN_RUN_DATE]
+
+    client = LookupClient(str(root))
+    served = {user: client.realtime_for(user, [])["items"] for user in sorted(batch)[:60]}
+    for user, rows in served.items():
+        assert [(row[ITEM_ID], row[SCORE]) for row in rows] == [
+            (item, pytest.approx(score, abs=1e-5)) for item, score in batch[user]
+        ], user
+    lists = {
+        "real-time": {(user, row[ITEM_ID]) for user, rows in served.items() for row in rows},
+        "batch fold-in": {(user, item) for user in served for item, _ in batch[user]},
+        "published": set(zip(published[USER_ID], published[ITEM_ID], strict=True)),
+    }
+    for name, pairs in lists.items():
+        assert not pairs & recent, f"{name}: an item of the window recommended back"
+        assert pairs & older, f"{name}: no item from before the window recommended back"

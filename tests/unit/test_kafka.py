@@ -9,6 +9,7 @@ import json
 import re
 
 import pytest
+from pyspark.sql import functions as F
 
 from reclake.config import load_config
 from reclake.errors import ConfigError
@@ -24,8 +25,12 @@ from reclake.io.kafka import (
 )
 from reclake.io.kafka_login import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, SECURITY_PROTOCOL_ENV
 from reclake.io.raw import CORRUPT_RECORD, read_raw
+from reclake.quality.batch import source_schema
 
-SOURCE = "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, timestampType int"
+SOURCE = (
+    "key binary, value binary, topic string, partition int, offset long, timestamp timestamp, timestampType int, "
+    "headers array<struct<key: string, value: binary>>"
+)
 SENT = dt.datetime(2026, 11, 24, 6, 30, tzinfo=dt.timezone.utc)  # the message's timestamp: a day after the events
 EVENT = {"user_id": "u1", "item_id": "i1", "event_type": "view", "timestamp": "2026-11-23T10:00:00Z"}
 VALUES = [
@@ -40,8 +45,18 @@ VALUES = [
 ]
 
 
+# The headers of the first valid and the first malformed message: a key twice and once in other case (as
+# object keys, Spark's JSON reader would refuse the folder), a value no UTF-8, a null value.
+HEADERS = [("trace", b"t-1"), ("Trace", "t-2 é".encode()), ("blob", b"\xff\x00"), ("trace", b"t-3"), ("none", None)]
+LANDED_HEADERS = [
+    {"key": "trace", "value": "t-1"}, {"key": "Trace", "value": "t-2 é"}, {"key": "blob", "base64": "/wA="},
+    {"key": "trace", "value": "t-3"}, {"key": "none"},
+]  # fmt: skip
+
+
 def messages(spark, values):
-    rows = [(b"k" if i == 0 else None, v, "events", i % 2, i, SENT, 0) for i, v in enumerate(values)]
+    headers = {0: HEADERS, 1: [], 4: HEADERS}
+    rows = [(b"k" if i == 0 else None, v, "events", i % 2, i, SENT, 0, headers.get(i)) for i, v in enumerate(values)]
     return spark.createDataFrame(rows, SOURCE)
 
 
@@ -57,10 +72,13 @@ def test_each_value_becomes_one_json_line_under_its_event_date(spark):
     assert lines[0] == {
         **EVENT,
         "_kafka_topic": "events", "_kafka_partition": 0, "_kafka_offset": 0, "_kafka_key": "k",
-        "_kafka_timestamp": "2026-11-24T06:30:00.000Z",
+        "_kafka_timestamp": "2026-11-24T06:30:00.000Z", "_kafka_headers": LANDED_HEADERS,
     }  # fmt: skip
+    assert [i for i, line in enumerate(lines) if line["_kafka_headers"] != []] == [0, 4], "none: an empty list"
+    assert lines[4]["_kafka_headers"] == LANDED_HEADERS and lines[4]["_malformed_value"] == "not json"
     assert "\n" not in rows[1][LINE] and lines[1]["user_id"] == "u2"  # line breaks between tokens: spaces
     assert lines[3] == {k: v for k, v in lines[3].items() if k.startswith("_kafka_")} and lines[3]["_kafka_key"] is None
+    assert lines[3]["_kafka_headers"] == []
     assert [line.get("_malformed_value") for line in lines[4:]] == ["not json", "[1, 2]", "", ""]
     assert [row[LANDING_DATE] for row in rows] == [dt.date(2026, 11, 23)] * 2 + [SENT.date()] * 6
 
@@ -72,8 +90,20 @@ def test_validate_reads_a_malformed_message_as_a_malformed_line(spark, tmp_path)
     settings = load_config(None, ["input.format=json"]).input
     raw = read_raw(spark, settings, str(tmp_path / "day"))
     assert "_malformed_value" not in raw.columns
-    corrupt = [row[CORRUPT_RECORD] for row in raw.orderBy("_kafka_offset").collect()]
-    assert corrupt == [None] * 4 + ["not json", "[1, 2]", "", ""]
+    read = raw.orderBy("_kafka_offset").collect()
+    assert [row[CORRUPT_RECORD] for row in read] == [None] * 4 + ["not json", "[1, 2]", "", ""]
+    assert [h.asDict() for h in read[0]["_kafka_headers"]] == [
+        {"key": "trace", "value": "t-1", "base64": None}, {"key": "Trace", "value": "t-2 é", "base64": None},
+        {"key": "blob", "value": None, "base64": "/wA="}, {"key": "trace", "value": "t-3", "base64": None},
+        {"key": "none", "value": None, "base64": None},
+    ]  # fmt: skip
+    # A date whose messages had no headers reads them with the same columns and types (what schema drift compares).
+    (tmp_path / "plain").mkdir()
+    plain = landed_lines(
+        messages(spark, VALUES).drop("headers").withColumn("headers", F.lit(None)), "timestamp", "iso8601"
+    )
+    (tmp_path / "plain" / "batch.json").write_text("".join(f"{row[LINE]}\n" for row in plain.collect()))
+    assert source_schema(read_raw(spark, settings, str(tmp_path / "plain"))) == source_schema(raw)
 
 
 def test_a_replayed_batch_lands_once_and_replaces_what_its_killed_attempt_left(spark, tmp_path):
@@ -109,6 +139,7 @@ def test_security_settings_come_from_the_environment_only(tmp_path):
         "kafka.bootstrap.servers": "127.0.0.1:9092",
         "subscribe": "events",
         "startingOffsets": "earliest",
+        "includeHeaders": "true",
         "maxOffsetsPerTrigger": "500",
     }
     env = {SECURITY_PROTOCOL_ENV: "SASL_SSL", SASL_USERNAME_ENV: "app", SASL_PASSWORD_ENV: 'p"w'}

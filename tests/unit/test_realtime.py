@@ -78,22 +78,25 @@ def test_requests_it_cannot_use_are_refused_without_echoing_them(items, types, v
     assert "<script>" not in str(caught.value)
 
 
-def test_the_list_is_the_fold_in_scored_over_eligible_unseen_items():
+@pytest.mark.parametrize("excluded", [["a", "d", "zz"], ["a"]], ids=["all history", "part of it (a window)"])
+def test_the_list_is_the_fold_in_scored_over_eligible_items_neither_excluded_nor_recent(excluded):
     realtime = model()
     history = {"a": 0.9, "d": 1.4, "zz": 2.0}  # zz: an item of the run the model has no factors for
-    top = realtime_list(realtime, history, recent_sums(["b", "g"], None, None, realtime))
-    # Directly: solve with the trained items only, score every eligible item, drop what the user has, sort.
+    top = realtime_list(realtime, history, excluded, recent_sums(["b", "g"], None, None, realtime))
+    # Directly: solve with the trained items only, score every eligible item, drop the excluded and recent, sort.
     trained = [i for i, name in enumerate(NAMES) if name not in ("g",)]
     direct = FoldInModel.build(np.array(INDICES)[trained], VECTORS[trained], 0.2, 3.0, True)
     strengths = np.array([0.9, 1.4, float(scaled(np.array(1.0), PREPARE))])
     x = solve_user(direct, np.array([10, 13, 11]), strengths).astype(np.float32)
-    scores = {name: float(VECTORS[i] @ x) for i, name in enumerate(NAMES) if name not in ("a", "b", "d", "g", "h")}
+    dropped = {*excluded, "b", "g", "h"}  # h: not eligible
+    scores = {name: float(VECTORS[i] @ x) for i, name in enumerate(NAMES) if name not in dropped}
     expected = sorted(scores.items(), key=lambda kv: -kv[1])[:3]
     assert [name for name, _ in top] == [name for name, _ in expected]
     assert [score for _, score in top] == pytest.approx([score for _, score in expected], rel=1e-5)
+    assert ("d" in dict(top)) == ("d" not in excluded), "a history item not excluded is recommended back"
 
 
 def test_nothing_to_fold_in_is_not_found():
     realtime = model()
     with pytest.raises(NotFound, match="nothing to fold in"):
-        realtime_list(realtime, {}, recent_sums(["zz", "g"], None, None, realtime))  # unknown, and content only
+        realtime_list(realtime, {}, [], recent_sums(["zz", "g"], None, None, realtime))  # unknown, and content only
