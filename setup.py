@@ -19,6 +19,7 @@ VERSION = re.search(
 # connector is pinned to 4.4.0, whose jars are. Keep both pins in step with
 # reclake/__init__.py's DELTA_PACKAGE.
 SPARK = ["pyspark==4.2.0", "delta-spark==4.4.0"]
+KAFKA = ["kafka-python>=3.0,<4"]  # reclake serve with kafka.serve_recent; the e2e tests produce with it
 
 setup(
     name="reclake",
@@ -49,8 +50,7 @@ setup(
         "dev": [
             "pytest>=8",
             "pytest-xdist>=3.5",  # the fast tier on two workers (Makefile: TEST_WORKERS)
-            # Produces the Kafka messages of tests/e2e/test_kafka.py (the broker is scripts/kafka.sh).
-            "kafka-python>=3.0,<4",
+            *KAFKA,  # tests/e2e produce their Kafka messages with it (the broker is scripts/kafka.sh)
             "polars>=1.0",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
@@ -65,6 +65,8 @@ setup(
         ],
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
+        # `reclake serve` following users' recent events on the Kafka topic (kafka.serve_recent).
+        "kafka": KAFKA,
         # Only bench/ uses these: the ALS comparison and the scale plot.
         "bench": ["implicit>=0.7,<0.8", "matplotlib>=3.8"],
     },

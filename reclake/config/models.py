@@ -318,6 +318,17 @@ class KafkaSection(Section):
         description="The stream's checkpoint (which offsets are landed): a folder or URI; null: "
         "`<lakehouse>/_ingest/<topic>`. Delete it only to land the topic again from starting_offsets.",
     )
+    serve_recent: bool = Field(
+        default=False,
+        description="`reclake serve` follows the topic too: each user's events after the served run's date, kept "
+        "in memory, are folded into their real-time list (GET /recommendations/{user_id}/realtime; docs/recommend.md).",
+    )
+    serve_max_users: int = Field(
+        default=100_000,
+        gt=0,
+        description="serve_recent only: the most users whose recent events are kept; the least recently active "
+        "user's are dropped first.",
+    )
 
 
 class EventType(Section):

@@ -45,6 +45,7 @@ from pyspark.sql.streaming import StreamingQuery
 from reclake.config import KafkaSection
 from reclake.faults import fault_point
 from reclake.io import catalogue
+from reclake.io.kafka_login import KafkaLogin
 from reclake.io.lakehouse import hadoop_path
 from reclake.io.raw import MALFORMED_VALUE, parse_timestamp
 from reclake.io.tables import VALIDATION_RUNS
@@ -62,11 +63,6 @@ LANDING_DATE = "landing_date"
 LINE = "line"
 MALFORMED = "malformed"
 
-# The environment variables security settings come from (never the config file), and the Kafka option each sets.
-SECURITY_PROTOCOL_ENV = "RECLAKE_KAFKA_SECURITY_PROTOCOL"
-SASL_MECHANISM_ENV = "RECLAKE_KAFKA_SASL_MECHANISM"
-SASL_USERNAME_ENV = "RECLAKE_KAFKA_SASL_USERNAME"
-SASL_PASSWORD_ENV = "RECLAKE_KAFKA_SASL_PASSWORD"
 # Source options Spark must not show in plans, the UI or event logs: the login holds the password.
 REDACTED_OPTIONS = "(?i)url|jaas|password"
 # How often a running stream is checked for a stop signal, in seconds.
@@ -74,7 +70,8 @@ STOP_POLL_S = 1
 
 
 def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[str, str]:
-    """The Kafka source's options: the section's settings, and the security settings from ``environ``."""
+    """The Kafka source's options: the section's settings, and the security settings from ``environ``
+    (reclake/io/kafka_login.py)."""
     options = {
         "kafka.bootstrap.servers": settings.bootstrap_servers,
         "subscribe": settings.topic,
@@ -83,14 +80,14 @@ def source_options(settings: KafkaSection, environ: Mapping[str, str]) -> dict[s
     }
     if settings.max_offsets_per_trigger is not None:
         options["maxOffsetsPerTrigger"] = str(settings.max_offsets_per_trigger)
-    if environ.get(SECURITY_PROTOCOL_ENV):
-        options["kafka.security.protocol"] = environ[SECURITY_PROTOCOL_ENV]
-    mechanism = environ.get(SASL_MECHANISM_ENV) or "PLAIN"
-    if environ.get(SASL_MECHANISM_ENV):
-        options["kafka.sasl.mechanism"] = mechanism
-    if environ.get(SASL_USERNAME_ENV):
-        module = "scram.ScramLoginModule" if mechanism.startswith("SCRAM") else "plain.PlainLoginModule"
-        user, password = json.dumps(environ[SASL_USERNAME_ENV]), json.dumps(environ.get(SASL_PASSWORD_ENV, ""))
+    login = KafkaLogin.from_environ(environ)
+    if login.security_protocol:
+        options["kafka.security.protocol"] = login.security_protocol
+    if login.sasl_mechanism:
+        options["kafka.sasl.mechanism"] = login.sasl_mechanism
+    if login.username:
+        module = "scram.ScramLoginModule" if login.mechanism.startswith("SCRAM") else "plain.PlainLoginModule"
+        user, password = json.dumps(login.username), json.dumps(login.password or "")
         options["kafka.sasl.jaas.config"] = (
             f"org.apache.kafka.common.security.{module} required username={user} password={password};"
         )

@@ -8,7 +8,12 @@ JSON error that does not echo the input. ``POST /recommendations/{user_id}``
 with ``{"items": [...]}`` (optionally ``"event_types"``, ``"values"``, one per
 item) answers a list folded in from the user's history and those items
 (reclake/serving/realtime.py): more than ``--max-recent`` items is 413, event
-types or values it cannot use 422. Requests are bounded (URL length, header
+types or values it cannot use 422. With ``kafka.serve_recent`` in the config a
+consumer thread follows the topic (reclake/serving/follow.py): the POST then folds
+in the user's events read from it before the body's items (which may be empty),
+and ``GET /recommendations/{user_id}/realtime`` answers from those events alone;
+both answers say how many came from Kafka (``kafka_events``) and how far the
+consumer is (``kafka``: its lag, the last message's time). Requests are bounded (URL length, header
 size, a body only there and at most 64 KiB) and so are responses (at most
 ``--max-items`` items); idle connections are closed after a timeout.
 
@@ -16,11 +21,13 @@ size, a body only there and at most 64 KiB) and so are responses (at most
     curl localhost:8000/recommendations/U123
     curl localhost:8000/new-items/U123
     curl -H 'Content-Type: application/json' -d '{"items": ["I7", "I42"], "event_types": ["view", "purchase"]}' localhost:8000/recommendations/U123
+    curl localhost:8000/recommendations/U123/realtime   # with kafka.serve_recent: true
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
@@ -33,11 +40,12 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from reclake.console import exit_now, failure_line
 from reclake.errors import MissingTableError, ReclakeError, RequestRefused
+from reclake.serving.follow import KafkaFollower
 from reclake.serving.lookup import (
     LookupClient,
     NotFound,
     add_lookup_options,
-    lakehouse_from_args,
+    config_from_args,
 )
 from reclake.serving.realtime import MAX_RECENT_ITEMS
 
@@ -75,13 +83,14 @@ def _field(loc: Sequence[str | int]) -> str:
     return name if loc[0] != "body" or name in RecentItems.model_fields else "body"
 
 
-def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
-    """The service over ``client``; a real-time request may name at most ``client.max_recent`` items."""
+def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS, follower: KafkaFollower | None = None) -> FastAPI:
+    """The service over ``client``; a real-time request may name at most ``client.max_recent`` items;
+    ``follower``: the users' events read from Kafka, folded into their real-time lists."""
     app = FastAPI(title="reclake", description="Published recommendations, looked up by id.")
 
-    def answer(lookup: Any, *args: Any) -> dict[str, Any]:
+    def answer(lookup: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
         try:
-            result = lookup(*args)
+            result = lookup(*args, **kwargs)
         except NotFound as exc:
             raise HTTPException(status_code=404, detail=str(exc)) from None
         except MissingTableError as exc:
@@ -129,7 +138,21 @@ def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS) -> FastAPI:
         """The list folded in from the user's batch history and ``items`` (source realtime)."""
         if len(body.items) > client.max_recent:
             raise HTTPException(status_code=413, detail=f"more than {client.max_recent} items in one request")
-        return answer(client.realtime_for, user_id, body.items, body.event_types, body.values)
+        return followed(user_id, body.items, body.event_types, body.values)
+
+    @app.get("/recommendations/{user_id}/realtime")
+    def realtime_from_kafka(user_id: Id) -> dict[str, Any]:
+        """The list folded in from the user's batch history and their events read from Kafka."""
+        if follower is None:
+            raise HTTPException(status_code=404, detail="this server follows no Kafka topic (kafka.serve_recent)")
+        return followed(user_id, [])
+
+    def followed(user_id: str, *request: Any) -> dict[str, Any]:
+        """The real-time answer with the user's Kafka events (if followed) before the request's items."""
+        if follower is None:
+            return answer(client.realtime_for, user_id, *request)
+        result = answer(client.realtime_for, user_id, *request, followed=follower.events.of(user_id))
+        return {**result, "kafka": follower.status()}
 
     @app.get("/new-items/{user_id}")
     def new_items(user_id: Id) -> dict[str, Any]:
@@ -156,12 +179,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        lakehouse = lakehouse_from_args(args)
+        config = config_from_args(args)
     except ReclakeError as exc:
         print(failure_line("reclake serve", exc), file=sys.stderr)
         return exc.condition.exit_status
-    client = LookupClient(lakehouse, refresh_s=args.refresh_s, max_recent=args.max_recent)
-    app = create_app(client, max_items=args.max_items)
+    client = LookupClient(config.lakehouse.root, refresh_s=args.refresh_s, max_recent=args.max_recent)
+    follower = None
+    if config.kafka is not None and config.kafka.serve_recent:
+        follower = KafkaFollower(config, lambda: client.item_factors.latest().run_date, os.environ).start()
+    app = create_app(client, max_items=args.max_items, follower=follower)
     uvicorn.run(
         app,
         host=args.host,

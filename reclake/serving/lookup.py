@@ -34,7 +34,7 @@ import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
-from reclake.config import load_config
+from reclake.config import Config, load_config
 from reclake.console import exit_now, failure_line
 from reclake.constants import (
     EXCLUDED,
@@ -61,7 +61,7 @@ from reclake.io.tables import (
     USER_HISTORIES,
     Table,
 )
-from reclake.serving.realtime import MAX_RECENT_ITEMS, RealtimeModel, realtime_list, recent_sums
+from reclake.serving.realtime import MAX_RECENT_ITEMS, RealtimeModel, RecentEvent, realtime_list, recent_sums
 from reclake.uris import delta_rs_uri
 
 # Old versions kept open for time-travel lookups (each holds the file list of that version).
@@ -297,16 +297,25 @@ class LookupClient:
         self,
         user_id: str,
         items: Sequence[str],
-        event_types: Sequence[str] | None = None,
+        event_types: Sequence[str | None] | None = None,
         values: Sequence[float | None] | None = None,
+        *,
+        followed: Sequence[RecentEvent] = (),
     ) -> dict[str, Any]:
         """The user's list folded in from their batch history and ``items``, what they had since (source realtime).
 
         ``event_types`` and ``values`` (optional, one per item) weigh each item as
-        prepare weighs an event; unknown items are ignored and counted.
+        prepare weighs an event; unknown items are ignored and counted. ``followed``:
+        the user's events read from Kafka (reclake/serving/follow.py), taken before ``items``.
         """
         model = self.realtime_model()
-        recent = recent_sums(items, event_types, values, model, self.max_recent)
+        recent = recent_sums(
+            [*(e.item_id for e in followed), *items],
+            [*(e.event_type for e in followed), *(event_types if event_types is not None else [None] * len(items))],
+            [*(e.value for e in followed), *(values if values is not None else [None] * len(items))],
+            model,
+            self.max_recent + len(followed),
+        )
         _, rows = self.histories.rows_for(user_id, run_date=model.run_date)
         history = {row[ITEM_ID]: row[STRENGTH] for row in rows if row[STRENGTH] is not None}
         excluded = [row[ITEM_ID] for row in rows if row[EXCLUDED]]
@@ -321,7 +330,8 @@ class LookupClient:
                 for rank, (item, score) in enumerate(top, start=1)
             ],
             "history_items": len(history),
-            "recent_items": len(items) - recent.unknown,
+            "recent_items": len(followed) + len(items) - recent.unknown,
+            "kafka_events": len(followed),
             "unknown_items": recent.unknown,
         }
 
@@ -335,9 +345,9 @@ def add_lookup_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def lakehouse_from_args(args: argparse.Namespace) -> str:
+def config_from_args(args: argparse.Namespace) -> Config:
     overrides = [*args.overrides, *([f"lakehouse.root={args.lakehouse}"] if args.lakehouse else [])]
-    return load_config(args.config, overrides).lakehouse.root
+    return load_config(args.config, overrides)
 
 
 def _print_text(result: dict[str, Any]) -> None:
@@ -377,7 +387,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.event_types is not None and args.recent is None:
         parser.error("--event-types needs --recent")
     try:
-        client = LookupClient(lakehouse_from_args(args))
+        client = LookupClient(config_from_args(args).lakehouse.root)
         if args.similar:
             result = client.similar_items(args.id)
         elif args.new_items:

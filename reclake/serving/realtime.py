@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from reclake.config import EventType
 from reclake.constants import ELIGIBLE, FEATURES, FOLDIN_SETTINGS, ITEM_ID, ITEM_IDX, MODEL_VERSION, SOURCE, SOURCE_ALS
 from reclake.errors import NotFound, RequestRefused
 from reclake.features.strengths import event_weight, merged
@@ -80,6 +81,16 @@ class RealtimeModel:
 
 
 @dataclass(frozen=True)
+class RecentEvent:
+    """One event a user had since the run, as read from the Kafka topic (reclake/serving/follow.py)."""
+
+    item_id: str
+    event_type: str | None  # None: weighs DEFAULT_WEIGHT
+    value: float | None
+    event_time: dt.datetime  # UTC
+
+
+@dataclass(frozen=True)
 class Recent:
     """A request's recent items the run knows, as plain sums of their events' weights, and how many it did not."""
 
@@ -87,9 +98,23 @@ class Recent:
     unknown: int
 
 
+def weigh(types: Mapping[str, EventType], event_type: str | None, value: float | None) -> float:
+    """What one event adds to its pair's plain sum, as prepare weighs it; ValueError (not echoing the input)
+    for an event type not in ``types``, a value out of its type's range or missing where the type weighs it."""
+    if event_type is None:
+        return DEFAULT_WEIGHT
+    spec = types.get(event_type.strip().lower())
+    if spec is None:
+        raise ValueError(f"the event type is not one of the run's: {', '.join(sorted(types))}")
+    low, high = spec.min_value, spec.max_value
+    if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
+        raise ValueError(f"the value is outside {low}..{high} for its event type")
+    return event_weight(spec, value)
+
+
 def recent_sums(
     items: Sequence[str],
-    event_types: Sequence[str] | None,
+    event_types: Sequence[str | None] | None,
     values: Sequence[float | None] | None,
     model: RealtimeModel,
     max_items: int = MAX_RECENT_ITEMS,
@@ -97,31 +122,22 @@ def recent_sums(
     """Each known item's plain sum of recent weights (an item named twice: two events); unknown items counted.
 
     Refused (:class:`RequestRefused`, never echoing the input): more than
-    ``max_items`` items, event types or values not one per item, an event type
-    the run does not know, a value missing or out of range where the type weighs it.
+    ``max_items`` items, event types or values not one per item, an event that
+    :func:`weigh` refuses. An item without an event type weighs ``DEFAULT_WEIGHT``.
     """
     if len(items) > max_items:
         raise RequestRefused(f"{len(items)} recent items: at most {max_items} in one request")
     for name, given in (("event types", event_types), ("values", values)):
         if given is not None and len(given) != len(items):
             raise RequestRefused(f"{len(given)} {name} for {len(items)} items: give one per item")
-    types = model.settings.event_types
     sums: dict[str, float] = {}
     unknown = 0
     for position, item in enumerate(items):
         value = values[position] if values is not None else None
-        weight = DEFAULT_WEIGHT
-        if event_types is not None:
-            spec = types.get(event_types[position].strip().lower())
-            if spec is None:
-                raise RequestRefused(f"event type #{position + 1} is not one of the run's: {', '.join(sorted(types))}")
-            low, high = spec.min_value, spec.max_value
-            if value is not None and ((low is not None and value < low) or (high is not None and value > high)):
-                raise RequestRefused(f"value #{position + 1} is outside {low}..{high} for its event type")
-            try:
-                weight = event_weight(spec, value)
-            except ValueError as exc:
-                raise RequestRefused(f"item #{position + 1}: {exc}") from None
+        try:
+            weight = weigh(model.settings.event_types, event_types[position] if event_types else None, value)
+        except ValueError as exc:
+            raise RequestRefused(f"item #{position + 1}: {exc}") from None
         if item in model.index:
             sums[item] = sums.get(item, 0.0) + weight
         else:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.servers import kafka_broker
 from tests.helpers import REPO
 
 
@@ -26,3 +28,10 @@ def artefacts(tmp_path_factory) -> tuple[Path, Path]:
     wheels = list(out.glob("reclake-*-py3-none-any.whl"))
     assert len(wheels) == 1, list(out.iterdir())
     return wheels[0], archive
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory) -> Iterator[str]:
+    """A Kafka broker (scripts/kafka.sh) for the session's Kafka tests, each on a topic of its own."""
+    with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
+        yield bootstrap

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import signal
@@ -14,6 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 
 def free_port() -> int:
@@ -75,6 +78,9 @@ KAFKA_HOME = Path(
     or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reclake" / "kafka-4.2.0"
 )
 KAFKA_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "kafka.sh"
+needs_kafka = pytest.mark.skipif(
+    not (KAFKA_HOME / "jars").is_dir(), reason=f"no Kafka jars in {KAFKA_HOME} (run scripts/test-tools.sh)"
+)
 
 
 @contextmanager
@@ -122,3 +128,31 @@ def bigquery_emulator(state: Path, project: str, dataset: str) -> Iterator[str]:
         with urllib.request.urlopen(request, timeout=30) as response:
             assert response.status == 200, response.read()
         yield endpoint
+
+
+class Producer:
+    """Creates ``topic`` with 3 partitions, sends to them in turn and remembers the (partition, offset) of every
+    message."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        from kafka import KafkaProducer
+        from kafka.admin import KafkaAdminClient, NewTopic
+
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
+        admin.close()
+        self.topic = topic
+        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+        self.sent: list[tuple[int, int]] = []
+
+    def send(self, values: list[bytes], day: dt.date, headers: list[tuple[str, bytes]] | None = None) -> None:
+        """``values`` as messages of ``day`` (their Kafka timestamp: 12:00 UTC), each with ``headers``."""
+        millis = int(dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc).timestamp() * 1000)
+        futures = [
+            self.producer.send(
+                self.topic, value=v, key=f"k{i}".encode(), partition=i % 3, timestamp_ms=millis, headers=headers
+            )
+            for i, v in enumerate(values)
+        ]
+        self.producer.flush()
+        self.sent += [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]

@@ -20,19 +20,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import pytest
 from deltalake import DeltaTable
 
 from reclake.faults import FAULT_ENV
-from reclake.io.kafka import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
+from reclake.io.kafka_login import SASL_PASSWORD_ENV, SASL_USERNAME_ENV
 from reclake.pipeline import main as run_main
 from reclake.stages.validate import main as validate_main
-from tests.e2e.servers import KAFKA_HOME, kafka_broker, wait_for
+from tests.e2e.servers import Producer, needs_kafka, wait_for
 from tests.helpers import REPO, spark_overrides
 
-pytestmark = pytest.mark.skipif(
-    not (KAFKA_HOME / "jars").is_dir(), reason=f"no Kafka jars in {KAFKA_HOME} (run scripts/test-tools.sh)"
-)
+pytestmark = needs_kafka
 
 TOPIC = "events"
 DAY_1, DAY_2 = dt.date(2026, 11, 22), dt.date(2026, 11, 23)
@@ -51,35 +48,6 @@ def event(day: dt.date, user: int, n: int, event_type: str = "view") -> dict:
         "value": None,
         "timestamp": when.isoformat().replace("+00:00", "Z"),
     }
-
-
-def millis(day: dt.date) -> int:
-    return int(dt.datetime.combine(day, dt.time(12), tzinfo=dt.timezone.utc).timestamp() * 1000)
-
-
-class Producer:
-    """Sends to a new topic's 3 partitions in turn and remembers the (partition, offset) of every message."""
-
-    def __init__(self, bootstrap: str, topic: str = TOPIC) -> None:
-        from kafka import KafkaProducer
-        from kafka.admin import KafkaAdminClient, NewTopic
-
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])
-        admin.close()
-        self.topic = topic
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-        self.sent: list[tuple[int, int]] = []
-
-    def send(self, values: list[bytes], day: dt.date, headers: list[tuple[str, bytes]] | None = None) -> None:
-        futures = [
-            self.producer.send(
-                self.topic, value=v, key=f"k{i}".encode(), partition=i % 3, timestamp_ms=millis(day), headers=headers
-            )
-            for i, v in enumerate(values)
-        ]
-        self.producer.flush()
-        self.sent += [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]
 
 
 def day_values(day: dt.date, users: range, per_user: int) -> list[bytes]:
@@ -125,12 +93,6 @@ def landed(landing: Path) -> dict[str, list[dict]]:
     }
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
-        yield bootstrap
-
-
 def test_events_from_kafka_land_exactly_once_and_flow_through_the_daily_pipeline(broker, run_cli, tmp_path):
     lakehouse, landing = tmp_path / "lakehouse", tmp_path / "landing"
     common = options(lakehouse, landing, broker, TOPIC)
@@ -138,7 +100,7 @@ def test_events_from_kafka_land_exactly_once_and_flow_through_the_daily_pipeline
         "als.rank=3", "als.max_iter=3", "evaluate.gate=false", f"recommend.top_n={TOP_N}",
         "recommend.similar_items_top_n=3", "spark.driver_memory=1g",
     ]  # fmt: skip
-    producer = Producer(broker)
+    producer = Producer(broker, TOPIC)
 
     # Day 1 lands (in micro-batches of 130 messages, with headers) and is validated.
     producer.send(day_values(DAY_1, range(USERS), PER_DAY), DAY_1, headers=[("source", b"e2e"), ("trace", b"\xff")])

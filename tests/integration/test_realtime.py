@@ -133,7 +133,7 @@ def test_post_answers_as_the_client_and_refuses_bad_requests_without_echoing_the
 
     assert refused({"items": [UNKNOWN, "<bad>"]}, 404).startswith("nothing to fold in")
     assert refused({"items": ["<bad>"] * 5}, 413) == "more than 4 items in one request"
-    assert refused({"items": items, "event_types": ["<bad>"] * 3}, 422).startswith("event type #1 is not one")
+    assert refused({"items": items, "event_types": ["<bad>"] * 3}, 422).startswith("item #1: the event type is not one")
     assert "one per item" in refused({"items": items, "event_types": ["view"]}, 422)
     assert "use_value" in refused({"items": items[:1], "event_types": ["rating"]}, 422)
     assert "outside" in refused({"items": items[:1], "event_types": ["rating"], "values": [9.0]}, 422)

@@ -18,14 +18,12 @@ from reclake.io.kafka import (
     LINE,
     MALFORMED,
     REDACTED_OPTIONS,
-    SASL_PASSWORD_ENV,
-    SASL_USERNAME_ENV,
-    SECURITY_PROTOCOL_ENV,
     land_batch,
     landed_lines,
     source_options,
     staging_folder,
 )
+from reclake.io.kafka_login import SASL_PASSWORD_ENV, SASL_USERNAME_ENV, SECURITY_PROTOCOL_ENV
 from reclake.io.raw import CORRUPT_RECORD, read_raw
 from reclake.quality.batch import source_schema
 

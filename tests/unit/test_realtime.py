@@ -62,9 +62,14 @@ def test_merged_strengths_add_the_plain_sums_then_scale_again():
         (["a"] * 4, None, None, "4 recent items: at most 3"),
         (["a", "b"], ["view"], None, "1 event types for 2 items"),
         (["a"], ["view"], [1.0, 2.0], "2 values for 1 items"),
-        (["a", "b"], ["view", "click<script>"], None, "event type #2 is not one of the run's: add_to_cart, purchase"),
+        (
+            ["a", "b"],
+            ["view", "click<script>"],
+            None,
+            "item #2: the event type is not one of the run's: add_to_cart, purchase",
+        ),
         (["a"], ["rating"], None, "item #1: this event type weighs its value"),
-        (["a"], ["rating"], [7.0], "value #1 is outside 0.5..5.0"),
+        (["a"], ["rating"], [7.0], "item #1: the value is outside 0.5..5.0"),
     ],
 )
 def test_requests_it_cannot_use_are_refused_without_echoing_them(items, types, values, message):
