@@ -23,7 +23,7 @@ import pytest
 from reclake.io.lakehouse import write_delta
 from reclake.io.layout import RECOMMENDATION_COLUMNS
 from reclake.io.tables import RECOMMENDATIONS, STAGED_RECOMMENDATIONS, table_uri
-from reclake.stages import publish
+from reclake.stages import publish, rollback
 from tests.e2e.servers import BQEMULATOR_HOME, bigquery_emulator
 from tests.helpers import REPO
 
@@ -94,15 +94,16 @@ def app_query() -> str:
     return re.search(r"```sql\n(.*?)```", text, re.S)[1]
 
 
-def test_a_date_lands_a_rerun_replaces_that_date_only_and_a_second_date_adds_its_own(
+def test_a_date_lands_a_rerun_replaces_that_date_only_a_second_date_adds_its_own_and_a_rollback_restores(
     spark, run_cli, lakehouse, tmp_path, emulator, client
 ):
     from google.cloud import bigquery
 
+    sets = [f"--set={s}" for s in sink_settings(emulator, tmp_path, "recommendations")]
+
     def publish_rows(rows: list[tuple]) -> dict:
         staged = spark.createDataFrame(rows, list(RECOMMENDATION_COLUMNS)).select(*RECOMMENDATION_COLUMNS)
         write_delta(staged, table_uri(str(lakehouse), STAGED_RECOMMENDATIONS))
-        sets = [f"--set={s}" for s in sink_settings(emulator, tmp_path, "recommendations")]
         status, summary = run_cli(publish.main, "--lakehouse", str(lakehouse), "--run-date", str(rows[0][-1]), *sets)
         assert status == 0, summary.get("error")
         assert summary["counts"]["publish"]["bigquery_rows"] == len(rows)
@@ -129,6 +130,23 @@ def test_a_date_lands_a_rerun_replaces_that_date_only_and_a_second_date_adds_its
         ),
     )
     assert [tuple(r.values()) for r in job.result()] == [(r, f"i5.{r}.m2", 1.0 / r, "m2") for r in (1, 2, 3)]
+
+    def roll_back(run_date: dt.date, run_id: str) -> dict:
+        args = ["--lakehouse", str(lakehouse), "--run-date", str(run_date), "--set", f"run.run_id={run_id}", *sets]
+        status, summary = run_cli(rollback.main, *args)
+        assert status == 0, summary.get("error")
+        return summary
+
+    # D1's rerun rolled back: the earlier publish's rows, from its staged files; D2 untouched; twice is once.
+    assert roll_back(D1, "rollback-1")["counts"]["rollback"]["bigquery_rows"] == len(first)
+    assert table_rows(client, "recommendations") == sorted(first + second)
+    roll_back(D1, "rollback-2")
+    assert table_rows(client, "recommendations") == sorted(first + second)
+    # D2's first publish rolled back: its rows go; the newest date's model is D1's again.
+    summary = roll_back(D2, "rollback-3")
+    assert summary["counts"]["rollback"]["bigquery_rows"] == 0 and summary["model_version"] == "m1"
+    assert table_rows(client, "recommendations") == sorted(first)
+    assert [t.table_id for t in client.list_tables(DATASET)] == ["recommendations"]
 
 
 def test_reclake_run_publishes_into_the_emulator_from_a_local_staging_folder(tmp_path, emulator, client):

@@ -39,6 +39,7 @@ from reclake.sinks.bigquery import (
     load_scratch,
     make_client,
     publish_to_bigquery,
+    run_to_restore,
     staging_path,
     table_definition,
 )
@@ -304,3 +305,15 @@ def test_bigquery_settings_are_validated_at_load_time():
 def test_an_airflow_run_id_stages_under_a_folder_hadoop_accepts():
     path = staging_path("gs://bucket/staging", dt.date(2026, 11, 23), "scheduled__2026-11-23T00:00:00+00:00")
     assert path == "gs://bucket/staging/recommendations/run_date=2026-11-23/run_id=scheduled__2026-11-23T00-00-00-00-00"
+
+
+def test_a_rollback_restores_what_the_date_held_before_its_last_publish():
+    a, b, c = ("a", "publish", 5), ("b", "publish", 6), ("c", "publish", 7)
+    assert run_to_restore([a, b], D) == ("a", 5)
+    assert run_to_restore([a, b, ("r1", "rollback", 5)], D) == ("a", 5)  # twice is once
+    assert run_to_restore([a, b, ("r1", "rollback", 5), ("r2", "rollback", 5)], D) == ("a", 5)
+    assert run_to_restore([a, b, ("r1", "rollback", 5), c], D) == ("a", 5)  # c undone: back to the rolled-back-to
+    assert run_to_restore([a], D) is None  # the date's first publish: its rows go
+    assert run_to_restore([a, ("r1", "rollback", 0), b], D) is None
+    with pytest.raises(Exception, match="no BigQuery publish for run date 2026-11-23"):
+        run_to_restore([], D)
