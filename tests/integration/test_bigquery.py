@@ -39,6 +39,7 @@ from reclake.sinks.bigquery import (
     load_scratch,
     make_client,
     publish_to_bigquery,
+    restore_date,
     run_to_restore,
     staging_path,
     table_definition,
@@ -46,6 +47,7 @@ from reclake.sinks.bigquery import (
 from reclake.stages import publish
 
 D = dt.date(2026, 11, 23)
+SCHEMA = T.StructType([T.StructField("user_id", T.StringType(), False), T.StructField("rank", T.IntegerType())])
 ROWS = [(f"u{u:02d}", r, f"i{u}.{r}", 1.0 / r, "als", "m1", D) for u in range(12) for r in (1, 2)]
 
 
@@ -317,3 +319,13 @@ def test_a_rollback_restores_what_the_date_held_before_its_last_publish():
     assert run_to_restore([a, ("r1", "rollback", 0), b], D) is None
     with pytest.raises(Exception, match="no BigQuery publish for run date 2026-11-23"):
         run_to_restore([], D)
+
+
+def test_a_rollback_whose_staged_files_are_gone_fails_naming_them_and_changes_nothing(tmp_path):
+    client = fake_client()
+    client.get_table.return_value = bigquery.Table("acme-prod.reclake.recommendations", schema=bigquery_schema(SCHEMA))
+    target = settings(tmp_path).bigquery_target
+    with pytest.raises(SinkError, match=r"no staged Parquet files in .*run_date=2026-11-23/run_id=expired"):
+        restore_date(client, target, RunContext(D, "rollback-1"), ("expired", 24))
+    assert not client.query.called and not client.load_table_from_file.called  # the date's rows untouched
+    assert [c["table"] for c in calls(client, "delete_table")] == ["acme-prod.reclake.recommendations__load_rollback_1"]
