@@ -254,11 +254,12 @@ def restore_date(
     client: bigquery.Client, settings: BigQuerySection, ctx: RunContext, restore: tuple[str, int] | None
 ) -> dict[str, int]:
     """Replace the run date's rows with the staged files of the run ``restore`` names (through the publish's
-    load job and transaction), or delete them when it names none; return the rows the date now holds."""
+    load job and transaction), or delete them when it names none or a run of no rows (nothing to load); return
+    the rows the date now holds."""
     table = f"{settings.project}.{settings.dataset}.{settings.table}"
     try:
         schema = client.get_table(table).schema
-        if restore is None:
+        if restore is None or not restore[1]:
             wait(
                 client.query(delete_date_script(settings, ctx.run_date), location=settings.location), "delete", settings
             )

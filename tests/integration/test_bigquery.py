@@ -329,3 +329,14 @@ def test_a_rollback_whose_staged_files_are_gone_fails_naming_them_and_changes_no
         restore_date(client, target, RunContext(D, "rollback-1"), ("expired", 24))
     assert not client.query.called and not client.load_table_from_file.called  # the date's rows untouched
     assert [c["table"] for c in calls(client, "delete_table")] == ["acme-prod.reclake.recommendations__load_rollback_1"]
+
+
+def test_a_rollback_to_no_rows_deletes_the_date_in_one_statement(tmp_path):
+    client = fake_client()
+    client.get_table.return_value = bigquery.Table("acme-prod.reclake.recommendations", schema=bigquery_schema(SCHEMA))
+    target = settings(tmp_path).bigquery_target
+    for restore in (None, ("empty-run", 0)):  # the date's first publish; a run that published no rows
+        assert restore_date(client, target, RunContext(D, "rollback-1"), restore) == {"bigquery_rows": 0}
+    queries = [c["query"] for c in calls(client, "query")]
+    assert queries == ["DELETE FROM `acme-prod.reclake.recommendations` WHERE run_date = DATE '2026-11-23'"] * 2
+    assert not client.load_table_from_file.called
