@@ -65,6 +65,8 @@ setup(
         ],
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
+        # The Cloud Function entry point (reclake/serving/function.py), run locally by `functions-framework`.
+        "function": ["functions-framework>=3.8,<4"],
         # `reclake serve` following users' recent events on the Kafka topic (kafka.serve_recent).
         "kafka": KAFKA,
         # Only bench/ uses these: the ALS comparison and the scale plot.

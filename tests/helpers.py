@@ -84,6 +84,11 @@ class Golden:
         ]
 
 
+def files_holding(root: Path, needles: list[bytes]) -> list[str]:
+    """Every file under ``root`` whose bytes hold one of ``needles`` (a planted secret's forms)."""
+    return [str(p) for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
+
+
 def spark_overrides() -> list[str]:
     """--set options that keep jobs on the test session's settings (a test's own --set comes later and wins)."""
     # No HTML run report: its plots and aggregations would cost the fast tier seconds per job;

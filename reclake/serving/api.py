@@ -39,23 +39,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from reclake.console import exit_now, failure_line
-from reclake.errors import MissingTableError, ReclakeError, RequestRefused
+from reclake.errors import ReclakeError
+from reclake.serving import answers
+from reclake.serving.answers import ID_PATTERN, MAX_ID_LENGTH, MAX_ITEMS, IdText, Refused
 from reclake.serving.follow import KafkaFollower
-from reclake.serving.lookup import (
-    LookupClient,
-    NotFound,
-    add_lookup_options,
-    config_from_args,
-)
+from reclake.serving.lookup import LookupClient, add_lookup_options, config_from_args
 from reclake.serving.realtime import MAX_RECENT_ITEMS
 
-# Ids are the input's strings: printable text up to 256 characters, as validation lets through (no controls,
-# no invisible format characters such as bidi or zero-width marks, no line separators).
-MAX_ID_LENGTH = 256
-ID_PATTERN = r"^[^\p{Cc}\p{Cf}\p{Zl}\p{Zp}]+$"
-Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]
+Id = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]  # answers.IdText's rules
 MAX_URL_BYTES = 2048  # path and query: an id of 256 characters, percent-encoded 4-byte UTF-8, fits
-MAX_ITEMS = 1000  # items in one response, by default
 MAX_HEADER_BYTES = 16 * 1024  # all header names and values of one request
 # uvicorn: close idle keep-alive connections after this many seconds; cap a request still arriving at 16 KiB.
 KEEP_ALIVE_S = 5
@@ -69,7 +61,7 @@ class RecentItems(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    items: list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_ID_LENGTH, pattern=ID_PATTERN)]]
+    items: list[IdText]
     event_types: list[Annotated[str, StringConstraints(max_length=MAX_ID_LENGTH)]] | None = None
     values: list[float | None] | None = None
 
@@ -89,15 +81,11 @@ def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS, follower: Ka
     app = FastAPI(title="reclake", description="Published recommendations, looked up by id.")
 
     def answer(lookup: Any, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            result = lookup(*args, **kwargs)
-        except NotFound as exc:
-            raise HTTPException(status_code=404, detail=str(exc)) from None
-        except MissingTableError as exc:
-            raise HTTPException(status_code=503, detail=str(exc)) from None
-        except RequestRefused as exc:
-            raise HTTPException(status_code=422, detail=str(exc)) from None
-        return {**result, "items": result["items"][:max_items]}
+        return answers.answer(lookup, *args, max_items=max_items, **kwargs)
+
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
 
     @app.middleware("http")
     async def bounded_requests(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -125,8 +113,7 @@ def create_app(client: LookupClient, *, max_items: int = MAX_ITEMS, follower: Ka
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         """400 naming the parameter, without echoing what was sent (it may be long or hostile)."""
-        fields = sorted({_field(e["loc"]) for e in exc.errors() if e.get("loc")})
-        return JSONResponse({"detail": f"invalid {', '.join(fields) or 'request'}"}, status_code=400)
+        return await refused(request, answers.invalid({_field(e["loc"]) for e in exc.errors() if e.get("loc")}))
 
     # Plain (not async) handlers: FastAPI runs them in its thread pool, so file reads do not block the loop.
     @app.get("/recommendations/{user_id}")

@@ -6,7 +6,10 @@ per run date writes them to a scratch table of the run (from ``gs://``, or, for 
 local staging folder, sent with the job itself); then one multi-statement
 transaction deletes the date's rows and inserts the scratch table's, so readers see
 the old date or the new one, never both and never neither, and re-running a date
-never duplicates it. The scratch table is dropped afterwards. Not a load into the
+never duplicates it. The scratch table is dropped afterwards. A rollback of a date
+(``reclake rollback``) loads the staged files of the run its date held before its
+last publish the same way (they stay under ``staging_uri`` until a lifecycle rule
+expires them). Not a load into the
 ``table$YYYYMMDD`` partition: BigQuery emulators refuse partition decorators, and a
 transaction is atomic on both. The table is created on first publish, partitioned by
 day on ``run_date`` and clustered by ``user_id``. Credentials come only from the
@@ -21,7 +24,7 @@ import concurrent.futures
 import contextlib
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -34,7 +37,7 @@ from pyspark.sql import types as T
 from reclake.config import BigQuerySection, PublishSection
 from reclake.constants import RUN_DATE, USER_ID
 from reclake.context import RunContext
-from reclake.errors import SinkError
+from reclake.errors import MissingTableError, SinkError
 from reclake.io.layout import file_count, lay_out_for_lookup
 from reclake.uris import join_uri, local_folder, path_segment
 
@@ -141,6 +144,8 @@ def make_client(settings: BigQuerySection) -> bigquery.Client:
 def one_upload(folder: Path) -> Iterator[IO[bytes]]:
     """The Parquet files in ``folder`` as one file, row group by row group: a load job takes one upload."""
     files = sorted(folder.glob("*.parquet"))
+    if not files:
+        raise SinkError(f"no staged Parquet files in {folder}")
     with tempfile.TemporaryFile() as out:
         with pq.ParquetWriter(out, pq.read_schema(files[0])) as writer:
             for path in files:
@@ -212,6 +217,68 @@ def replace_date(
     finally:
         with contextlib.suppress(GoogleAPIError):  # it holds no published rows; a later attempt replaces it
             client.delete_table(scratch, not_found_ok=True)
+
+
+def run_to_restore(events: Sequence[tuple[str, str, int]], run_date: Any) -> tuple[str, int] | None:
+    """The run whose rows (run id, row count) a date held just before its last publish; None: it held none.
+
+    ``events`` are the date's BigQuery publishes and rollbacks as (run id, ``publish`` or
+    ``rollback``, rows), oldest first (the ``runs`` table). A rollback leaves what was there
+    before the publish it undid, so rolling back twice restores the same rows, and after a
+    rollback and a new publish, rolling back again returns to the rolled-back-to rows.
+    """
+    held: list[tuple[str, int] | None] = []  # what the date held after each event
+
+    def before(index: int) -> tuple[str, int] | None:
+        return held[index - 1] if index > 0 else None
+
+    last_publish = -1
+    for index, (run_id, kind, rows) in enumerate(events):
+        if kind == "publish":
+            held.append((run_id, rows))
+            last_publish = index
+        else:  # a rollback: back to before the publish it undid (none before it: it changed nothing)
+            held.append(before(last_publish if last_publish >= 0 else index))
+    if last_publish < 0:
+        raise MissingTableError(f"no BigQuery publish for run date {run_date} in the runs table to roll back")
+    return before(last_publish)
+
+
+def delete_date_script(settings: BigQuerySection, run_date: Any) -> str:
+    """The date's rows out, in one statement: a rollback of the date's first publish."""
+    table = f"`{settings.project}.{settings.dataset}.{settings.table}`"
+    return f"DELETE FROM {table} WHERE {RUN_DATE} = DATE '{run_date:%Y-%m-%d}'"
+
+
+def restore_date(
+    client: bigquery.Client, settings: BigQuerySection, ctx: RunContext, restore: tuple[str, int] | None
+) -> dict[str, int]:
+    """Replace the run date's rows with the staged files of the run ``restore`` names (through the publish's
+    load job and transaction), or delete them when it names none or a run of no rows (nothing to load); return
+    the rows the date now holds."""
+    table = f"{settings.project}.{settings.dataset}.{settings.table}"
+    try:
+        schema = client.get_table(table).schema
+        if restore is None or not restore[1]:
+            wait(
+                client.query(delete_date_script(settings, ctx.run_date), location=settings.location), "delete", settings
+            )
+            return {"bigquery_rows": 0}
+    except GoogleAPIError as exc:
+        raise SinkError(f"BigQuery rollback of {settings.destination(ctx.run_date)} failed: {exc}") from None
+    run_id, rows = restore
+    return replace_date(client, staging_path(settings.staging_uri, ctx.run_date, run_id), settings, ctx, schema, rows)
+
+
+def newest_model_version(client: bigquery.Client, settings: BigQuerySection) -> str | None:
+    """The model version of the newest run date's rows: what the app teams' query serves."""
+    table = f"`{settings.project}.{settings.dataset}.{settings.table}`"
+    query = f"SELECT model_version FROM {table} WHERE {RUN_DATE} = (SELECT MAX({RUN_DATE}) FROM {table}) LIMIT 1"
+    try:
+        rows = list(client.query(query, location=settings.location).result(timeout=settings.timeout_s))
+    except GoogleAPIError as exc:
+        raise SinkError(f"BigQuery query of {table}'s newest run date failed: {exc}") from None
+    return rows[0][0] if rows else None
 
 
 def publish_to_bigquery(

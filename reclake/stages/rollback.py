@@ -8,7 +8,10 @@ after the restores, with the run dates served before that publish. Only the
 newest publish can be rolled back this way: when another date was published
 after it, the rollback is refused and names that publish. The model registry's
 ``PUBLISHED`` pointer follows the restored rows, and the ``runs`` table records
-the rollback like any other job.
+the rollback like any other job. With ``publish.sink: bigquery`` the BigQuery table's
+rows of the date are replaced instead, by the staged files of the run the date held
+before its last publish (the ``runs`` table names it), through the sink's load job
+and transaction (reclake/sinks/bigquery.py); no earlier run: the date's rows go.
 
     spark-submit jobs/rollback.py --config conf/local.yaml --run-date 2026-11-23
     reclake rollback --lakehouse lakehouse --run-date 2026-11-23
@@ -16,6 +19,7 @@ the rollback like any other job.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,7 +27,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from reclake.config import Config
-from reclake.constants import MODEL_VERSION, RUN_DATE
+from reclake.constants import MODEL_VERSION, RUN_DATE, RUN_ID
 from reclake.context import RunContext, Stage, StageResult
 from reclake.errors import FirstPublish, MissingTableError
 from reclake.io import catalogue
@@ -34,6 +38,7 @@ from reclake.io.tables import (
     ITEM_FACTORS,
     NEW_ITEM_RECOMMENDATIONS,
     RECOMMENDATIONS,
+    RUNS,
     SERVED_VERSIONS,
     SIMILAR_ITEMS,
     USER_HISTORIES,
@@ -56,8 +61,10 @@ class RollbackResult(StageResult):
 def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
     """Read the published tables' and ``served_versions``' history; restore ``recommendations``, ``similar_items``,
     ``new_item_recommendations``, ``item_factors``, ``user_histories`` to before the run date's last publish and
-    rewrite ``served_versions``."""
+    rewrite ``served_versions``; with the BigQuery sink, replace the date's rows there instead."""
     root = config.lakehouse.root
+    if config.publish.sink == "bigquery":
+        return _rollback_bigquery(spark, config, ctx)
     present = [t for t in (*LISTS, *REALTIME) if catalogue.exists(spark, root, t)]
     if RECOMMENDATIONS not in present:
         raise MissingTableError(f"no Delta table at {RECOMMENDATIONS.uri(root)}: nothing was published to roll back")
@@ -96,6 +103,50 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
         note=", ".join(f"{t.name} back at version {v}" for t, v in targets.items()) or "tables unchanged",
         model_version=model_version,
     )
+
+
+def _rollback_bigquery(spark: SparkSession, config: Config, ctx: RunContext) -> RollbackResult:
+    """The date's BigQuery rows back to the run it held before its last publish; the registry follows."""
+    # google-cloud-bigquery is an optional extra: imported only when it is the sink.
+    from reclake.sinks.bigquery import make_client, newest_model_version, restore_date, run_to_restore
+
+    settings = config.publish.bigquery_target
+    client = make_client(settings)
+    restore = run_to_restore(_bigquery_events(spark, config.lakehouse.root, ctx), ctx.run_date)
+    counts = restore_date(client, settings, ctx, restore)
+    model_version = newest_model_version(client, settings)
+    if model_version:
+        registry.mark_published(spark, config.lakehouse.root, model_version)
+    return RollbackResult(
+        counts=counts,
+        tables={RECOMMENDATIONS.name: settings.destination(ctx.run_date)},
+        note=f"BigQuery {ctx.run_date} back at run {restore[0]}'s rows"
+        if restore
+        else f"BigQuery {ctx.run_date} rows removed",
+        model_version=model_version,
+    )
+
+
+def _bigquery_events(spark: SparkSession, root: str, ctx: RunContext) -> list[tuple[str, str, int]]:
+    """The run date's BigQuery publishes and rollbacks, oldest first, as (run id, kind, rows) from ``runs``."""
+    rows = (
+        catalogue.read(spark, root, RUNS)
+        .where(F.col(RUN_DATE) == F.lit(ctx.run_date))
+        .orderBy("finished_at")
+        .select(RUN_ID, "job", "status", "counts")
+        .collect()
+    )
+    events = []
+    for row in rows:
+        counts = json.loads(row["counts"])
+        published = counts.get("publish", {}).get("bigquery_rows")  # present once the date's transaction committed
+        if published is not None:
+            events.append((row[RUN_ID], "publish", published))
+        elif row["job"] == "reclake rollback" and row["status"] == "succeeded":
+            restored = counts.get("rollback", {}).get("bigquery_rows")
+            if restored is not None:
+                events.append((row[RUN_ID], "rollback", restored))
+    return events
 
 
 def _version_before_last_publish(spark: SparkSession, root: str, table: Table, ctx: RunContext) -> int:

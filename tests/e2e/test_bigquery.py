@@ -10,22 +10,27 @@ BigQuery does (gs:// loads, IAM, quotas) stays in tests/integration/test_bigquer
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 import os
 import re
 import subprocess
 import sys
+import threading
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import parse_qs
 
 import pytest
 
 from reclake.io.lakehouse import write_delta
 from reclake.io.layout import RECOMMENDATION_COLUMNS
 from reclake.io.tables import RECOMMENDATIONS, STAGED_RECOMMENDATIONS, table_uri
-from reclake.stages import publish
+from reclake.stages import publish, rollback
 from tests.e2e.servers import BQEMULATOR_HOME, bigquery_emulator
-from tests.helpers import REPO
+from tests.helpers import REPO, files_holding
 
 pytestmark = pytest.mark.skipif(
     not (BQEMULATOR_HOME / ".installed").is_file(),
@@ -94,15 +99,16 @@ def app_query() -> str:
     return re.search(r"```sql\n(.*?)```", text, re.S)[1]
 
 
-def test_a_date_lands_a_rerun_replaces_that_date_only_and_a_second_date_adds_its_own(
+def test_a_date_lands_a_rerun_replaces_that_date_only_a_second_date_adds_its_own_and_a_rollback_restores(
     spark, run_cli, lakehouse, tmp_path, emulator, client
 ):
     from google.cloud import bigquery
 
+    sets = [f"--set={s}" for s in sink_settings(emulator, tmp_path, "recommendations")]
+
     def publish_rows(rows: list[tuple]) -> dict:
         staged = spark.createDataFrame(rows, list(RECOMMENDATION_COLUMNS)).select(*RECOMMENDATION_COLUMNS)
         write_delta(staged, table_uri(str(lakehouse), STAGED_RECOMMENDATIONS))
-        sets = [f"--set={s}" for s in sink_settings(emulator, tmp_path, "recommendations")]
         status, summary = run_cli(publish.main, "--lakehouse", str(lakehouse), "--run-date", str(rows[0][-1]), *sets)
         assert status == 0, summary.get("error")
         assert summary["counts"]["publish"]["bigquery_rows"] == len(rows)
@@ -130,8 +136,76 @@ def test_a_date_lands_a_rerun_replaces_that_date_only_and_a_second_date_adds_its
     )
     assert [tuple(r.values()) for r in job.result()] == [(r, f"i5.{r}.m2", 1.0 / r, "m2") for r in (1, 2, 3)]
 
+    def roll_back(run_date: dt.date, run_id: str) -> dict:
+        args = ["--lakehouse", str(lakehouse), "--run-date", str(run_date), "--set", f"run.run_id={run_id}", *sets]
+        status, summary = run_cli(rollback.main, *args)
+        assert status == 0, summary.get("error")
+        return summary
 
-def test_reclake_run_publishes_into_the_emulator_from_a_local_staging_folder(tmp_path, emulator, client):
+    # D1's rerun rolled back: the earlier publish's rows, from its staged files; D2 untouched; twice is once.
+    assert roll_back(D1, "rollback-1")["counts"]["rollback"]["bigquery_rows"] == len(first)
+    assert table_rows(client, "recommendations") == sorted(first + second)
+    roll_back(D1, "rollback-2")
+    assert table_rows(client, "recommendations") == sorted(first + second)
+    # D2's first publish rolled back: its rows go; the newest date's model is D1's again.
+    summary = roll_back(D2, "rollback-3")
+    assert summary["counts"]["rollback"]["bigquery_rows"] == 0 and summary["model_version"] == "m1"
+    assert table_rows(client, "recommendations") == sorted(first)
+    assert [t.table_id for t in client.list_tables(DATASET)] == ["recommendations"]
+
+
+class TokenEndpoint(BaseHTTPRequestHandler):
+    """Google's OAuth token endpoint, as far as a refresh goes: it remembers each form it was sent and answers
+    with the planted access token."""
+
+    access_token = ""
+    forms: list[dict[str, list[str]]] = []
+
+    def do_POST(self) -> None:
+        self.forms.append(parse_qs(self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()))
+        body = json.dumps({"access_token": self.access_token, "expires_in": 3600, "token_type": "Bearer"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+def jwt_key_id(assertion: str) -> str:
+    """The ``kid`` of a JWT's header: which key signed it."""
+    header = assertion.split(".")[0]
+    return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
+
+
+def test_reclake_run_publishes_into_the_emulator_from_a_local_staging_folder_and_no_credential_leaks(
+    tmp_path, emulator, client
+):
+    """With credentials from the environment (a service-account key file whose token endpoint is local), the sink
+    uses them and their secrets appear in no output: lakehouse, logs, staging, console."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    token = f"planted-{uuid.uuid4().hex}"
+    private_key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    TokenEndpoint.access_token = f"{token}-access"
+    threading.Thread(target=endpoint.serve_forever, daemon=True).start()
+    key = tmp_path / "keys" / "credentials.json"
+    key.parent.mkdir()
+    key.write_text(
+        json.dumps(
+            {"type": "service_account", "project_id": PROJECT, "private_key_id": f"{token}-key-id",
+             "private_key": private_key, "client_email": "reclake@acme-prod.iam.gserviceaccount.com",
+             "client_id": "1", "token_uri": f"http://127.0.0.1:{endpoint.server_port}/token"}
+        )
+    )  # fmt: skip
     lakehouse = tmp_path / "lakehouse"
     sets = [
         "generate.users=60", "generate.items=25", "generate.clusters=3", "generate.partitions=2",
@@ -140,13 +214,16 @@ def test_reclake_run_publishes_into_the_emulator_from_a_local_staging_folder(tmp
         "validation.data_docs=false", "monitoring.html_report=false",
         *sink_settings(emulator, tmp_path, "from_run"),
     ]  # fmt: skip
-    done = subprocess.run(
-        [sys.executable, "-m", "reclake.cli", "run", "--config", str(REPO / "conf" / "local.yaml"),
-         "--lakehouse", str(lakehouse), "--run-date", D1.isoformat(), "--json",
-         *(arg for s in sets for arg in ("--set", s))],
-        capture_output=True, text=True, cwd=tmp_path, timeout=900,
-        env={**anonymous_environment(tmp_path), "PYTHONPATH": str(REPO)},
-    )  # fmt: skip
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "reclake.cli", "run", "--config", str(REPO / "conf" / "local.yaml"),
+             "--lakehouse", str(lakehouse), "--run-date", D1.isoformat(), "--json",
+             *(arg for s in sets for arg in ("--set", s))],
+            capture_output=True, text=True, cwd=tmp_path, timeout=900,
+            env={**anonymous_environment(tmp_path), "PYTHONPATH": str(REPO), "GOOGLE_APPLICATION_CREDENTIALS": str(key)},
+        )  # fmt: skip
+    finally:
+        endpoint.shutdown()
     assert done.returncode == 0, done.stderr[-3000:]
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["status"] == "succeeded"
@@ -160,6 +237,15 @@ def test_reclake_run_publishes_into_the_emulator_from_a_local_staging_folder(tmp
     assert all(r == list(range(1, len(r) + 1)) and len(r) <= 5 for r in ranks.values())
     assert len(ranks) > 40  # most of the 60 users have a list
     assert not Path(table_uri(str(lakehouse), RECOMMENDATIONS)).exists()  # the lists went to BigQuery, not Delta
+
+    # The key was used (the client got its token with an assertion it signed), and no secret of it appears anywhere.
+    assert TokenEndpoint.forms and all(
+        jwt_key_id(form["assertion"][0]) == f"{token}-key-id" for form in TokenEndpoint.forms
+    )
+    needles = [token.encode(), *(line.encode() for line in private_key.splitlines()[1:-1])]
+    assert (lakehouse / "_logs").is_dir() and files_holding(lakehouse, needles) == []
+    assert files_holding(tmp_path / "staging", needles) == []
+    assert token not in done.stdout and token not in done.stderr
 
 
 def test_a_replace_that_fails_midway_leaves_the_date_as_it_was(emulator, tmp_path, client):

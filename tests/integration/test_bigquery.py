@@ -39,12 +39,15 @@ from reclake.sinks.bigquery import (
     load_scratch,
     make_client,
     publish_to_bigquery,
+    restore_date,
+    run_to_restore,
     staging_path,
     table_definition,
 )
 from reclake.stages import publish
 
 D = dt.date(2026, 11, 23)
+SCHEMA = T.StructType([T.StructField("user_id", T.StringType(), False), T.StructField("rank", T.IntegerType())])
 ROWS = [(f"u{u:02d}", r, f"i{u}.{r}", 1.0 / r, "als", "m1", D) for u in range(12) for r in (1, 2)]
 
 
@@ -304,3 +307,36 @@ def test_bigquery_settings_are_validated_at_load_time():
 def test_an_airflow_run_id_stages_under_a_folder_hadoop_accepts():
     path = staging_path("gs://bucket/staging", dt.date(2026, 11, 23), "scheduled__2026-11-23T00:00:00+00:00")
     assert path == "gs://bucket/staging/recommendations/run_date=2026-11-23/run_id=scheduled__2026-11-23T00-00-00-00-00"
+
+
+def test_a_rollback_restores_what_the_date_held_before_its_last_publish():
+    a, b, c = ("a", "publish", 5), ("b", "publish", 6), ("c", "publish", 7)
+    assert run_to_restore([a, b], D) == ("a", 5)
+    assert run_to_restore([a, b, ("r1", "rollback", 5)], D) == ("a", 5)  # twice is once
+    assert run_to_restore([a, b, ("r1", "rollback", 5), ("r2", "rollback", 5)], D) == ("a", 5)
+    assert run_to_restore([a, b, ("r1", "rollback", 5), c], D) == ("a", 5)  # c undone: back to the rolled-back-to
+    assert run_to_restore([a], D) is None  # the date's first publish: its rows go
+    assert run_to_restore([a, ("r1", "rollback", 0), b], D) is None
+    with pytest.raises(Exception, match="no BigQuery publish for run date 2026-11-23"):
+        run_to_restore([], D)
+
+
+def test_a_rollback_whose_staged_files_are_gone_fails_naming_them_and_changes_nothing(tmp_path):
+    client = fake_client()
+    client.get_table.return_value = bigquery.Table("acme-prod.reclake.recommendations", schema=bigquery_schema(SCHEMA))
+    target = settings(tmp_path).bigquery_target
+    with pytest.raises(SinkError, match=r"no staged Parquet files in .*run_date=2026-11-23/run_id=expired"):
+        restore_date(client, target, RunContext(D, "rollback-1"), ("expired", 24))
+    assert not client.query.called and not client.load_table_from_file.called  # the date's rows untouched
+    assert [c["table"] for c in calls(client, "delete_table")] == ["acme-prod.reclake.recommendations__load_rollback_1"]
+
+
+def test_a_rollback_to_no_rows_deletes_the_date_in_one_statement(tmp_path):
+    client = fake_client()
+    client.get_table.return_value = bigquery.Table("acme-prod.reclake.recommendations", schema=bigquery_schema(SCHEMA))
+    target = settings(tmp_path).bigquery_target
+    for restore in (None, ("empty-run", 0)):  # the date's first publish; a run that published no rows
+        assert restore_date(client, target, RunContext(D, "rollback-1"), restore) == {"bigquery_rows": 0}
+    queries = [c["query"] for c in calls(client, "query")]
+    assert queries == ["DELETE FROM `acme-prod.reclake.recommendations` WHERE run_date = DATE '2026-11-23'"] * 2
+    assert not client.load_table_from_file.called

@@ -111,7 +111,7 @@ def fresh_interpreter(code: str) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize(
     "statement",
     [
-        "import reclake.serving, reclake.serving.api, reclake.serving.registry",
+        "import reclake.serving, reclake.serving.api, reclake.serving.registry, reclake.serving.function",
         "import reclake.cli; reclake.cli.main(['--help'])",
         "import reclake.serving.lookup as m; m.main(['--help'])",
         "import reclake.serving.api as m; m.main(['--help'])",

@@ -1,5 +1,6 @@
 """A planted secret (a service-account key, the Pushgateway password) appears in no output of a whole run: no log,
-report, table, commit, registry entry, event log or console line."""
+report, table, commit, registry entry, event log or console line. BigQuery credentials that the sink uses: the
+same check in tests/e2e/test_bigquery.py, against the emulator."""
 
 from __future__ import annotations
 
@@ -11,10 +12,9 @@ import sys
 import threading
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 from reclake.monitoring.metrics import PASSWORD_ENV, USERNAME_ENV
-from tests.helpers import REPO
+from tests.helpers import REPO, files_holding
 
 
 class Pushgateway(BaseHTTPRequestHandler):
@@ -32,11 +32,6 @@ class Pushgateway(BaseHTTPRequestHandler):
 
     def log_message(self, *args) -> None:
         pass
-
-
-def files_holding(root: Path, needles: list[bytes]) -> list[str]:
-    """Every file under ``root`` whose bytes hold one of ``needles``."""
-    return [str(p) for p in root.rglob("*") if p.is_file() and any(n in p.read_bytes() for n in needles)]
 
 
 def test_a_planted_secret_appears_in_no_output(tmp_path):
