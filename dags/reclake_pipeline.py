@@ -22,7 +22,8 @@ What a deployment provides (see docs/operations.md, "Orchestration with Airflow"
   variable ``reclake_py_files``  the artefact from ``make package``, shipped with --py-files
   variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
   ``spark-submit`` on the PATH of the Airflow workers; ``RECLAKE_HOME`` when this file does
-  not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use.
+  not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use;
+  optionally ``RECLAKE_RETRY_DELAY_SECONDS``, the first retry's delay (default 120).
 
 Nothing here touches Spark, the lakehouse or Airflow Variables at import time.
 """
@@ -83,9 +84,10 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     # Transient failures (a lost executor, a busy cluster, late input) get two more tries,
     # 2-4 then 4-8 minutes later (doubling, with jitter); a configuration error fails at
-    # once in check_config.
+    # once in check_config. RECLAKE_RETRY_DELAY_SECONDS (read where the DAG is parsed) sets
+    # the first delay: the running-Airflow test's scheduler retries after seconds, not minutes.
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    "retry_delay": dt.timedelta(seconds=float(os.environ.get("RECLAKE_RETRY_DELAY_SECONDS", 120))),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=4),
