@@ -23,7 +23,8 @@ What a deployment provides (see docs/operations.md, "Orchestration with Airflow"
   variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
   ``spark-submit`` on the PATH of the Airflow workers; ``RECLAKE_HOME`` when this file does
   not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use;
-  optionally ``RECLAKE_RETRY_DELAY_SECONDS``, the first retry's delay (default 120).
+  optionally ``RECLAKE_POOL``, the pool the tasks run in (default ``default_pool``), and
+  ``RECLAKE_RETRY_DELAY_SECONDS``, the first retry's delay (default 120).
 
 Nothing here touches Spark, the lakehouse or Airflow Variables at import time.
 """
@@ -91,6 +92,9 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=4),
+    # The pool every task takes one slot of: RECLAKE_POOL (read where the DAG is parsed; the pool must exist),
+    # to cap Spark work across DAGs; else Airflow's default_pool.
+    "pool": os.environ.get("RECLAKE_POOL") or "default_pool",
 }
 
 COMMON_PARAMS = {
