@@ -15,7 +15,8 @@ pipeline prepared, so the daily one normally finds a fresh model and only recomm
 
 Every job is idempotent per run date (tables are overwritten, or replaced for the
 date), so a retried task or a re-run day converges to the same tables; runs of a DAG
-never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables.
+never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables. Airflow 3 counts a
+backfill's runs apart, against its own limit: create backfills with ``--max-active-runs 1``.
 
 What a deployment provides (see docs/operations.md, "Orchestration with Airflow"):
   connection ``reclake_spark``   the Spark master, e.g. ``spark://host:7077`` (or ``local[2]``)

@@ -77,6 +77,18 @@ def server(
             process.wait()
 
 
+@contextmanager
+def scripted(script: Path, settings: dict[str, str], timeout: float) -> Iterator[None]:
+    """``script start`` (a server script of scripts/, its settings in the environment) until the block ends, then
+    ``script stop``, whatever happened."""
+    env = {**os.environ, **settings}
+    subprocess.run(["bash", str(script), "start"], env=env, check=True, timeout=timeout)
+    try:
+        yield
+    finally:
+        subprocess.run(["bash", str(script), "stop"], env=env, check=True, timeout=60)
+
+
 # The broker's jars (scripts/test-tools.sh fetches them) and the script that runs it.
 KAFKA_HOME = Path(
     os.environ.get("RECLAKE_KAFKA_HOME")
@@ -93,12 +105,8 @@ def kafka_broker(state: Path) -> Iterator[str]:
     """A Kafka 4 broker (KRaft) on a free loopback port by scripts/kafka.sh, until the block ends; yields
     its bootstrap address."""
     port = free_port()
-    env = {**os.environ, "RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}
-    subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
-    try:
+    with scripted(KAFKA_SCRIPT, {"RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}, timeout=180):
         yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=True, timeout=60)
 
 
 # The BigQuery emulator's venv (scripts/test-tools.sh installs it) and the launcher that starts it without spatial.
@@ -176,12 +184,8 @@ def postgres(state: Path) -> Iterator[str]:
     """A throwaway PostgreSQL cluster (scripts/postgres.sh: initdb, pg_ctl) on a free loopback port until the
     block ends; yields the SQLAlchemy URL of its empty database ``airflow``."""
     port = free_port()
-    env = {**os.environ, "RECLAKE_PG_DIR": str(state), "RECLAKE_PG_PORT": str(port)}
-    subprocess.run(["bash", str(POSTGRES_SCRIPT), "start"], env=env, check=True, timeout=120)
-    try:
+    with scripted(POSTGRES_SCRIPT, {"RECLAKE_PG_DIR": str(state), "RECLAKE_PG_PORT": str(port)}, timeout=120):
         yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
-    finally:
-        subprocess.run(["bash", str(POSTGRES_SCRIPT), "stop"], env=env, check=True, timeout=60)
 
 
 class AirflowApi:
