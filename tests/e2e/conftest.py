@@ -57,9 +57,16 @@ class Deployment:
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """``airflow <args>`` against this deployment's metadata DB."""
-        return subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=300
-        )
+        return airflow_cli(self.env, *args)
+
+
+def airflow_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``airflow <args>`` in ``env``; fails the test with its output when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
 
 
 @pytest.fixture(scope="module")
@@ -110,16 +117,9 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
                 FAULT_ONCE_ENV: str(root / "fault-once"),
             }
         )
-        migrated = subprocess.run(
-            [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True, timeout=600
-        )
-        assert migrated.returncode == 0, migrated.stderr[-3000:]
+        airflow_cli(env, "db", "migrate")
         # The pool the DAG's tasks take their slot in (RECLAKE_POOL), made as a user would, before they run.
-        pool = subprocess.run(
-            [sys.executable, "-m", "airflow", "pools", "set", POOL, "2", "reclake's spark-submit tasks"],
-            env=env, capture_output=True, text=True, timeout=300,
-        )  # fmt: skip
-        assert pool.returncode == 0, pool.stderr[-3000:]
+        airflow_cli(env, "pools", "set", POOL, "2", "reclake's spark-submit tasks")
         base = f"http://127.0.0.1:{api_port}"
         airflow = [sys.executable, "-m", "airflow"]
         api_server = [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]

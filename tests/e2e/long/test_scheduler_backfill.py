@@ -38,11 +38,10 @@ def backfilled(airflow_deployment, spark, tmp_path_factory) -> dict[str, Any]:
     assert len(generate_landing(landing, NEXT_DAY, days=4)) == 4
     overrides = [f"lakehouse.root={lakehouse}", f"input.path={landing}/date={{run_date}}", *DAG_SMALL]
     assert api.call("PATCH", f"/dags/{DAILY}", {"is_paused": False})["is_paused"] is False
-    created = airflow_deployment.cli(
+    airflow_deployment.cli(
         "backfill", "create", "--dag-id", DAILY, "--from-date", str(DAYS[0]), "--to-date", str(DAYS[-1]),
         "--max-active-runs", "1", "--reprocess-behavior", "none", "--dag-run-conf", json.dumps({"overrides": overrides}),
     )  # fmt: skip
-    assert created.returncode == 0, created.stdout[-2000:] + created.stderr[-3000:]
     listed = api.call("GET", f"/dags/{DAILY}/dagRuns?run_type=backfill&order_by=logical_date")["dag_runs"]
     assert [run["logical_date"][:10] for run in listed] == [str(day) for day in DAYS], listed
     runs = [api.wait_run(DAILY, run["dag_run_id"], RUN_TIMEOUT_S) for run in listed]
