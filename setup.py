@@ -52,6 +52,9 @@ setup(
             "pytest-xdist>=3.5",  # the fast tier on two workers (Makefile: TEST_WORKERS)
             *KAFKA,  # tests/e2e produce their Kafka messages with it (the broker is scripts/kafka.sh)
             "polars>=1.0",
+            # The running-Airflow test's metadata DB is PostgreSQL (scripts/postgres.sh): Airflow's driver for it...
+            "psycopg2-binary>=2.9",
+            "asyncpg>=0.29",  # ...and its async one, for the same URL
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
             "mypy==2.4.1",

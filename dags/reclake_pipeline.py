@@ -15,14 +15,17 @@ pipeline prepared, so the daily one normally finds a fresh model and only recomm
 
 Every job is idempotent per run date (tables are overwritten, or replaced for the
 date), so a retried task or a re-run day converges to the same tables; runs of a DAG
-never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables.
+never overlap (``max_active_runs=1``), since the jobs share the lakehouse tables. Airflow 3 counts a
+backfill's runs apart, against its own limit: create backfills with ``--max-active-runs 1``.
 
 What a deployment provides (see docs/operations.md, "Orchestration with Airflow"):
   connection ``reclake_spark``   the Spark master, e.g. ``spark://host:7077`` (or ``local[2]``)
   variable ``reclake_py_files``  the artefact from ``make package``, shipped with --py-files
   variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
   ``spark-submit`` on the PATH of the Airflow workers; ``RECLAKE_HOME`` when this file does
-  not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use.
+  not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use;
+  optionally ``RECLAKE_POOL``, the pool the tasks run in (default ``default_pool``), and
+  ``RECLAKE_RETRY_DELAY_SECONDS``, the first retry's delay (default 120).
 
 Nothing here touches Spark, the lakehouse or Airflow Variables at import time.
 """
@@ -83,12 +86,16 @@ DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     # Transient failures (a lost executor, a busy cluster, late input) get two more tries,
     # 2-4 then 4-8 minutes later (doubling, with jitter); a configuration error fails at
-    # once in check_config.
+    # once in check_config. RECLAKE_RETRY_DELAY_SECONDS (read where the DAG is parsed) sets
+    # the first delay: the running-Airflow test's scheduler retries after seconds, not minutes.
     "retries": 2,
-    "retry_delay": dt.timedelta(minutes=2),
+    "retry_delay": dt.timedelta(seconds=float(os.environ.get("RECLAKE_RETRY_DELAY_SECONDS", 120))),
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": dt.timedelta(minutes=30),
     "execution_timeout": dt.timedelta(hours=4),
+    # The pool every task takes one slot of: RECLAKE_POOL (read where the DAG is parsed; the pool must exist),
+    # to cap Spark work across DAGs; else Airflow's default_pool.
+    "pool": os.environ.get("RECLAKE_POOL") or "default_pool",
 }
 
 COMMON_PARAMS = {

@@ -8,6 +8,10 @@ process group when this process leads it (``reclake run`` started in its own
 session: the driver, the Spark JVM and its Python workers die at once, as on a
 lost machine), else to this process and its Spark JVM.
 
+``RECLAKE_FAULT_ONCE=<file>`` fails a run once, for a scheduler to retry: the job that reaches the point the
+file names (``<stage>:<point>``) removes the file and kills itself there; the retry finds no file and runs
+on. Only the plain points below (not ``publish:after_files``) honour it.
+
 Points (``docs/reliability.md`` says what each leaves behind):
 
     ingest:mid_batch            a micro-batch's first file renamed into its date folder, the batch not committed
@@ -33,6 +37,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 FAULT_ENV = "RECLAKE_FAULT"
+FAULT_ONCE_ENV = "RECLAKE_FAULT_ONCE"
 
 
 def armed(stage: str, point: str) -> bool:
@@ -49,9 +54,24 @@ def kill_run(jvm_pid: int | None = None) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def armed_once(stage: str, point: str) -> bool:
+    """True, once, when the file ``RECLAKE_FAULT_ONCE`` names holds this point: removing it disarms it, and of
+    jobs racing for it only the one whose removal succeeds fails."""
+    marker = os.environ.get(FAULT_ONCE_ENV)
+    if not marker:
+        return False
+    try:
+        if Path(marker).read_text().strip() != f"{stage}:{point}":
+            return False
+        os.unlink(marker)
+    except OSError:  # no file (not armed, or already taken)
+        return False
+    return True
+
+
 def fault_point(stage: str, point: str) -> None:
-    """Kill the run here if ``RECLAKE_FAULT`` names ``<stage>:<point>``."""
-    if armed(stage, point):
+    """Kill the run here if ``RECLAKE_FAULT`` names ``<stage>:<point>``, or ``RECLAKE_FAULT_ONCE``'s file does."""
+    if armed(stage, point) or armed_once(stage, point):
         kill_run(jvm_process_id())
 
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools only the tests use, idempotently (`make test` and `make test-e2e` run it;
-# `make run` does not): Prometheus, promtool and the Pushgateway, and headless Chromium.
+# `make run` does not): Prometheus, promtool and the Pushgateway, headless Chromium, PostgreSQL, Kafka's
+# broker jars and a BigQuery emulator.
 # Each is installed where this runs as root with apt-get; otherwise it says what to run, and
 # the tests that need it are skipped.
 # Usage: scripts/test-tools.sh
@@ -20,6 +21,13 @@ fi
 if ! command -v chromium >/dev/null; then
   apt_install "Chromium (headless, for the run report's test)" chromium \
     || echo "reclake: the HTML run report's browser test will be skipped" >&2
+fi
+
+# PostgreSQL for the running-Airflow test's metadata DB (scripts/postgres.sh starts a throwaway cluster with
+# initdb/pg_ctl; tests/e2e/dags/test_scheduler.py). Only the binaries are used: the Debian cluster it creates is not.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  apt_install "PostgreSQL (the running-Airflow test's metadata DB)" postgresql \
+    || echo "reclake: the running-Airflow test will be skipped" >&2
 fi
 
 # A Kafka broker for the ingest tests (scripts/kafka.sh; docs/ingest.md): Debian has no Kafka package,

@@ -263,6 +263,23 @@ def run_daily(dag, lakehouse: Path, events: Path | str, mark_success: str | None
     )
 
 
+def generate_landing(root: Path, end: dt.date, days: int) -> list[str]:
+    """Landing folders ``root/date=<day>`` for ``days`` days up to ``end``, from the real `generate` job (200 users,
+    60 items, as the DAG runs have); returns the folders' names."""
+    from reclake.stages import generate
+
+    sets = [f"input.path={root}/date={{run_date}}", "generate.users=200", "generate.items=60", f"generate.days={days}"]
+    args = ["--lakehouse", str(root.parent / "generated"), "--run-date", end.isoformat()]
+    assert generate.main([*args, *[a for s in sets for a in ("--set", s)], *spark_overrides()]) == 0
+    return sorted(p.name for p in root.iterdir())
+
+
+def served_dates(lakehouse: Path) -> dict[str, tuple[int, dt.date]]:
+    """``served_versions`` as delta-rs reads it: table -> (the version readers serve, its run date)."""
+    rows = DeltaTable(str(lakehouse / "served_versions")).to_pyarrow_table().to_pylist()
+    return {row["table_name"]: (row["version"], row["run_date"]) for row in rows}
+
+
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import kafka_broker
-from tests.helpers import REPO
+from reclake.faults import FAULT_ONCE_ENV
+from tests.e2e.servers import AirflowApi, free_port, kafka_broker, postgres, server
+from tests.helpers import LOCAL_MASTER, REPO, airflow_environment
 
 
 @pytest.fixture(scope="session")
@@ -35,3 +39,100 @@ def broker(tmp_path_factory) -> Iterator[str]:
     """A Kafka broker (scripts/kafka.sh) for the session's Kafka tests, each on a topic of its own."""
     with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
         yield bootstrap
+
+
+POOL = "reclake_spark"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A running Airflow: its REST API, the environment its processes share (for the CLI), its folder, the file
+    that arms a fault the next job reaching it takes once (RECLAKE_FAULT_ONCE), and the pool its tasks run in."""
+
+    api: AirflowApi
+    env: dict[str, str]
+    home: Path
+    fault_once: Path
+    pool: str = POOL
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess:
+        """``airflow <args>`` against this deployment's metadata DB."""
+        return airflow_cli(self.env, *args)
+
+
+def airflow_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """``airflow <args>`` in ``env``; fails the test with its output when it fails."""
+    done = subprocess.run(
+        [sys.executable, "-m", "airflow", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return done
+
+
+@pytest.fixture(scope="module")
+def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
+    """Airflow 3 as a deployment runs it: a PostgreSQL metadata DB (a throwaway cluster), `airflow db migrate`,
+    then the api-server, the scheduler (LocalExecutor) and the dag-processor as separate processes, the DAGs
+    from the repo's dags/, the reclake_spark connection at local Spark and the artefact variable. Logged in as
+    a SimpleAuthManager admin. Every process and the cluster are stopped afterwards.
+
+    The scheduler creates no scheduled runs (use_job_schedule off): the daily DAG is @daily from 2026-01-01, so
+    unpausing it would otherwise start today's run on the sample config; the tests trigger theirs. Retries wait
+    1 s instead of 2 minutes (RECLAKE_RETRY_DELAY_SECONDS).
+    """
+    root = tmp_path_factory.mktemp("airflow-deployment")
+    home, logs = root / "home", root / "logs"
+    home.mkdir()
+    logs.mkdir()
+    api_port, health_port = free_port(), free_port()
+    password = secrets.token_urlsafe(16)
+    (home / "passwords.json").write_text(json.dumps({"reclake": password}))
+    with postgres(root / "postgres") as database:
+        # The test session's own Airflow settings (sqlite, its home) must not leak into the deployment.
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "RECLAKE_FAULT"))}
+        env.update(airflow_environment(home))
+        env.update(
+            {
+                "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": database,
+                "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+                "AIRFLOW__CORE__PARALLELISM": "2",
+                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "reclake:admin",
+                "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+                "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # the scheduler's task tokens, the API's
+                "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
+                "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
+                "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_port),
+                # What a deployment provides (as airflow_env does for dag.test()).
+                "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+                "PYSPARK_PYTHON": sys.executable,
+                "PYTHONPATH": str(REPO),
+                "SPARK_LOCAL_IP": "127.0.0.1",
+                "AIRFLOW_CONN_RECLAKE_SPARK": LOCAL_MASTER,
+                "AIRFLOW_VAR_RECLAKE_PY_FILES": str(artefacts[1]),
+                "RECLAKE_RETRY_DELAY_SECONDS": "1",
+                "RECLAKE_POOL": POOL,
+                FAULT_ONCE_ENV: str(root / "fault-once"),
+            }
+        )
+        airflow_cli(env, "db", "migrate")
+        # The pool the DAG's tasks take their slot in (RECLAKE_POOL), made as a user would, before they run.
+        airflow_cli(env, "pools", "set", POOL, "2", "reclake's spark-submit tasks")
+        base = f"http://127.0.0.1:{api_port}"
+        airflow = [sys.executable, "-m", "airflow"]
+        api_server = [*airflow, "api-server", "--host", "127.0.0.1", "--port", str(api_port), "--workers", "1"]
+        popen = {"env": env, "cwd": root}
+        with (
+            server(api_server, f"{base}/api/v2/monitor/health", logs / "api-server.log", timeout=180, **popen),
+            server([*airflow, "scheduler"], f"http://127.0.0.1:{health_port}/health", logs / "scheduler.log", **popen),
+        ):
+            api = AirflowApi(base, "reclake", password)
+
+            def parsed() -> bool:
+                dags = api.call("GET", "/dags?dag_id_pattern=reclake")["dags"]
+                return {d["dag_id"] for d in dags} >= {"reclake_daily", "reclake_weekly_retrain"}
+
+            with server([*airflow, "dag-processor"], parsed, logs / "dag-processor.log", timeout=180, **popen):
+                yield Deployment(api, env, home, root / "fault-once")

@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -46,22 +46,27 @@ def wait_for(check, what: str, timeout: float, log: Path | None = None) -> Any:
 
 
 @contextmanager
-def server(command: Sequence[str], ready_url: str, log: Path, timeout: float = 120, **popen: Any) -> Iterator[None]:
-    """Run ``command`` (output to ``log``) until the block ends; ready once ``ready_url`` answers (not 5xx)."""
+def server(
+    command: Sequence[str], ready_url: str | Callable[[], Any], log: Path, timeout: float = 120, **popen: Any
+) -> Iterator[None]:
+    """Run ``command`` (output to ``log``) until the block ends; ready once ``ready_url`` answers (not 5xx), or
+    once ``ready_url`` is a check that returns something truthy (for a process that serves no HTTP)."""
     with log.open("wb") as out:  # its own process group: stopping it stops whatever it started
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, **popen)
     try:
 
-        def ready() -> bool:
+        def ready() -> Any:
             if process.poll() is not None:
-                raise AssertionError(f"{command[0]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+                raise AssertionError(f"{command[-1]} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
+            if callable(ready_url):
+                return ready_url()
             try:
                 with urllib.request.urlopen(ready_url, timeout=5) as response:
                     return response.status == 200
             except urllib.error.HTTPError as exc:
                 return exc.code < 500  # it answers: e.g. 401 behind basic auth; 503 is still starting
 
-        wait_for(ready, f"{command[0]} at {ready_url}", timeout, log)
+        wait_for(ready, f"{' '.join(command[-2:])} to be ready", timeout, log)
         yield
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -70,6 +75,18 @@ def server(command: Sequence[str], ready_url: str, log: Path, timeout: float = 1
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextmanager
+def scripted(script: Path, settings: dict[str, str], timeout: float) -> Iterator[None]:
+    """``script start`` (a server script of scripts/, its settings in the environment) until the block ends, then
+    ``script stop``, whatever happened."""
+    env = {**os.environ, **settings}
+    subprocess.run(["bash", str(script), "start"], env=env, check=True, timeout=timeout)
+    try:
+        yield
+    finally:
+        subprocess.run(["bash", str(script), "stop"], env=env, check=True, timeout=60)
 
 
 # The broker's jars (scripts/test-tools.sh fetches them) and the script that runs it.
@@ -88,12 +105,8 @@ def kafka_broker(state: Path) -> Iterator[str]:
     """A Kafka 4 broker (KRaft) on a free loopback port by scripts/kafka.sh, until the block ends; yields
     its bootstrap address."""
     port = free_port()
-    env = {**os.environ, "RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}
-    subprocess.run(["bash", str(KAFKA_SCRIPT), "start"], env=env, check=True, timeout=180)
-    try:
+    with scripted(KAFKA_SCRIPT, {"RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}, timeout=180):
         yield f"127.0.0.1:{port}"
-    finally:
-        subprocess.run(["bash", str(KAFKA_SCRIPT), "stop"], env=env, check=True, timeout=60)
 
 
 # The BigQuery emulator's venv (scripts/test-tools.sh installs it) and the launcher that starts it without spatial.
@@ -156,3 +169,66 @@ class Producer:
         ]
         self.producer.flush()
         self.sent += [(meta.partition, meta.offset) for meta in (f.get(timeout=30) for f in futures)]
+
+
+# PostgreSQL from Debian's packages (scripts/test-tools.sh) and the script that runs a throwaway cluster of it.
+POSTGRES_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "postgres.sh"
+needs_postgres = pytest.mark.skipif(
+    not list(Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+    reason="no PostgreSQL server (run scripts/test-tools.sh)",
+)
+
+
+@contextmanager
+def postgres(state: Path) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster (scripts/postgres.sh: initdb, pg_ctl) on a free loopback port until the
+    block ends; yields the SQLAlchemy URL of its empty database ``airflow``."""
+    port = free_port()
+    with scripted(POSTGRES_SCRIPT, {"RECLAKE_PG_DIR": str(state), "RECLAKE_PG_PORT": str(port)}, timeout=120):
+        yield f"postgresql+psycopg2://postgres@127.0.0.1:{port}/airflow"
+
+
+class AirflowApi:
+    """Airflow 3's REST API v2 as a client calls it: a JWT from the auth manager's ``POST /auth/token``
+    (SimpleAuthManager's users and passwords), then ``Authorization: Bearer`` on every call."""
+
+    def __init__(self, base: str, username: str, password: str) -> None:
+        self.base = base
+        login = json.dumps({"username": username, "password": password}).encode()
+        request = urllib.request.Request(f"{base}/auth/token", login, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            self.token = json.load(response)["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """``method`` ``/api/v2<path>`` with a JSON body; the JSON answer (an HTTP error raises, with its body)."""
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        data = None if body is None else json.dumps(body).encode()
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(f"{self.base}/api/v2{path}", data, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.load(response)
+        except urllib.error.HTTPError as exc:
+            raise AssertionError(f"{method} {path}: {exc.code} {exc.read()[:2000]!r}") from None
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+        """The run once the scheduler has finished it (success or failed)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            run = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
+            if run["state"] in ("success", "failed"):
+                return run
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{dag_id} {run_id} not finished after {timeout} s: {run['state']}")
+            time.sleep(3)
+
+    def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
+        """Task id -> the task instance of the run (state, try_number, pool, ...)."""
+        answer = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti for ti in answer["task_instances"]}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int) -> str:
+        """One try's log as the API serves it: structured lines, their events joined."""
+        answer = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}")
+        return "\n".join(line.get("event", "") if isinstance(line, dict) else str(line) for line in answer["content"])

@@ -1,6 +1,7 @@
 """Airflow for the dag.test() runs: its metadata DB, what a deployment provides, generated input, and the daily
 DAG run twice for one date: first on a real Spark standalone cluster with the packaged artefact, then again in
-local mode (shared by the tests that read those runs)."""
+local mode (shared by the tests that read those runs). The running Airflow of the scheduler's tests is in
+tests/e2e/conftest.py (airflow_deployment)."""
 
 from __future__ import annotations
 

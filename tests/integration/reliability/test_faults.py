@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from reclake.faults import FAULT_ENV, fault_point
+from reclake.faults import FAULT_ENV, FAULT_ONCE_ENV, fault_point
 from reclake.io.lock import LOCK_FILE, LakehouseBusy, writer_lock
 from tests.helpers import REPO
 
@@ -54,6 +54,21 @@ def test_an_armed_point_kills_the_whole_process_group_and_an_unarmed_one_does_no
     child = int(out.split()[0])
     time.sleep(0.05)
     assert dead(child)  # it was in the group: killed too
+
+
+def test_a_fault_armed_once_kills_the_first_job_reaching_it_and_not_its_retry(tmp_path):
+    marker = tmp_path / "fault-once"
+    marker.write_text("prepare:after_ids\n")
+    code = (
+        "from reclake.faults import fault_point\nfault_point('prepare', 'after_ids')\nprint('survived', flush=True)\n"
+    )
+    tries = []
+    for _ in range(2):  # the try, then the scheduler's retry
+        proc = python(code, env={FAULT_ONCE_ENV: str(marker)})
+        out, _ = proc.communicate(timeout=10)
+        tries.append((proc.returncode, out.strip()))
+    assert tries == [(-signal.SIGKILL, ""), (0, "survived")]
+    assert not marker.exists(), "the first job took the fault"
 
 
 def dead(pid: int) -> bool:
