@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,8 +162,17 @@ def start_job(job: str, root: Path, *extra: str, fault: str | None = None) -> su
     )
 
 
-def group_alive(pgid: int) -> list[int]:
-    """Processes of the group ``pgid`` that still run (zombies waiting to be reaped do not count)."""
+def group_alive(pgid: int, grace_s: float = 10.0) -> list[int]:
+    """Processes of the killed group ``pgid`` still running ``grace_s`` seconds on: a SIGKILLed JVM takes a
+    moment to release its heap and exit after its parent is gone (CI once saw one mid-exit), while one that
+    escaped the kill stays (zombies waiting to be reaped do not count)."""
+    deadline = time.monotonic() + grace_s
+    while (alive := _group_members(pgid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
+def _group_members(pgid: int) -> list[int]:
     alive = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
