@@ -686,9 +686,14 @@ class BigQuerySection(Section):
             raise ValueError("staging_uri must be gs://bucket/prefix or a local folder (file: URI or path)")
         return uri
 
+    @property
+    def table_id(self) -> str:
+        """The published table: ``project.dataset.table``."""
+        return f"{self.project}.{self.dataset}.{self.table}"
+
     def destination(self, run_date: dt.date) -> str:
         """The one partition a run replaces: ``project.dataset.table$YYYYMMDD``."""
-        return f"{self.project}.{self.dataset}.{self.table}${run_date:%Y%m%d}"
+        return f"{self.table_id}${run_date:%Y%m%d}"
 
 
 class PublishSection(Section):

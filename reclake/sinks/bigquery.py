@@ -91,7 +91,7 @@ def load_job_config(schema: list[bigquery.SchemaField], run_id: str) -> bigquery
 def table_definition(settings: BigQuerySection, schema: list[bigquery.SchemaField]) -> bigquery.Table:
     """The published table: partitioned by day on run date (replacing a date touches one partition), clustered
     by user (a lookup reads one block)."""
-    table = bigquery.Table(f"{settings.project}.{settings.dataset}.{settings.table}", schema=schema)
+    table = bigquery.Table(settings.table_id, schema=schema)
     table.time_partitioning = bigquery.TimePartitioning(type_=bigquery.TimePartitioningType.DAY, field=RUN_DATE)
     table.clustering_fields = [USER_ID]
     return table
@@ -99,15 +99,15 @@ def table_definition(settings: BigQuerySection, schema: list[bigquery.SchemaFiel
 
 def scratch_table(settings: BigQuerySection, run_id: str) -> str:
     """The table one run loads into before its transaction: one per run, so attempts never mix."""
-    return f"{settings.project}.{settings.dataset}.{settings.table}__load_{re.sub(r'[^A-Za-z0-9_]', '_', run_id)}"
+    return f"{settings.table_id}__load_{re.sub(r'[^A-Za-z0-9_]', '_', run_id)}"
 
 
 def replace_date_script(settings: BigQuerySection, run_date: Any, columns: list[str], scratch: str) -> str:
     """One transaction: the date's rows out, the scratch table's in; readers never see a half-replaced date."""
-    table, names = f"`{settings.project}.{settings.dataset}.{settings.table}`", ", ".join(columns)
+    table, names = f"`{settings.table_id}`", ", ".join(columns)
     return (
         "BEGIN TRANSACTION;\n"
-        f"DELETE FROM {table} WHERE {RUN_DATE} = DATE '{run_date:%Y-%m-%d}';\n"
+        f"{delete_date_script(settings, run_date)};\n"
         f"INSERT INTO {table} ({names}) SELECT {names} FROM `{scratch}`;\n"
         "COMMIT TRANSACTION;"
     )
@@ -245,9 +245,8 @@ def run_to_restore(events: Sequence[tuple[str, str, int]], run_date: Any) -> tup
 
 
 def delete_date_script(settings: BigQuerySection, run_date: Any) -> str:
-    """The date's rows out, in one statement: a rollback of the date's first publish."""
-    table = f"`{settings.project}.{settings.dataset}.{settings.table}`"
-    return f"DELETE FROM {table} WHERE {RUN_DATE} = DATE '{run_date:%Y-%m-%d}'"
+    """The date's rows out, in one statement: a rollback of the date's first publish, and a publish's first step."""
+    return f"DELETE FROM `{settings.table_id}` WHERE {RUN_DATE} = DATE '{run_date:%Y-%m-%d}'"
 
 
 def restore_date(
@@ -256,7 +255,7 @@ def restore_date(
     """Replace the run date's rows with the staged files of the run ``restore`` names (through the publish's
     load job and transaction), or delete them when it names none or a run of no rows (nothing to load); return
     the rows the date now holds."""
-    table = f"{settings.project}.{settings.dataset}.{settings.table}"
+    table = settings.table_id
     try:
         schema = client.get_table(table).schema
         if restore is None or not restore[1]:
@@ -272,7 +271,7 @@ def restore_date(
 
 def newest_model_version(client: bigquery.Client, settings: BigQuerySection) -> str | None:
     """The model version of the newest run date's rows: what the app teams' query serves."""
-    table = f"`{settings.project}.{settings.dataset}.{settings.table}`"
+    table = f"`{settings.table_id}`"
     query = f"SELECT model_version FROM {table} WHERE {RUN_DATE} = (SELECT MAX({RUN_DATE}) FROM {table}) LIMIT 1"
     try:
         rows = list(client.query(query, location=settings.location).result(timeout=settings.timeout_s))
