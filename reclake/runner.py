@@ -117,7 +117,7 @@ def execute(
     and reports its progress.
     """
     from reclake.io.lakehouse import commit_conflict  # pyspark is imported only when a job really runs
-    from reclake.spark import build_spark_session
+    from reclake.spark import build_spark_session, storage_packages
 
     ctx = ctx or RunContext.new(config.run.run_date, config.run.run_id)
     summary: dict[str, Any] = {
@@ -139,6 +139,7 @@ def execute(
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
             packages = [package for s in stages for package in s.packages]
+            packages += storage_packages(config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir, packages)
         if any(stage.writes_tables for stage in stages):
             lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))

@@ -22,9 +22,10 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
+from reclake import DELTA_PACKAGE, KAFKA_PACKAGE, S3_PACKAGE
 from reclake.config import SparkSection
 from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
+from reclake.objectstore import is_s3, s3a_conf
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
@@ -44,6 +45,14 @@ def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True)  # Spark refuses to start on a missing event log folder
     uri = folder.resolve().as_uri() if folder is not None else event_log_dir
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": uri}
+
+
+def storage_packages(*uris: str | None) -> list[str]:
+    """The file-system connectors the given paths need: hadoop-aws for S3, nothing for local paths.
+
+    Only a run that reads or writes S3 loads the AWS SDK (a 686 MB jar), so local runs start as fast as before.
+    """
+    return [S3_PACKAGE] if any(uri is not None and is_s3(uri) for uri in uris) else []
 
 
 def build_spark_session(
@@ -80,6 +89,7 @@ def build_spark_session(
             conf["spark.driver.memory"] = settings.driver_memory
         conf["spark.driver.extraJavaOptions"] = driver_java_options()
     conf.update(event_log_conf(event_log_dir))
+    conf.update(s3a_conf())  # endpoint and region from the AWS_* environment; never the keys
     for key, value in settings.conf.items():
         # A run's own jars or packages come in addition to the connector's, not instead of them.
         conf[key] = f"{conf[key]},{value}" if key in _LISTS and key in conf else value

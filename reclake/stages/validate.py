@@ -110,7 +110,7 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> ValidateResult:
         counts=counts | catalogue_counts,
         tables={table.name: table.uri(root) for table in tables},
         report=record.report_path,
-        data_docs=record.gx.index_html,
+        data_docs=record.index_html,
     )
 
 

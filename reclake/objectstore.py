@@ -1,0 +1,76 @@
+"""Object storage settings from the AWS environment variables, for Spark's s3a and for delta-rs.
+
+One setting points every component at a store, as AWS's own tools read it: ``AWS_ENDPOINT_URL``
+(``AWS_ENDPOINT_URL_S3`` first, as the SDKs do), ``AWS_REGION`` (``AWS_DEFAULT_REGION``),
+``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY`` (``AWS_SESSION_TOKEN``). Where the keys are absent
+both clients fall back on the default credential chain (instance profile, web identity). An endpoint
+(a local S3 API: moto, MinIO) gets path-style requests; an ``http://`` one plain HTTP.
+
+Keys never come from YAML and never go into Spark's configuration: hadoop-aws's default credential
+providers read them from the environment itself, so they cannot surface in the Spark UI, the event
+log or a run's summary. delta-rs gets them in memory, in its storage options.
+
+A leaf module: the config, the Spark builder, the writers and the Spark-free readers all use it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+# Spark's Hadoop spells S3 s3a://; delta-rs spells it s3:// (reclake.uris.delta_rs_uri).
+S3_SCHEMES = ("s3a://", "s3://")
+
+
+def is_s3(uri: str) -> bool:
+    """True for an S3 URI (``s3a://`` or ``s3://``)."""
+    return uri.startswith(S3_SCHEMES)
+
+
+def _endpoint(env: Mapping[str, str]) -> str | None:
+    return env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
+
+
+def _region(env: Mapping[str, str]) -> str | None:
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+
+
+def s3a_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``spark.hadoop.fs.s3a.*`` settings for the endpoint and region in ``env`` (default: ``os.environ``).
+
+    No credentials: hadoop-aws's default chain reads ``AWS_ACCESS_KEY_ID`` and ``AWS_SECRET_ACCESS_KEY``
+    from the environment (then the instance profile), so no secret is ever a Spark setting.
+    """
+    env = os.environ if env is None else env
+    conf: dict[str, str] = {}
+    endpoint, region = _endpoint(env), _region(env)
+    if endpoint is not None:
+        conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
+        conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
+        conf["spark.hadoop.fs.s3a.connection.ssl.enabled"] = str(endpoint.startswith("https://")).lower()
+    if region is not None:
+        conf["spark.hadoop.fs.s3a.endpoint.region"] = region
+    return conf
+
+
+def storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str, str] | None:
+    """delta-rs storage options for reading ``uri``; None for anything but S3 (local paths need none).
+
+    Reads need no locking provider: a reader never commits.
+    """
+    if not is_s3(uri):
+        return None
+    env = os.environ if env is None else env
+    options: dict[str, str] = {}
+    endpoint, region = _endpoint(env), _region(env)
+    if endpoint is not None:
+        options["AWS_ENDPOINT_URL"] = endpoint
+        options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"
+        if endpoint.startswith("http://"):
+            options["AWS_ALLOW_HTTP"] = "true"
+    if region is not None:
+        options["AWS_REGION"] = region
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        if env.get(key):
+            options[key] = env[key]
+    return options
