@@ -45,6 +45,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.jvm import connectors_conf, driver_java_options
+from reclake.objectstore import storage_packages
 
 if TYPE_CHECKING:
     from reclake.config import Config
@@ -209,8 +210,12 @@ class ReclakeJob(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
-        connector = {} if self.packages or self.jars else connectors_conf([DELTA_PACKAGE, *PACKAGES.get(self.job, ())])
+        # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates;
+        # hadoop-aws only for a run whose lakehouse or input is on S3.
+        config = run_config(params)
+        paths = (config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
+        packages = [DELTA_PACKAGE, *PACKAGES.get(self.job, ()), *storage_packages(*paths)]
+        connector = {} if self.packages or self.jars else connectors_conf(packages)
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
             **connector,

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+from reclake import S3_PACKAGE
+
 # Spark's Hadoop spells S3 s3a://; delta-rs spells it s3:// (reclake.uris.delta_rs_uri).
 S3_SCHEMES = ("s3a://", "s3://")
 
@@ -33,6 +35,14 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
 
 def _region(env: Mapping[str, str]) -> str | None:
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+
+
+def storage_packages(*uris: str | None) -> list[str]:
+    """The file-system connectors the given paths need: hadoop-aws for S3, nothing for local paths.
+
+    Only a run that reads or writes S3 loads the AWS SDK (a 686 MB jar), so local runs start as fast as before.
+    """
+    return [S3_PACKAGE] if any(uri is not None and is_s3(uri) for uri in uris) else []
 
 
 def s3a_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -37,6 +37,7 @@ from reclake.io.lock import writer_lock
 from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, job_logging, jvm_log_file, log_file, stderr_to
 from reclake.monitoring.metrics import publish_metrics
 from reclake.monitoring.progress import StageProgress, job_description
+from reclake.objectstore import storage_packages
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
     from pyspark.sql import SparkSession
@@ -117,7 +118,7 @@ def execute(
     and reports its progress.
     """
     from reclake.io.lakehouse import commit_conflict  # pyspark is imported only when a job really runs
-    from reclake.spark import build_spark_session, storage_packages
+    from reclake.spark import build_spark_session
 
     ctx = ctx or RunContext.new(config.run.run_date, config.run.run_id)
     summary: dict[str, Any] = {

@@ -1,6 +1,7 @@
 """The one SparkSession builder, used by every job and by the tests.
 
-Delta Lake's connector (and, for the jobs that ask, Kafka's source) comes from Maven Central:
+Delta Lake's connector (and, for the jobs that ask, Kafka's source; for a run on ``s3a://``, hadoop-aws and
+the AWS SDK, reclake/objectstore.py) comes from Maven Central:
 resolved once, by the warm-up below (one process per package: a JVM resolves packages when it
 starts), into the local Ivy cache and a list of its jar files that later starts load directly
 (reclake/jvm.py: ``connector_conf``). Under ``spark-submit`` the JVM is already running
@@ -22,10 +23,10 @@ from collections.abc import Sequence
 
 from pyspark.sql import SparkSession
 
-from reclake import DELTA_PACKAGE, KAFKA_PACKAGE, S3_PACKAGE
+from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.config import SparkSection
 from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
-from reclake.objectstore import is_s3, s3a_conf
+from reclake.objectstore import s3a_conf
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
@@ -45,14 +46,6 @@ def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
         folder.mkdir(parents=True, exist_ok=True)  # Spark refuses to start on a missing event log folder
     uri = folder.resolve().as_uri() if folder is not None else event_log_dir
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": uri}
-
-
-def storage_packages(*uris: str | None) -> list[str]:
-    """The file-system connectors the given paths need: hadoop-aws for S3, nothing for local paths.
-
-    Only a run that reads or writes S3 loads the AWS SDK (a 686 MB jar), so local runs start as fast as before.
-    """
-    return [S3_PACKAGE] if any(uri is not None and is_s3(uri) for uri in uris) else []
 
 
 def build_spark_session(

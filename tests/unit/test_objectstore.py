@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from reclake import S3_PACKAGE
-from reclake.objectstore import s3a_conf, storage_options
-from reclake.spark import storage_packages
+from reclake.objectstore import s3a_conf, storage_options, storage_packages
 
 LOCAL_S3 = {
     "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
