@@ -22,6 +22,7 @@ from reclake.objectstore import storage_options
 from reclake.serving import LookupClient
 from reclake.uris import delta_rs_uri
 from tests.e2e.conftest import S3_BUCKET
+from tests.e2e.servers import free_port, get_json, server
 from tests.helpers import REPO, files_holding
 
 RUN_DATE = dt.date(2026, 11, 20)
@@ -145,3 +146,13 @@ def test_the_planted_aws_secret_appears_in_no_output_log_or_object(s3_run, s3):
         if secret.encode() in client.get_object(Bucket=S3_BUCKET, Key=o["Key"])["Body"].read()
     ]
     assert holding == []
+
+
+def test_reclake_serve_answers_from_s3(s3_run, tmp_path):
+    port, user = free_port(), "u0000007"
+    command = [sys.executable, "-m", "reclake.cli", "serve", "--lakehouse", LAKEHOUSE, "--port", str(port)]
+    url = f"http://127.0.0.1:{port}/recommendations/{user}"
+    with server(command, url, tmp_path / "serve.log", cwd=s3_run.workdir, env=s3_run.env):
+        answer = get_json(url)
+    assert answer["user_id"] == user and len(answer["items"]) == 5
+    assert answer["model_version"] == s3_run.summary["model_version"]
