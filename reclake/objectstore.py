@@ -63,6 +63,20 @@ def s3a_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return conf
 
 
+def make_folder(uri: str, env: Mapping[str, str] | None = None) -> None:
+    """Create the S3 "folder" ``uri`` (an empty ``<key>/`` object) before a JVM starts, with pyarrow's S3 client.
+
+    Spark refuses to start with an event log folder that does not exist, and on S3 an empty folder exists
+    only as such an object; the JVM that could make it through s3a is the one that would refuse to start.
+    """
+    from pyarrow.fs import S3FileSystem  # pyarrow is a dependency of reclake's already (delta-rs, the readers)
+
+    env = os.environ if env is None else env
+    region = _region(env)
+    store = S3FileSystem(endpoint_override=_endpoint(env), **({"region": region} if region else {}))
+    store.create_dir(uri.split("://", 1)[1].rstrip("/"))
+
+
 def storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str, str] | None:
     """delta-rs storage options for reading ``uri``; None for anything but S3 (local paths need none).
 

@@ -26,7 +26,7 @@ from pyspark.sql import SparkSession
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.config import SparkSection
 from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
-from reclake.objectstore import s3a_conf
+from reclake.objectstore import is_s3, make_folder, s3a_conf
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
@@ -38,12 +38,14 @@ _LISTS = ("spark.jars", "spark.jars.packages")
 
 
 def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
-    """Spark event logging into ``event_log_dir`` (a local folder is created), for the History Server."""
+    """Spark event logging into ``event_log_dir`` (a local or S3 folder is created), for the History Server."""
     if event_log_dir is None:
         return {}
     folder = local_folder(event_log_dir)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)  # Spark refuses to start on a missing event log folder
+    elif is_s3(event_log_dir):
+        make_folder(event_log_dir)
     uri = folder.resolve().as_uri() if folder is not None else event_log_dir
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": uri}
 

@@ -86,7 +86,8 @@ def s3_run(s3, tmp_path_factory) -> S3Run:
     generated = reclake(env, workdir, "generate", *common)
     assert generated.returncode == 0, generated.stdout[-2000:] + generated.stderr[-3000:]
     s3_client(s3).put_object(Bucket=S3_BUCKET, Key="landing/events/bad-rows.csv", Body=BAD_ROWS.encode())
-    done = reclake(env, workdir, "run", *common, "--json")
+    events = f"monitoring.event_log_dir=s3a://{S3_BUCKET}/spark-events"  # a folder Spark needs made first
+    done = reclake(env, workdir, "run", *common, "--set", events, "--json")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     output = generated.stdout + generated.stderr + done.stdout + done.stderr
     return S3Run(env, workdir, tmpdir, json.loads(done.stdout.strip().splitlines()[-1]), output)
@@ -107,6 +108,8 @@ def test_the_pipeline_runs_on_s3_and_writes_nothing_where_a_local_lakehouse_woul
     ]
     assert any(k.endswith("/report.md") for k in keys) and any(k.endswith(".html") and "/run-" in k for k in keys)
     assert "lakehouse/_validation/data_docs/index.html" in keys
+    events = s3_client(s3).list_objects_v2(Bucket=S3_BUCKET, Prefix="spark-events/eventlog_v2_")
+    assert any("/events_" in o["Key"] for o in events.get("Contents", []))  # the run's Spark event log
     assert f"lakehouse/_validation/results/{s3_run.summary['run_id']}.json" in keys
 
 
