@@ -10,7 +10,7 @@ Keys never come from YAML and never go into Spark's configuration: hadoop-aws's 
 providers read them from the environment itself, so they cannot surface in the Spark UI, the event
 log or a run's summary. delta-rs gets them in memory, in its storage options.
 
-A leaf module: the config, the Spark builder, the writers and the Spark-free readers all use it.
+A leaf module: the Spark builder, the runner, the DAG file, the writers and the Spark-free readers use it.
 """
 
 from __future__ import annotations
