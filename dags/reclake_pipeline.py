@@ -158,6 +158,13 @@ def run_config(params: dict[str, Any]) -> Config:
         raise AirflowFailException(f"{exc} (DAG params config/overrides)") from None  # a retry cannot fix it
 
 
+def job_packages(job: str, config: Config) -> list[str]:
+    """The connectors a job's spark-submit loads: Delta's, the job's own (ingest: Kafka's), and hadoop-aws
+    only for a run whose lakehouse, input or event log is on S3."""
+    paths = (config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
+    return [DELTA_PACKAGE, *PACKAGES.get(job, ()), *storage_packages(*paths)]
+
+
 def alert_on_failure(context: dict[str, Any]) -> None:
     """A task failed for good (retries spent): log it, then call the configured alert, if any.
 
@@ -210,11 +217,8 @@ class ReclakeJob(SparkSubmitOperator):
 
     def execute(self, context: Any) -> None:
         params = context["params"]
-        # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates;
-        # hadoop-aws only for a run whose lakehouse or input is on S3.
-        config = run_config(params)
-        paths = (config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
-        packages = [DELTA_PACKAGE, *PACKAGES.get(self.job, ()), *storage_packages(*paths)]
+        # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
+        packages = job_packages(self.job, run_config(params))
         connector = {} if self.packages or self.jars else connectors_conf(packages)
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
