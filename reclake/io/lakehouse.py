@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -59,7 +58,7 @@ def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
 
 def upload_folder(spark: SparkSession, local: str, uri: str) -> None:
     """Copy the files under the local folder ``local`` to the same paths under ``uri`` (any Hadoop file
-    system), replacing files of those names, then remove ``local``.
+    system), replacing files of those names.
 
     File by file through :func:`write_bytes`, not Hadoop's ``copyFromLocalFile``: on s3a that goes through
     the SDK's async transfer client, which fails against S3 APIs that answer ``100 Continue`` (moto).
@@ -67,7 +66,6 @@ def upload_folder(spark: SparkSession, local: str, uri: str) -> None:
     folder = Path(local)
     for file in sorted(p for p in folder.rglob("*") if p.is_file()):
         write_bytes(spark, join_uri(uri, file.relative_to(folder).as_posix()), file.read_bytes())
-    shutil.rmtree(folder)
 
 
 @contextmanager

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -67,7 +68,11 @@ def check_events_layout(spark: SparkSession, root: str) -> None:
 
 
 class ValidationRecord:
-    """One validate run's bookkeeping: the report, the validation_runs row, the failure message."""
+    """One validate run's bookkeeping: the report, the validation_runs row, the failure message.
+
+    A context manager: a remote reports folder is stood in for by a local temporary one (uploaded by
+    :meth:`finish`), removed when the block ends.
+    """
 
     def __init__(
         self,
@@ -95,6 +100,14 @@ class ValidationRecord:
             "batch_failures": [],
             "great_expectations": {},
         }
+
+    def __enter__(self) -> ValidationRecord:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Remove the local folder that stood in for a remote one, whether the run finished or not."""
+        if self.remote is not None:
+            shutil.rmtree(self.local, ignore_errors=True)
 
     @property
     def index_html(self) -> str | None:
