@@ -55,6 +55,9 @@ setup(
             # The running-Airflow test's metadata DB is PostgreSQL (scripts/postgres.sh): Airflow's driver for it...
             "psycopg2-binary>=2.9",
             "asyncpg>=0.29",  # ...and its async one, for the same URL
+            # A real S3 and DynamoDB API on loopback for tests/e2e/test_s3.py (the `moto_server` process), and its client.
+            "moto[server]>=5.1,<6",
+            "boto3>=1.34",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
             "ruff==0.17.6",
             "mypy==2.4.1",

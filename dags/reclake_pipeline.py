@@ -45,6 +45,7 @@ from airflow.sdk.exceptions import AirflowFailException
 
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.jvm import connectors_conf, driver_java_options
+from reclake.objectstore import storage_packages
 
 if TYPE_CHECKING:
     from reclake.config import Config
@@ -157,6 +158,13 @@ def run_config(params: dict[str, Any]) -> Config:
         raise AirflowFailException(f"{exc} (DAG params config/overrides)") from None  # a retry cannot fix it
 
 
+def job_packages(job: str, config: Config) -> list[str]:
+    """The connectors a job's spark-submit loads: Delta's, the job's own (ingest: Kafka's), and hadoop-aws
+    only for a run whose lakehouse, input or event log is on S3."""
+    paths = (config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
+    return [DELTA_PACKAGE, *PACKAGES.get(job, ()), *storage_packages(*paths)]
+
+
 def alert_on_failure(context: dict[str, Any]) -> None:
     """A task failed for good (retries spent): log it, then call the configured alert, if any.
 
@@ -210,7 +218,8 @@ class ReclakeJob(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         params = context["params"]
         # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
-        connector = {} if self.packages or self.jars else connectors_conf([DELTA_PACKAGE, *PACKAGES.get(self.job, ())])
+        packages = job_packages(self.job, run_config(params))
+        connector = {} if self.packages or self.jars else connectors_conf(packages)
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
             **connector,

@@ -14,3 +14,6 @@ __version__ = "0.2.0"
 DELTA_PACKAGE = "io.delta:delta-spark_4.2_2.13:4.4.0"
 # Spark's Kafka source, for `reclake ingest` only: keep in step with the pyspark pin in setup.py.
 KAFKA_PACKAGE = "org.apache.spark:spark-sql-kafka-0-10_2.13:4.2.0"
+# Spark's S3 file system (s3a://) and its AWS SDK v2, loaded only when the lakehouse or input is on S3:
+# hadoop-aws at the version of Spark's own Hadoop (pyspark 4.2.0 ships hadoop-client 3.5.0).
+S3_PACKAGE = "org.apache.hadoop:hadoop-aws:3.5.0"

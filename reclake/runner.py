@@ -37,6 +37,7 @@ from reclake.io.lock import writer_lock
 from reclake.monitoring.logs import LOG_FORMATS, RunLogContext, job_logging, jvm_log_file, log_file, stderr_to
 from reclake.monitoring.metrics import publish_metrics
 from reclake.monitoring.progress import StageProgress, job_description
+from reclake.objectstore import storage_packages
 
 if TYPE_CHECKING:  # pyspark is imported only when a job really runs
     from pyspark.sql import SparkSession
@@ -139,6 +140,7 @@ def execute(
     try:
         with stderr_to(jvm_log):  # a JVM started here writes its logs there
             packages = [package for s in stages for package in s.packages]
+            packages += storage_packages(config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir, packages)
         if any(stage.writes_tables for stage in stages):
             lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))

@@ -1,6 +1,7 @@
 """The one SparkSession builder, used by every job and by the tests.
 
-Delta Lake's connector (and, for the jobs that ask, Kafka's source) comes from Maven Central:
+Delta Lake's connector (and, for the jobs that ask, Kafka's source; for a run on ``s3a://``, hadoop-aws and
+the AWS SDK, reclake/objectstore.py) comes from Maven Central:
 resolved once, by the warm-up below (one process per package: a JVM resolves packages when it
 starts), into the local Ivy cache and a list of its jar files that later starts load directly
 (reclake/jvm.py: ``connector_conf``). Under ``spark-submit`` the JVM is already running
@@ -25,6 +26,7 @@ from pyspark.sql import SparkSession
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.config import SparkSection
 from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
+from reclake.objectstore import is_s3, make_folder, s3a_conf
 from reclake.uris import local_folder
 
 _DELTA_CONF = {
@@ -36,12 +38,14 @@ _LISTS = ("spark.jars", "spark.jars.packages")
 
 
 def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
-    """Spark event logging into ``event_log_dir`` (a local folder is created), for the History Server."""
+    """Spark event logging into ``event_log_dir`` (a local or S3 folder is created), for the History Server."""
     if event_log_dir is None:
         return {}
     folder = local_folder(event_log_dir)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)  # Spark refuses to start on a missing event log folder
+    elif is_s3(event_log_dir):
+        make_folder(event_log_dir)
     uri = folder.resolve().as_uri() if folder is not None else event_log_dir
     return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": uri}
 
@@ -80,6 +84,7 @@ def build_spark_session(
             conf["spark.driver.memory"] = settings.driver_memory
         conf["spark.driver.extraJavaOptions"] = driver_java_options()
     conf.update(event_log_conf(event_log_dir))
+    conf.update(s3a_conf())  # endpoint and region from the AWS_* environment; never the keys
     for key, value in settings.conf.items():
         # A run's own jars or packages come in addition to the connector's, not instead of them.
         conf[key] = f"{conf[key]},{value}" if key in _LISTS and key in conf else value

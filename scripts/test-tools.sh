@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the tools only the tests use, idempotently (`make test` and `make test-e2e` run it;
 # `make run` does not): Prometheus, promtool and the Pushgateway, headless Chromium, PostgreSQL, Kafka's
-# broker jars and a BigQuery emulator.
+# broker jars, a BigQuery emulator and the S3 connector's jars (hadoop-aws, the AWS SDK).
 # Each is installed where this runs as root with apt-get; otherwise it says what to run, and
 # the tests that need it are skipped.
 # Usage: scripts/test-tools.sh
@@ -28,6 +28,14 @@ fi
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   apt_install "PostgreSQL (the running-Airflow test's metadata DB)" postgresql \
     || echo "reclake: the running-Airflow test will be skipped" >&2
+fi
+
+# hadoop-aws and the AWS SDK v2 bundle (686 MB) for the S3 tests (tests/e2e/test_s3.py, docs/object-storage.md): resolved
+# once from Maven Central into the Ivy cache and listed, as the Delta jars are, so a run on s3a:// loads them directly.
+# Only runs on S3 load them; `make run` never fetches them.
+if ! .venv/bin/python -c 'import sys; from reclake import S3_PACKAGE; from reclake.jvm import connector_jars_list as j; sys.exit(not j(S3_PACKAGE).is_file())'; then
+  echo "reclake: fetching hadoop-aws and the AWS SDK from Maven Central (S3 test tool)" >&2
+  .venv/bin/python -m reclake.spark --resolve "$(.venv/bin/python -c 'from reclake import S3_PACKAGE; print(S3_PACKAGE)')"
 fi
 
 # A Kafka broker for the ingest tests (scripts/kafka.sh; docs/ingest.md): Debian has no Kafka package,

@@ -452,7 +452,8 @@ class ValidationSection(Section):
     reports_dir: LocalPath | None = Field(
         default=None,
         description="Local folder for the per-run JSON result and the Great Expectations Data Docs; "
-        "null: `<lakehouse>/_validation` when the lakehouse is local.",
+        "null: `<lakehouse>/_validation` (on an object-store lakehouse, written locally and uploaded there when "
+        "validate finishes).",
     )
     data_docs: bool = Field(
         default=True,

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -18,7 +19,8 @@ from pyspark.sql import DataFrame, SparkSession
 
 from reclake.errors import ConcurrentWriteError, MissingTableError
 from reclake.frames import one_row
-from reclake.uris import delta_rs_uri
+from reclake.objectstore import storage_options
+from reclake.uris import delta_rs_uri, join_uri
 
 # A commit's userMetadata for operations without a write option for it (merge, restore).
 USER_METADATA = "spark.databricks.delta.commitInfo.userMetadata"
@@ -41,12 +43,29 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
 
 def write_text(spark: SparkSession, uri: str, text: str) -> None:
     """Write a small text file on any Hadoop file system (local, s3a, gs, abfss)."""
+    write_bytes(spark, uri, text.encode("utf-8"))
+
+
+def write_bytes(spark: SparkSession, uri: str, data: bytes) -> None:
+    """Write a small file on any Hadoop file system, replacing one of that name."""
     path, fs = hadoop_path(spark, uri)
     stream = fs.create(path, True)
     try:
-        stream.write(bytearray(text.encode("utf-8")))
+        stream.write(bytearray(data))
     finally:
         stream.close()
+
+
+def upload_folder(spark: SparkSession, local: str, uri: str) -> None:
+    """Copy the files under the local folder ``local`` to the same paths under ``uri`` (any Hadoop file
+    system), replacing files of those names.
+
+    File by file through :func:`write_bytes`, not Hadoop's ``copyFromLocalFile``: on s3a that goes through
+    the SDK's async transfer client, which fails against S3 APIs that answer ``100 Continue`` (moto).
+    """
+    folder = Path(local)
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        write_bytes(spark, join_uri(uri, file.relative_to(folder).as_posix()), file.read_bytes())
 
 
 @contextmanager
@@ -135,9 +154,11 @@ def partition_columns(spark: SparkSession, uri: str) -> list[str]:
     return list(one_row(DeltaTable.forPath(spark, uri).detail().select("partitionColumns"))[0])
 
 
-def _add_actions(uri: str) -> dict[str, list[Any]]:
+def add_actions(uri: str) -> dict[str, list[Any]]:
     """The current data files of a Delta table, with partition values and statistics, from its log (delta-rs)."""
-    return pa.table(DeltaRsTable(delta_rs_uri(uri)).get_add_actions(flatten=True)).to_pydict()
+    return pa.table(
+        DeltaRsTable(delta_rs_uri(uri), storage_options=storage_options(uri)).get_add_actions(flatten=True)
+    ).to_pydict()
 
 
 def partition_fingerprints(uri: str, partition: str) -> dict[str, str]:
@@ -146,7 +167,7 @@ def partition_fingerprints(uri: str, partition: str) -> dict[str, str]:
     Delta never rewrites a data file in place, so a partition whose rows were
     replaced has other files, and another fingerprint.
     """
-    actions = _add_actions(uri)
+    actions = add_actions(uri)
     files: dict[str, list[str]] = {}
     for path, value in zip(actions["path"], actions.get(f"partition.{partition}", [])):
         files.setdefault(str(value), []).append(path)
@@ -159,7 +180,7 @@ def partition_values(uri: str, partition: str, column: str) -> dict[str, str | N
     None where the partition's files hold different values or lack statistics.
     Meant for short string columns (statistics keep a 32-character prefix).
     """
-    actions = _add_actions(uri)
+    actions = add_actions(uri)
     values = actions.get(f"partition.{partition}", [])
     unknown = [None] * len(values)
     lows, highs = actions.get(f"min.{column}", unknown), actions.get(f"max.{column}", unknown)

@@ -10,16 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
-import pyarrow as pa
 from delta.tables import DeltaTable
-from deltalake import DeltaTable as DeltaRsTable
 from pyspark.sql import SparkSession
 
 from reclake.constants import RUN_DATE
 from reclake.frames import one_row
-from reclake.io.lakehouse import session_conf
+from reclake.io.lakehouse import add_actions, session_conf
 from reclake.io.layout import PARQUET_BLOCK_SIZE
-from reclake.uris import delta_rs_uri
 
 # Delta refuses VACUUM below 7 days unless this check is off; a shorter retention is an explicit choice.
 _DEFAULT_RETENTION_HOURS = 168
@@ -48,7 +45,7 @@ def needs_clustering(files: Sequence[FileStats], target_file_rows: int) -> bool:
 
 def files_by_run_date(uri: str, key: str) -> dict[str | None, list[FileStats]]:
     """The current data files of a table grouped by run date, from its Delta log (no data read)."""
-    actions = pa.table(DeltaRsTable(delta_rs_uri(uri)).get_add_actions(flatten=True)).to_pydict()
+    actions = add_actions(uri)
     dates = actions.get(f"partition.{RUN_DATE}", [None] * len(actions["path"]))
     grouped: dict[str | None, list[FileStats]] = {}
     for i, date in enumerate(dates):

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -20,20 +22,20 @@ from reclake.constants import INGEST_DATE, RUN_DATE, RUN_ID
 from reclake.context import RunContext
 from reclake.errors import ConfigError, ValidationFailed
 from reclake.io import catalogue
+from reclake.io.lakehouse import upload_folder
 from reclake.io.tables import EVENTS, VALIDATION_RUNS
 from reclake.quality.gx import GxValidator, describe, failed_rules, failure
-from reclake.uris import is_uri, join_uri
+from reclake.uris import join_uri, local_folder
 
 
 def reports_dir(configured: str | None, lakehouse_root: str) -> str:
-    """Local folder for the JSON results and Data Docs (GX writes Data Docs to local disk).
+    """Where the JSON results and Data Docs go: ``validation.reports_dir``, else ``<lakehouse>/_validation``.
 
-    ``configured`` is ``validation.reports_dir``; unset, ``<lakehouse>/_validation``.
+    An object-store folder (the default for an S3 lakehouse) is written locally first and uploaded
+    when the run finishes (GX renders Data Docs to local disk only): :class:`ValidationRecord`.
     """
     folder = configured or join_uri(lakehouse_root, "_validation")
-    if is_uri(folder) and not folder.startswith("file:"):
-        raise ConfigError(f"validation.reports_dir must be a local folder (got {folder}); set it explicitly")
-    return folder.removeprefix("file:")
+    return str(local_folder(folder)) if local_folder(folder) is not None else folder
 
 
 def previous_success(spark: SparkSession, root: str, ctx: RunContext, *, incremental: bool) -> Row | None:
@@ -66,7 +68,11 @@ def check_events_layout(spark: SparkSession, root: str) -> None:
 
 
 class ValidationRecord:
-    """One validate run's bookkeeping: the report, the validation_runs row, the failure message."""
+    """One validate run's bookkeeping: the report, the validation_runs row, the failure message.
+
+    A context manager: a remote reports folder is stood in for by a local temporary one (uploaded by
+    :meth:`finish`), removed when the block ends.
+    """
 
     def __init__(
         self,
@@ -80,8 +86,11 @@ class ValidationRecord:
         schema: dict[str, str],
     ) -> None:
         self.spark, self.root, self.ctx, self.input = spark, root, ctx, input_path
-        self.report_path = str(Path(folder) / "results" / f"{ctx.run_id}.json")
-        self.gx = GxValidator(str(Path(folder) / "data_docs") if data_docs else None)
+        # A remote folder: GX and the JSON result write to a local one, uploaded there by finish().
+        self.remote = folder if local_folder(folder) is None else None
+        self.local = tempfile.mkdtemp(prefix="reclake-validation-") if self.remote is not None else folder
+        self.report_path = join_uri(folder, "results", f"{ctx.run_id}.json")
+        self.gx = GxValidator(str(Path(self.local) / "data_docs") if data_docs else None)
         self.report: dict[str, Any] = {
             "run_id": ctx.run_id,
             "run_date": ctx.run_date.isoformat(),
@@ -91,6 +100,21 @@ class ValidationRecord:
             "batch_failures": [],
             "great_expectations": {},
         }
+
+    def __enter__(self) -> ValidationRecord:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Remove the local folder that stood in for a remote one, whether the run finished or not."""
+        if self.remote is not None:
+            shutil.rmtree(self.local, ignore_errors=True)
+
+    @property
+    def index_html(self) -> str | None:
+        """The Data Docs' index page where it ends up (the remote folder's for an object store)."""
+        if self.gx.index_html is None or self.remote is None:
+            return self.gx.index_html
+        return join_uri(self.remote, "data_docs", "index.html")
 
     def check(self, df: DataFrame, suite: str, expectations: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Run a batch suite in GX, keep its result for the report, return the failed rules."""
@@ -107,10 +131,12 @@ class ValidationRecord:
     def finish(self, status: str, counts: Mapping[str, int], failures: Sequence[Mapping[str, Any]] = ()) -> None:
         """Save the JSON report and the validation_runs row; raise ValidationFailed for a failed batch."""
         self.report.update(status=status, counts=dict(counts), batch_failures=list(failures))
-        self.report["data_docs"] = self.gx.index_html
-        path = Path(self.report_path)
+        self.report["data_docs"] = self.index_html
+        path = Path(self.local) / "results" / f"{self.ctx.run_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.report, indent=2, default=str, sort_keys=True))
+        if self.remote is not None:
+            upload_folder(self.spark, self.local, self.remote)
         row = (
             self.ctx.run_id,
             self.ctx.run_date,

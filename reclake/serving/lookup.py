@@ -61,6 +61,7 @@ from reclake.io.tables import (
     USER_HISTORIES,
     Table,
 )
+from reclake.objectstore import storage_options as object_store_options
 from reclake.serving.realtime import MAX_RECENT_ITEMS, RealtimeModel, RecentEvent, realtime_list, recent_sums
 from reclake.uris import delta_rs_uri
 
@@ -247,6 +248,8 @@ class LookupClient:
         refresh_s: float = 1.0,
         max_recent: int = MAX_RECENT_ITEMS,
     ):
+        if storage_options is None:  # S3: from the AWS_* environment, as Spark's writers have it
+            storage_options = object_store_options(lakehouse_root)
         served = ServedVersions(
             SERVED_VERSIONS.uri(lakehouse_root), storage_options=storage_options, refresh_s=refresh_s
         )

@@ -11,6 +11,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from reclake.constants import RUN_DATE, USABLE_STATUSES
 from reclake.io.tables import MODEL_REGISTRY
+from reclake.objectstore import storage_options
 from reclake.uris import delta_rs_uri
 
 
@@ -20,7 +21,8 @@ def latest_model_date(lakehouse_root: str) -> dt.date | None:
     None if there is none yet: a rejected model does not count, so the next run retrains.
     """
     try:
-        models = DeltaTable(delta_rs_uri(MODEL_REGISTRY.uri(lakehouse_root))).to_pyarrow_table(
+        uri = MODEL_REGISTRY.uri(lakehouse_root)
+        models = DeltaTable(delta_rs_uri(uri), storage_options=storage_options(uri)).to_pyarrow_table(
             columns=[RUN_DATE, "status"]
         )
     except TableNotFoundError:

@@ -81,36 +81,36 @@ def run(spark: SparkSession, config: Config, ctx: RunContext) -> ValidateResult:
         raw = read_raw(spark, config.input, config.batch_path(ctx.run_date))
         folder = reports_dir(config.validation.reports_dir, root)
         input_path, docs = config.batch_path(ctx.run_date), config.validation.data_docs
-        record = ValidationRecord(
+        with ValidationRecord(
             spark, root, ctx, input_path=input_path, folder=folder, data_docs=docs, schema=source_schema(raw)
-        )
-        previous = previous_success(spark, root, ctx, incremental=config.incremental)
-        catalogue_counts = {}
-        if config.catalogue is not None:
-            features = _content(config.catalogue)
-            catalogue_counts = validate_catalogue(
-                spark, root, config.catalogue, config.validation, ctx, record, features
+        ) as record:
+            previous = previous_success(spark, root, ctx, incremental=config.incremental)
+            catalogue_counts = {}
+            if config.catalogue is not None:
+                features = _content(config.catalogue)
+                catalogue_counts = validate_catalogue(
+                    spark, root, config.catalogue, config.validation, ctx, record, features
+                )
+            check_source(record, raw, config.input, previous)
+            counts = validate_events(
+                spark,
+                root,
+                raw,
+                config.input,
+                config.events.types,
+                config.validation,
+                ctx,
+                record,
+                previous,
+                incremental=config.incremental,
             )
-        check_source(record, raw, config.input, previous)
-        counts = validate_events(
-            spark,
-            root,
-            raw,
-            config.input,
-            config.events.types,
-            config.validation,
-            ctx,
-            record,
-            previous,
-            incremental=config.incremental,
-        )
-        record.finish("succeeded", counts | catalogue_counts)
+            record.finish("succeeded", counts | catalogue_counts)
     tables = [EVENTS, QUARANTINE, VALIDATION_RUNS] + ([CATALOGUE, CATALOGUE_QUARANTINE] if config.catalogue else [])
     return ValidateResult(
         counts=counts | catalogue_counts,
         tables={table.name: table.uri(root) for table in tables},
         report=record.report_path,
-        data_docs=record.gx.index_html,
+        data_docs=record.index_html,
     )
 
 

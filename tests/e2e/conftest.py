@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from reclake.faults import FAULT_ONCE_ENV
-from tests.e2e.servers import AirflowApi, free_port, kafka_broker, postgres, server
+from tests.e2e.servers import AirflowApi, free_port, kafka_broker, postgres, s3_server, server
 from tests.helpers import LOCAL_MASTER, REPO, airflow_environment
 
 
@@ -39,6 +39,17 @@ def broker(tmp_path_factory) -> Iterator[str]:
     """A Kafka broker (scripts/kafka.sh) for the session's Kafka tests, each on a topic of its own."""
     with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:
         yield bootstrap
+
+
+S3_BUCKET = "reclake-e2e"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
+    """moto's S3 and DynamoDB server with the bucket ``S3_BUCKET``, for the session's S3 tests (each under a
+    prefix of its own); yields the AWS_* environment that points a client at it."""
+    with s3_server(tmp_path_factory.mktemp("moto"), S3_BUCKET) as env:
+        yield env
 
 
 POOL = "reclake_spark"

@@ -8,9 +8,11 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,6 +109,34 @@ def kafka_broker(state: Path) -> Iterator[str]:
     port = free_port()
     with scripted(KAFKA_SCRIPT, {"RECLAKE_KAFKA_DIR": str(state), "RECLAKE_KAFKA_PORT": str(port)}, timeout=180):
         yield f"127.0.0.1:{port}"
+
+
+@contextmanager
+def s3_server(state: Path, bucket: str) -> Iterator[dict[str, str]]:
+    """moto's standalone server (the S3 and DynamoDB APIs) on a free loopback port with ``bucket`` created,
+    until the block ends; yields the AWS_* environment that points every client at it.
+
+    The keys are made up: moto checks no signature. The secret is a fresh one each time, so a test can look
+    for it in whatever a run wrote.
+    """
+    import boto3  # the dev extra's; only the S3 tests need it
+
+    port, log = free_port(), state / "moto.log"
+    env = {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "reclake-test",
+        "AWS_SECRET_ACCESS_KEY": f"planted-{uuid.uuid4().hex}",
+    }
+    command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    with server(command, f"{env['AWS_ENDPOINT_URL']}/moto-api/data.json", log, timeout=60, cwd=state):
+        session = boto3.session.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+            region_name=env["AWS_REGION"],
+        )
+        session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
+        yield env
 
 
 # The BigQuery emulator's venv (scripts/test-tools.sh installs it) and the launcher that starts it without spatial.

@@ -1,6 +1,7 @@
-"""A planted secret (a service-account key, the Pushgateway password) appears in no output of a whole run: no log,
-report, table, commit, registry entry, event log or console line. BigQuery credentials that the sink uses: the
-same check in tests/e2e/test_bigquery.py, against the emulator."""
+"""A planted secret (a service-account key, the Pushgateway password, an AWS secret key) appears in no output of a
+whole run: no log, report, table, commit, registry entry, event log or console line. BigQuery credentials that the
+sink uses: the same check in tests/e2e/test_bigquery.py, against the emulator; AWS keys that a run on S3 uses: in
+tests/e2e/test_s3.py, against moto's S3 server."""
 
 from __future__ import annotations
 
@@ -47,6 +48,9 @@ def test_a_planted_secret_appears_in_no_output(tmp_path):
         "GOOGLE_APPLICATION_CREDENTIALS": str(credentials),
         USERNAME_ENV: "reclake",
         PASSWORD_ENV: token,
+        # Present but unused by a local lakehouse: they must not leak into Spark's settings or any output either.
+        "AWS_ACCESS_KEY_ID": "reclake-planted",
+        "AWS_SECRET_ACCESS_KEY": token,
     }
     sets = [
         "generate.users=80", "generate.items=30", "generate.clusters=3", "generate.partitions=2",

@@ -147,6 +147,18 @@ def test_ingest_runs_only_with_a_kafka_section_and_submits_kafkas_connector(dagb
     assert conf != connectors_conf([DELTA_PACKAGE]) and "kafka" in " ".join(conf.values())
 
 
+def test_a_run_on_s3_submits_hadoop_aws_and_a_local_run_does_not(pipeline_module):
+    from reclake import DELTA_PACKAGE, KAFKA_PACKAGE, S3_PACKAGE
+
+    params = {"config": str(REPO / "conf" / "local.yaml"), "overrides": []}
+    local = pipeline_module.run_config(params)
+    assert pipeline_module.job_packages("prepare", local) == [DELTA_PACKAGE]
+    s3 = pipeline_module.run_config({**params, "overrides": ["lakehouse.root=s3a://bucket/lakehouse"]})
+    assert pipeline_module.job_packages("prepare", s3) == [DELTA_PACKAGE, S3_PACKAGE]
+    landing = pipeline_module.run_config({**params, "overrides": ["input.path=s3a://bucket/landing/date={run_date}"]})
+    assert pipeline_module.job_packages("ingest", landing) == [DELTA_PACKAGE, KAFKA_PACKAGE, S3_PACKAGE]
+
+
 def test_params_name_the_config_and_validate_overrides(dagbag):
     params = dagbag.dags["reclake_daily"].params
     assert Path(params["config"]).is_file()

@@ -1,0 +1,161 @@
+"""The pipeline with its input and lakehouse on S3 (moto's server), run as a user runs it: `reclake generate` and
+`reclake run` as processes with only the AWS_* environment variables pointing them at the store, then
+`reclake lookup` and the LookupClient reading the published lists back through delta-rs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from deltalake import DeltaTable
+
+from reclake.io.tables import EVENTS, QUARANTINE, RECOMMENDATIONS
+from reclake.objectstore import storage_options
+from reclake.serving import LookupClient
+from reclake.uris import delta_rs_uri
+from tests.e2e.conftest import S3_BUCKET
+from tests.e2e.servers import free_port, get_json, server
+from tests.helpers import REPO, files_holding
+
+RUN_DATE = dt.date(2026, 11, 20)
+LANDING = f"s3a://{S3_BUCKET}/landing/events"
+LAKEHOUSE = f"s3a://{S3_BUCKET}/lakehouse"
+SMALL = [
+    "generate.users=120", "generate.items=40", "generate.days=3", "generate.partitions=2",
+    "als.rank=4", "als.max_iter=3", "recommend.top_n=5", "recommend.similar_items_top_n=3",
+    "spark.shuffle_partitions=2", "spark.driver_memory=1g",
+]  # fmt: skip
+# Two rows validate must quarantine (no user; a time that is not one), beside the generated files.
+BAD_ROWS = "user_id,item_id,event_type,value,timestamp\n,i0000001,view,,2026-11-19T10:00:00Z\nu0000001,i0000001,view,,yesterday\n"
+
+
+@dataclass(frozen=True)
+class S3Run:
+    env: dict[str, str]  # the processes' whole environment
+    workdir: Path  # their working directory
+    tmpdir: Path  # their TMPDIR: the run's logs (the documented place for a remote lakehouse)
+    summary: dict[str, Any]
+    output: str  # everything both commands printed
+
+
+def reclake(
+    run: S3Run | dict[str, str], workdir: Path, *args: str, timeout: float = 900
+) -> subprocess.CompletedProcess:
+    env = run.env if isinstance(run, S3Run) else run
+    return subprocess.run(
+        [sys.executable, "-m", "reclake.cli", *args], capture_output=True, text=True, cwd=workdir, env=env,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def s3_client(aws: dict[str, str]) -> Any:
+    import boto3
+
+    return boto3.session.Session(
+        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
+        region_name=aws["AWS_REGION"],
+    ).client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"])
+
+
+def delta(aws: dict[str, str], uri: str) -> DeltaTable:
+    return DeltaTable(delta_rs_uri(uri), storage_options=storage_options(uri, aws))
+
+
+@pytest.fixture(scope="module")
+def s3_run(s3, tmp_path_factory) -> S3Run:
+    """Generated events landed on S3 (and two bad rows put beside them), then the whole pipeline on S3."""
+    root = tmp_path_factory.mktemp("s3-run")
+    workdir, tmpdir = root / "work", root / "tmp"
+    workdir.mkdir()
+    tmpdir.mkdir()
+    # Nothing but what a user's shell has: the AWS_* variables, PATH and HOME (and Java's home when set).
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ["HOME"], "TMPDIR": str(tmpdir), "PYTHONPATH": str(REPO)}
+    env.update({k: os.environ[k] for k in ("JAVA_HOME",) if k in os.environ})
+    env.update(s3)
+    sets = [arg for s in SMALL for arg in ("--set", s)]
+    common = ["--input", LANDING, "--lakehouse", LAKEHOUSE, "--run-date", RUN_DATE.isoformat(), *sets]
+    generated = reclake(env, workdir, "generate", *common)
+    assert generated.returncode == 0, generated.stdout[-2000:] + generated.stderr[-3000:]
+    s3_client(s3).put_object(Bucket=S3_BUCKET, Key="landing/events/bad-rows.csv", Body=BAD_ROWS.encode())
+    events = f"monitoring.event_log_dir=s3a://{S3_BUCKET}/spark-events"  # a folder Spark needs made first
+    done = reclake(env, workdir, "run", *common, "--set", events, "--json")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    output = generated.stdout + generated.stderr + done.stdout + done.stderr
+    return S3Run(env, workdir, tmpdir, json.loads(done.stdout.strip().splitlines()[-1]), output)
+
+
+def test_the_pipeline_runs_on_s3_and_writes_nothing_where_a_local_lakehouse_would_be(s3_run, s3):
+    assert s3_run.summary["status"] == "succeeded"
+    assert s3_run.summary["counts"]["recommend"]["users"] > 100
+    # Nothing in the working directory (no "s3a:" folder, no lakehouse), and in TMPDIR only the logs.
+    assert list(s3_run.workdir.iterdir()) == []
+    assert [p.name for p in s3_run.tmpdir.iterdir()] == ["reclake-logs"]
+    assert {p.suffix for p in (s3_run.tmpdir / "reclake-logs").iterdir()} == {".log"}  # generate's and run's
+    # What the run wrote besides its tables is under the lakehouse on S3: the reports and the Data Docs.
+    keys = [
+        o["Key"]
+        for page in s3_client(s3).get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix="lakehouse/")
+        for o in page.get("Contents", [])
+    ]
+    assert any(k.endswith("/report.md") for k in keys) and any(k.endswith(".html") and "/run-" in k for k in keys)
+    assert "lakehouse/_validation/data_docs/index.html" in keys
+    events = s3_client(s3).list_objects_v2(Bucket=S3_BUCKET, Prefix="spark-events/eventlog_v2_")
+    assert any("/events_" in o["Key"] for o in events.get("Contents", []))  # the run's Spark event log
+    assert f"lakehouse/_validation/results/{s3_run.summary['run_id']}.json" in keys
+
+
+def test_raw_rows_equal_valid_plus_quarantined_read_back_from_s3(s3_run, s3):
+    counts = s3_run.summary["counts"]["validate"]
+    events = delta(s3, EVENTS.uri(LAKEHOUSE)).to_pyarrow_table().num_rows
+    quarantined = delta(s3, QUARANTINE.uri(LAKEHOUSE)).to_pyarrow_table().num_rows
+    assert quarantined == counts["quarantined_rows"] == 2
+    assert events == counts["valid_rows"] and events + quarantined == counts["raw_rows"]
+    recommendations = delta(s3, RECOMMENDATIONS.uri(LAKEHOUSE)).to_pyarrow_table()
+    assert recommendations.num_rows == s3_run.summary["counts"]["recommend"]["rows"]
+
+
+def test_reclake_lookup_and_the_lookup_client_read_a_users_list_from_s3(s3_run, s3, monkeypatch):
+    user = "u0000007"
+    looked_up = reclake(s3_run, s3_run.workdir, "lookup", user, "--lakehouse", LAKEHOUSE, "--json", timeout=120)
+    assert looked_up.returncode == 0, looked_up.stderr[-3000:]
+    answer = json.loads(looked_up.stdout.strip().splitlines()[-1])
+    assert answer["user_id"] == user and answer["run_date"] == RUN_DATE.isoformat()
+    assert [item["rank"] for item in answer["items"]] == list(range(1, 6))
+    for key, value in s3.items():  # the client reads the same environment variables
+        monkeypatch.setenv(key, value)
+    client = LookupClient(LAKEHOUSE)
+    listed = client.recommendations_for(user)
+    assert [item["item_id"] for item in listed["items"]] == [item["item_id"] for item in answer["items"]]
+
+
+def test_the_planted_aws_secret_appears_in_no_output_log_or_object(s3_run, s3):
+    secret = s3["AWS_SECRET_ACCESS_KEY"]
+    assert secret not in s3_run.output
+    assert files_holding(s3_run.tmpdir, [secret.encode()]) == []
+    client = s3_client(s3)
+    holding = [
+        o["Key"]
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET)
+        for o in page.get("Contents", [])
+        if secret.encode() in client.get_object(Bucket=S3_BUCKET, Key=o["Key"])["Body"].read()
+    ]
+    assert holding == []
+
+
+def test_reclake_serve_answers_from_s3(s3_run, tmp_path):
+    port, user = free_port(), "u0000007"
+    command = [sys.executable, "-m", "reclake.cli", "serve", "--lakehouse", LAKEHOUSE, "--port", str(port)]
+    url = f"http://127.0.0.1:{port}/recommendations/{user}"
+    with server(command, url, tmp_path / "serve.log", cwd=s3_run.workdir, env=s3_run.env):
+        answer = get_json(url)
+    assert answer["user_id"] == user and len(answer["items"]) == 5
+    assert answer["model_version"] == s3_run.summary["model_version"]
