@@ -52,6 +52,7 @@ setup(
             "pytest-xdist>=3.5",  # the fast tier on two workers (Makefile: TEST_WORKERS)
             *KAFKA,  # tests/e2e produce their Kafka messages with it (the broker is scripts/kafka.sh)
             "polars>=1.0",
+            "moto[server]>=5.1",  # the S3 and DynamoDB APIs the object-store tests run against (moto_server)
             # The running-Airflow test's metadata DB is PostgreSQL (scripts/postgres.sh): Airflow's driver for it...
             "psycopg2-binary>=2.9",
             "asyncpg>=0.29",  # ...and its async one, for the same URL
@@ -67,6 +68,8 @@ setup(
             "apache-airflow-providers-apache-spark>=5",
         ],
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
+        # An s3a:// lakehouse's writer lease in DynamoDB (reclake/io/lease.py).
+        "s3": ["boto3>=1.34"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
         # The Cloud Function entry point (reclake/serving/function.py), run locally by `functions-framework`.
         "function": ["functions-framework>=3.8,<4"],

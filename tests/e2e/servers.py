@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -87,6 +88,22 @@ def scripted(script: Path, settings: dict[str, str], timeout: float) -> Iterator
         yield
     finally:
         subprocess.run(["bash", str(script), "stop"], env=env, check=True, timeout=60)
+
+
+@contextmanager
+def moto_server(state: Path) -> Iterator[dict[str, str]]:
+    """moto's standalone server (the S3 and DynamoDB APIs over HTTP) on a free loopback port until the block ends;
+    yields the AWS environment that points every component at it (test credentials, no real account)."""
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
+    with server(command, f"{endpoint}/moto-api/", state / "moto.log", timeout=60):
+        yield {
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "reclake-test-key",
+            "AWS_SECRET_ACCESS_KEY": "reclake-test-secret",
+        }
 
 
 # The broker's jars (scripts/test-tools.sh fetches them) and the script that runs it.
