@@ -55,7 +55,7 @@ setup(
             # The running-Airflow test's metadata DB is PostgreSQL (scripts/postgres.sh): Airflow's driver for it...
             "psycopg2-binary>=2.9",
             "asyncpg>=0.29",  # ...and its async one, for the same URL
-            # A real S3 and DynamoDB API on loopback for tests/e2e/test_s3.py (the `moto_server` process), and its client.
+            # A real S3 and DynamoDB API on loopback for the object-store tests (the `moto_server` process), and its client.
             "moto[server]>=5.1,<6",
             "boto3>=1.34",
             # Lint tools exact, so `make lint` judges the same code the same way everywhere.
@@ -70,6 +70,8 @@ setup(
             "apache-airflow-providers-apache-spark>=5",
         ],
         "bigquery": ["google-cloud-bigquery>=3.20,<4"],
+        # An s3a:// lakehouse's writer lease in DynamoDB (reclake/io/lease.py).
+        "s3": ["boto3>=1.34"],
         "serve": ["fastapi>=0.110", "uvicorn>=0.29", "httpx>=0.27"],
         # The Cloud Function entry point (reclake/serving/function.py), run locally by `functions-framework`.
         "function": ["functions-framework>=3.8,<4"],

@@ -92,6 +92,10 @@ class LakehouseBusy(ReclakeError):
     """Another job holds the lakehouse's writer lock (reclake/io/lock.py)."""
 
 
+class WriterLeaseLost(ReclakeError):
+    """A stalled job's writer lease expired and another job took it over (reclake/io/lease.py)."""
+
+
 class SinkError(ReclakeError):
     """The BigQuery sink could not be reached or refused the load (reclake/sinks/bigquery.py)."""
 

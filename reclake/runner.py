@@ -142,9 +142,12 @@ def execute(
             packages = [package for s in stages for package in s.packages]
             packages += storage_packages(config.lakehouse.root, config.input.path, config.monitoring.event_log_dir)
             spark = build_spark_session(config.spark, config.monitoring.event_log_dir, packages)
+        still_held = None  # raises if a stalled job's writer lease was taken over (reclake/io/lease.py)
         if any(stage.writes_tables for stage in stages):
-            lock.enter_context(writer_lock(config.lakehouse.root, ctx.run_id, job, config.run.lock_wait_s))
+            still_held = lock.enter_context(writer_lock(config.lakehouse, ctx.run_id, job, config.run.lock_wait_s))
         for stage in stages:
+            if still_held is not None:
+                still_held()
             with watch.stage(stage.name, spark) if watch is not None else nullcontext():
                 log.info("stage %s: starting (run %s)", stage.name, ctx.run_id)
                 # The UI, the event log and the status tracker then attribute every Spark job to its stage.

@@ -4,10 +4,10 @@
 # package and its extras, fills the Delta Lake jar cache and writes the driver's class-data
 # archive (reclake/jvm.py). The tools only the tests use
 # (Prometheus, Chromium) are scripts/test-tools.sh's (`make test` runs both).
-# Usage: scripts/bootstrap.sh [EXTRAS]   (default extras: dev,airflow,bigquery,serve,function)
+# Usage: scripts/bootstrap.sh [EXTRAS]   (default extras: dev,airflow,bigquery,serve,function,s3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-extras="${1:-dev,airflow,bigquery,serve,function}"
+extras="${1:-dev,airflow,bigquery,serve,function,s3}"
 python="${PYTHON:-python3}"
 
 command -v "$python" >/dev/null || { echo "reclake: python3 not found: install Python 3.10 or newer" >&2; exit 1; }

@@ -380,3 +380,32 @@ def events_per_date(spark, lakehouse: Path) -> dict[str, int]:
 def strengths(df) -> dict[tuple[str, str], float]:
     """{(user_id, item_id): strength rounded to 6 places} of a frame of pairs."""
     return {(r.user_id, r.item_id): round(r.strength, 6) for r in df.collect()}
+
+
+def python(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A real Python process on this checkout, in its own session (its own process group), its stdout piped."""
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
+# argv: lakehouse root, run id, seconds to hold, lease expiry. Prints "held <time>" once it has the lakehouse's
+# writer lock (or lease), checks it is still its own every 50 ms like a run between stages, then "released <time>".
+HOLD_WRITER_LOCK = """\
+import sys, time
+from reclake.config import LakehouseSection
+from reclake.io.lock import writer_lock
+root, run_id, hold_s, expiry_s = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
+with writer_lock(LakehouseSection(root=root, lease_expiry_s=expiry_s), run_id, "reclake run", 120) as still_held:
+    print("held", time.time(), flush=True)
+    deadline = time.monotonic() + hold_s
+    while time.monotonic() < deadline:
+        still_held()
+        time.sleep(0.05)
+    print("released", time.time(), flush=True)
+"""

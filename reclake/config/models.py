@@ -147,6 +147,18 @@ class LakehouseSection(Section):
         validate_default=True,
         description="Folder or object-store URI (s3a://, gs://, abfss://) under which every table is written.",
     )
+    lease_table: str = Field(
+        default="reclake_writer_leases",
+        min_length=3,
+        description="DynamoDB table holding the writer lease of an s3a:// lakehouse (one item per lakehouse; "
+        "created on first use where the credentials allow). See docs/reliability.md.",
+    )
+    lease_expiry_s: float = Field(
+        default=300.0,
+        ge=1,
+        description="A writer lease not renewed for this many seconds is taken over by the next job (a live "
+        "holder renews it every third of this); keep the machines' clocks in step to well under it.",
+    )
 
 
 class ColumnMapping(Section):

@@ -8,8 +8,9 @@ published for another. Every job therefore holds this lock while it writes
 (``docs/reliability.md``). It is an ``flock`` on ``<lakehouse>/_locks/writer.lock``:
 the kernel releases it when the holder dies, SIGKILL included, so the next run
 takes it over at once. The holder's run id, job, pid, host and start time are
-written into the file so a refused run can say who holds it. A remote
-lakehouse (s3a://, gs://, ...) has no such lock: run one scheduler per lakehouse.
+written into the file so a refused run can say who holds it. An ``s3a://``
+lakehouse has a writer lease in DynamoDB instead (reclake/io/lease.py); other
+object stores (gs://, abfss://) have neither: run one scheduler per lakehouse there.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
-import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from reclake.config import LakehouseSection
 from reclake.errors import LakehouseBusy
+from reclake.io.lease import describe_holder, holder_record, writer_lease
 from reclake.uris import local_folder
 
 log = logging.getLogger(__name__)
@@ -35,24 +36,32 @@ _POLL_S = 0.2
 def _holder(handle: Any) -> str:
     handle.seek(0)
     try:
-        held = json.loads(handle.read() or "{}")
+        return describe_holder(json.loads(handle.read() or "{}"))
     except ValueError:
         return "another job"
-    return (
-        f"{held.get('job')} (run {held.get('run_id')}, pid {held.get('pid')} on {held.get('host')}, "
-        f"since {held.get('since')})"
-    )
+
+
+def _still_held() -> None:
+    """A flock cannot be lost while its holder lives: nothing to check."""
 
 
 @contextmanager
-def writer_lock(lakehouse_root: str, run_id: str, job: str, wait_s: float) -> Iterator[None]:
-    """Hold the lakehouse's writer lock for the block, waiting up to ``wait_s`` seconds for it.
+def writer_lock(lakehouse: LakehouseSection, run_id: str, job: str, wait_s: float) -> Iterator[Callable[[], None]]:
+    """Hold the lakehouse's writer lock (or, on ``s3a://``, its lease) for the block, waiting up to ``wait_s``.
 
-    Raises :class:`LakehouseBusy`, naming the holder, when it is still held after that.
+    Yields a check to call before each stage: it raises :class:`WriterLeaseLost` if a stalled holder's
+    lease was taken over. Raises :class:`LakehouseBusy`, naming the holder, when it is still held after
+    ``wait_s`` seconds.
     """
+    lakehouse_root = lakehouse.root
     folder = local_folder(lakehouse_root)
     if folder is None:
-        yield
+        if not lakehouse_root.startswith("s3a://"):
+            yield _still_held
+            return
+        holder = holder_record(job, run_id)
+        with writer_lease(lakehouse_root, holder, wait_s, lakehouse.lease_table, lakehouse.lease_expiry_s) as lease:
+            yield lease.check
         return
     path = folder / LOCK_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -73,18 +82,11 @@ def writer_lock(lakehouse_root: str, run_id: str, job: str, wait_s: float) -> It
         waited = time.monotonic() - started
         if waited >= _POLL_S:
             log.info("waited %.1f s for the writer lock of %s", waited, lakehouse_root)
-        holder = {
-            "job": job,
-            "run_id": run_id,
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
         handle.seek(0)
         handle.truncate()
-        handle.write(json.dumps(holder))
+        handle.write(json.dumps(holder_record(job, run_id)))
         handle.flush()
         try:
-            yield
+            yield _still_held
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)

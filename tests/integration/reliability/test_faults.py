@@ -5,35 +5,15 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from reclake.config import LakehouseSection
 from reclake.faults import FAULT_ENV, FAULT_ONCE_ENV, fault_point
 from reclake.io.lock import LOCK_FILE, LakehouseBusy, writer_lock
-from tests.helpers import REPO
-
-HOLD_LOCK = (
-    "import sys, time\n"
-    "from reclake.io.lock import writer_lock\n"
-    "with writer_lock(sys.argv[1], 'holder-run', 'reclake run', 0):\n"
-    "    print('held', flush=True)\n"
-    "    time.sleep(60)\n"
-)
-
-
-def python(code: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-    """A real Python process on this checkout, in its own session (its own process group)."""
-    return subprocess.Popen(
-        [sys.executable, "-c", code, *args],
-        env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
-        stdout=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+from tests.helpers import HOLD_WRITER_LOCK, python
 
 
 def test_an_armed_point_kills_the_whole_process_group_and_an_unarmed_one_does_nothing(monkeypatch):
@@ -80,15 +60,15 @@ def dead(pid: int) -> bool:
 
 
 def test_a_live_holder_refuses_the_lock_naming_itself_and_a_killed_one_gives_it_up_at_once(tmp_path):
-    root = str(tmp_path / "lakehouse")
-    holder = python(HOLD_LOCK, root)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    lakehouse = LakehouseSection(root=str(tmp_path / "lakehouse"))
+    holder = python(HOLD_WRITER_LOCK, lakehouse.root, "holder-run", "60", "300")
+    assert holder.stdout is not None and holder.stdout.readline().startswith("held ")
     busy = rf"reclake run \(run holder-run, pid {holder.pid} on .*\) is writing to .*: run it again once"
-    with pytest.raises(LakehouseBusy, match=busy), writer_lock(root, "second", "reclake publish", 0.3):
+    with pytest.raises(LakehouseBusy, match=busy), writer_lock(lakehouse, "second", "reclake publish", 0.3):
         pass
     os.killpg(holder.pid, signal.SIGKILL)
     holder.wait()
     started = time.monotonic()
-    with writer_lock(root, "next-run", "reclake run", 0):  # no wait: the kernel released the dead holder's lock
+    with writer_lock(lakehouse, "next-run", "reclake run", 0):  # no wait: the kernel released the dead holder's lock
         assert json.loads((tmp_path / "lakehouse" / LOCK_FILE).read_text())["run_id"] == "next-run"
     assert time.monotonic() - started < 0.5
