@@ -224,6 +224,9 @@ def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(clus
     apps = sorted(cluster_run.cluster.glob("work/worker-*/app-*"))
     assert len({app.name for app in apps}) == 1 and {app.parent.name for app in apps} == {"worker-1", "worker-2"}
     assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
+    for app in apps:  # and kept its shuffle and spill files in its own worker's scratch folder
+        stderr = "".join(log.read_text() for log in app.glob("*/stderr"))
+        assert f"Created local directory at {cluster_run.cluster / 'scratch' / app.parent.name}/" in stderr
     # The same rows as the local run on the same input; floats to their last few bits.
     local, cluster = published(s3, LAKEHOUSE), published(s3, CLUSTER_LAKEHOUSE)
     for name, frame in cluster.items():
