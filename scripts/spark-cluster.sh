@@ -7,9 +7,10 @@
 #   scripts/spark-cluster.sh status   # which daemons run, workers registered with the master
 #   scripts/spark-cluster.sh stop     # stop what `start` started (by pid), wait until gone
 #
-# Pids, logs and the workers' scratch space live in $RECLAKE_CLUSTER_DIR (default
-# ./.spark-cluster, git-ignored). Ports: RECLAKE_MASTER_PORT (7077),
-# RECLAKE_MASTER_UI_PORT (8080), workers' UIs on the next two ports. Every wait is bounded.
+# Pids, logs and each worker's own work and scratch folders live in $RECLAKE_CLUSTER_DIR (default
+# ./.spark-cluster, git-ignored); the workers share no folder. They inherit this script's environment
+# (the AWS_* variables of a run on S3, as spark-env.sh would set them on a real node).
+# Ports: RECLAKE_MASTER_PORT (7077), RECLAKE_MASTER_UI_PORT (8080), workers' UIs on the next two ports. Every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,9 +63,13 @@ start() {
     # Workers must get `reclake` from the artefact spark-submit ships (--py-files), not from a checkout.
     unset PYTHONPATH
     daemon master org.apache.spark.deploy.master.Master --host $host --port "$port" --webui-port "$ui_port"
+    # Each worker its own folders, as on separate machines: its work dir (the apps' files and logs) and its
+    # scratch (SPARK_LOCAL_DIRS: shuffle and spill files, Python workers' temp files), never a shared /tmp.
     for i in $(seq 1 "$workers"); do
-      daemon "worker-$i" org.apache.spark.deploy.worker.Worker "$master_url" --host $host \
-        --cores "$worker_cores" --memory "$worker_memory" --webui-port $((ui_port + i)) --work-dir "$state/work/worker-$i"
+      mkdir -p "$state/scratch/worker-$i"
+      SPARK_LOCAL_DIRS="$state/scratch/worker-$i" daemon "worker-$i" org.apache.spark.deploy.worker.Worker \
+        "$master_url" --host $host --cores "$worker_cores" --memory "$worker_memory" \
+        --webui-port $((ui_port + i)) --work-dir "$state/work/worker-$i"
     done
   fi
   local deadline=$((SECONDS + timeout_s))

@@ -91,6 +91,25 @@ def scripted(script: Path, settings: dict[str, str], timeout: float) -> Iterator
         subprocess.run(["bash", str(script), "stop"], env=env, check=True, timeout=60)
 
 
+CLUSTER_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "spark-cluster.sh"
+
+
+@contextmanager
+def spark_cluster(state: Path, settings: dict[str, str] | None = None) -> Iterator[int]:
+    """scripts/spark-cluster.sh (a master and two workers on loopback, each worker with its own folders under
+    ``state``) on free ports until the block ends; the daemons inherit ``settings`` as a node's spark-env.sh
+    would give them. Yields the master's port."""
+    port = free_port()
+    cluster = {
+        "PYTHON": sys.executable,
+        "RECLAKE_CLUSTER_DIR": str(state),
+        "RECLAKE_MASTER_PORT": str(port),
+        "RECLAKE_MASTER_UI_PORT": str(free_port()),
+    }
+    with scripted(CLUSTER_SCRIPT, {**(settings or {}), **cluster}, timeout=300):
+        yield port
+
+
 # The broker's jars (scripts/test-tools.sh fetches them) and the script that runs it.
 KAFKA_HOME = Path(
     os.environ.get("RECLAKE_KAFKA_HOME")

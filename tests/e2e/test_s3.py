@@ -1,6 +1,7 @@
 """The pipeline with its input and lakehouse on S3 (moto's server), run as a user runs it: `reclake generate` and
 `reclake run` as processes with only the AWS_* environment variables pointing them at the store, then
-`reclake lookup` and the LookupClient reading the published lists back through delta-rs.
+`reclake lookup` and the LookupClient reading the published lists back through delta-rs; then the same input
+run by spark-submit on a standalone cluster whose nodes share no folder, its output equal to the local run's.
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from deltalake import DeltaTable
 
-from reclake.io.tables import EVENTS, QUARANTINE, RECOMMENDATIONS
-from reclake.objectstore import storage_options
+from reclake import DELTA_PACKAGE
+from reclake.io.tables import EVENTS, QUARANTINE, RECOMMENDATIONS, SIMILAR_ITEMS
+from reclake.jvm import connectors_conf, driver_java_options
+from reclake.objectstore import storage_options, storage_packages
 from reclake.serving import LookupClient
 from reclake.uris import delta_rs_uri
 from tests.e2e.conftest import S3_BUCKET
-from tests.e2e.servers import free_port, get_json, server
+from tests.e2e.servers import free_port, get_json, server, spark_cluster
 from tests.helpers import REPO, files_holding
 
 RUN_DATE = dt.date(2026, 11, 20)
@@ -159,3 +163,79 @@ def test_reclake_serve_answers_from_s3(s3_run, tmp_path):
         answer = get_json(url)
     assert answer["user_id"] == user and len(answer["items"]) == 5
     assert answer["model_version"] == s3_run.summary["model_version"]
+
+
+CLUSTER_LAKEHOUSE = f"s3a://{S3_BUCKET}/cluster-lakehouse"
+
+
+@dataclass(frozen=True)
+class ClusterRun:
+    root: Path  # every local folder of the run: the cluster's, the driver's working, temporary and scratch folders
+    cluster: Path  # scripts/spark-cluster.sh's folder: each worker's work and scratch folders
+    workdir: Path
+    summary: dict[str, Any]
+    output: str
+
+
+@pytest.fixture(scope="module")
+def cluster_run(s3_run, s3, artefacts, tmp_path_factory) -> ClusterRun:
+    """The local run's input run again as the docs run a cluster: spark-submit of jobs/run.py with the packaged
+    artefact (--py-files) and the connectors the DAG passes, on a standalone cluster whose workers each have their
+    own folders and get the AWS_* variables from their environment only (never Spark's configuration)."""
+    root = tmp_path_factory.mktemp("s3-cluster")
+    folders = {name: root / name for name in ("work", "tmp", "driver-scratch")}
+    for folder in folders.values():
+        folder.mkdir()
+    # The user's shell of s3_run, but the code only from the artefact, and the driver on loopback.
+    env = {k: v for k, v in s3_run.env.items() if k != "PYTHONPATH"}
+    env.update({"TMPDIR": str(folders["tmp"]), "SPARK_LOCAL_IP": "127.0.0.1", "PYSPARK_PYTHON": sys.executable})
+    conf = {
+        **connectors_conf([DELTA_PACKAGE, *storage_packages(LANDING, CLUSTER_LAKEHOUSE)]),
+        "spark.driver.extraJavaOptions": driver_java_options(),
+        "spark.local.dir": str(folders["driver-scratch"]),
+    }
+    sets = [arg for s in SMALL for arg in ("--set", s)]
+    with spark_cluster(root / "cluster", s3) as port:
+        command = [
+            str(Path(sys.executable).with_name("spark-submit")), "--master", f"spark://127.0.0.1:{port}",
+            *[arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")],
+            "--py-files", str(artefacts[1]), str(REPO / "jobs" / "run.py"),
+            "--input", LANDING, "--lakehouse", CLUSTER_LAKEHOUSE, "--run-date", RUN_DATE.isoformat(), *sets, "--json",
+        ]  # fmt: skip
+        done = subprocess.run(command, capture_output=True, text=True, cwd=folders["work"], env=env, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    return ClusterRun(root, root / "cluster", folders["work"], summary, done.stdout + done.stderr)
+
+
+def published(aws: dict[str, str], lakehouse: str) -> dict[str, pd.DataFrame]:
+    """The published lists read back from S3 through delta-rs, sorted; the model's version names the run that
+    trained it, so it is left out."""
+    frames = {}
+    for table in (RECOMMENDATIONS, SIMILAR_ITEMS):
+        frame = delta(aws, table.uri(lakehouse)).to_pandas().drop(columns=["model_version"])
+        frames[table.name] = frame.sort_values(list(frame.columns)).reset_index(drop=True)
+    return frames
+
+
+def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(cluster_run, s3_run, s3):
+    assert cluster_run.summary["status"] == "succeeded"
+    # One application, with executors on both workers, each of which fetched the artefact into its own folder.
+    apps = sorted(cluster_run.cluster.glob("work/worker-*/app-*"))
+    assert len({app.name for app in apps}) == 1 and {app.parent.name for app in apps} == {"worker-1", "worker-2"}
+    assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
+    for app in apps:  # and kept its shuffle and spill files in its own worker's scratch folder
+        stderr = "".join(log.read_text() for log in app.glob("*/stderr"))
+        assert f"Created local directory at {cluster_run.cluster / 'scratch' / app.parent.name}/" in stderr
+    # The same rows as the local run on the same input; floats to their last few bits.
+    local, cluster = published(s3, LAKEHOUSE), published(s3, CLUSTER_LAKEHOUSE)
+    for name, frame in cluster.items():
+        assert len(frame) > 0
+        pd.testing.assert_frame_equal(frame, local[name], obj=name, check_exact=False, rtol=1e-5)
+    # No local folder served as a lakehouse: no Delta log, no "s3a:" folder; the working directory stays empty.
+    assert [p for p in cluster_run.root.rglob("*") if p.name == "_delta_log" or "s3a:" in p.name] == []
+    assert list(cluster_run.workdir.iterdir()) == []
+    # The workers got the keys from their environment: the secret is in no output, log or file of the cluster.
+    secret = s3["AWS_SECRET_ACCESS_KEY"]
+    assert secret not in cluster_run.output
+    assert files_holding(cluster_run.root, [secret.encode()]) == []

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.servers import free_port
-from tests.helpers import DAG_RUN_DATE, LOCAL_MASTER, REPO, run_daily, snapshot, spark_overrides, states
+from tests.e2e.servers import spark_cluster
+from tests.helpers import DAG_RUN_DATE, LOCAL_MASTER, run_daily, snapshot, spark_overrides, states
 
 
 @pytest.fixture(scope="session")
@@ -54,21 +54,8 @@ def cluster(tmp_path_factory):
     """scripts/spark-cluster.sh start (a master and two workers on loopback, free ports): (its folder, its
     connection); always stopped afterwards."""
     state = tmp_path_factory.mktemp("spark-cluster")
-    port = free_port()
-    env = {
-        **os.environ,
-        "PYTHON": sys.executable,
-        "RECLAKE_CLUSTER_DIR": str(state),
-        "RECLAKE_MASTER_PORT": str(port),
-        "RECLAKE_MASTER_UI_PORT": str(free_port()),
-    }
-    script = [str(REPO / "scripts" / "spark-cluster.sh")]
-    try:
-        started = subprocess.run([*script, "start"], env=env, capture_output=True, text=True, timeout=300)
-        assert started.returncode == 0, started.stderr[-3000:]
+    with spark_cluster(state) as port:
         yield state, json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port})
-    finally:
-        subprocess.run([*script, "stop"], env=env, capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")
