@@ -218,8 +218,8 @@ class ReclakeJob(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         params = context["params"]
         # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
-        packages = job_packages(self.job, run_config(params))
-        connector = {} if self.packages or self.jars else connectors_conf(packages)
+        given = self.packages or self.jars
+        connector = {} if given else connectors_conf(job_packages(self.job, run_config(params)))
         # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
         self.conf = {
             **connector,

@@ -33,7 +33,8 @@ def _endpoint(env: Mapping[str, str]) -> str | None:
     return env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL") or None
 
 
-def _region(env: Mapping[str, str]) -> str | None:
+def aws_region(env: Mapping[str, str]) -> str | None:
+    """The region as the AWS SDKs read it: ``AWS_REGION``, else ``AWS_DEFAULT_REGION``."""
     return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
 
 
@@ -53,7 +54,7 @@ def s3a_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
     """
     env = os.environ if env is None else env
     conf: dict[str, str] = {}
-    endpoint, region = _endpoint(env), _region(env)
+    endpoint, region = _endpoint(env), aws_region(env)
     if endpoint is not None:
         conf["spark.hadoop.fs.s3a.endpoint"] = endpoint
         conf["spark.hadoop.fs.s3a.path.style.access"] = "true"
@@ -72,7 +73,7 @@ def make_folder(uri: str, env: Mapping[str, str] | None = None) -> None:
     from pyarrow.fs import S3FileSystem  # pyarrow is a dependency of reclake's already (delta-rs, the readers)
 
     env = os.environ if env is None else env
-    region = _region(env)
+    region = aws_region(env)
     store = S3FileSystem(endpoint_override=_endpoint(env), **({"region": region} if region else {}))
     store.create_dir(uri.split("://", 1)[1].rstrip("/"))
 
@@ -86,7 +87,7 @@ def storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str,
         return None
     env = os.environ if env is None else env
     options: dict[str, str] = {}
-    endpoint, region = _endpoint(env), _region(env)
+    endpoint, region = _endpoint(env), aws_region(env)
     if endpoint is not None:
         options["AWS_ENDPOINT_URL"] = endpoint
         options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "false"

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from reclake.errors import LakehouseBusy, WriterLeaseLost
+from reclake.objectstore import aws_region
 
 log = logging.getLogger(__name__)
 _POLL_S = 0.5
@@ -39,8 +40,7 @@ def dynamodb_client() -> Any:
     """A DynamoDB client from the AWS environment (boto3 reads the endpoint and credentials there itself)."""
     import boto3  # only an object-store lakehouse needs it
 
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
-    return boto3.client("dynamodb", region_name=region)
+    return boto3.client("dynamodb", region_name=aws_region(os.environ))
 
 
 def _error_code(exc: Exception) -> str:

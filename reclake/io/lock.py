@@ -26,6 +26,7 @@ from typing import Any
 from reclake.config import LakehouseSection
 from reclake.errors import LakehouseBusy
 from reclake.io.lease import describe_holder, holder_record, writer_lease
+from reclake.objectstore import is_s3
 from reclake.uris import local_folder
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ def writer_lock(lakehouse: LakehouseSection, run_id: str, job: str, wait_s: floa
     lakehouse_root = lakehouse.root
     folder = local_folder(lakehouse_root)
     if folder is None:
-        if not lakehouse_root.startswith("s3a://"):
+        if not is_s3(lakehouse_root):
             yield _still_held
             return
         holder = holder_record(job, run_id)
