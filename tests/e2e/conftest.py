@@ -84,7 +84,7 @@ def airflow_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
 def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
     """Airflow 3 as a deployment runs it: a PostgreSQL metadata DB (a throwaway cluster), `airflow db migrate`,
     then the api-server, the scheduler (LocalExecutor) and the dag-processor as separate processes, the DAGs
-    from the repo's dags/, the reclake_spark connection at local Spark and the artefact variable. Logged in as
+    from the repo's dags/, the reclake_spark connection (in the DB) at local Spark and the artefact variable. Logged in as
     a SimpleAuthManager admin. Every process and the cluster are stopped afterwards.
 
     The scheduler creates no scheduled runs (use_job_schedule off): the daily DAG is @daily from 2026-01-01, so
@@ -121,7 +121,6 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
                 "PYSPARK_PYTHON": sys.executable,
                 "PYTHONPATH": str(REPO),
                 "SPARK_LOCAL_IP": "127.0.0.1",
-                "AIRFLOW_CONN_RECLAKE_SPARK": LOCAL_MASTER,
                 "AIRFLOW_VAR_RECLAKE_PY_FILES": str(artefacts[1]),
                 "RECLAKE_RETRY_DELAY_SECONDS": "1",
                 "RECLAKE_POOL": POOL,
@@ -129,6 +128,8 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
             }
         )
         airflow_cli(env, "db", "migrate")
+        # The Spark connection in the metadata DB, not the environment, so a test can repoint it through the API.
+        airflow_cli(env, "connections", "add", "reclake_spark", "--conn-json", LOCAL_MASTER)
         # The pool the DAG's tasks take their slot in (RECLAKE_POOL), made as a user would, before they run.
         airflow_cli(env, "pools", "set", POOL, "2", "reclake's spark-submit tasks")
         base = f"http://127.0.0.1:{api_port}"

@@ -1,7 +1,6 @@
-"""Airflow for the dag.test() runs: its metadata DB, what a deployment provides, generated input, and the daily
-DAG run twice for one date: first on a real Spark standalone cluster with the packaged artefact, then again in
-local mode (shared by the tests that read those runs). The running Airflow of the scheduler's tests is in
-tests/e2e/conftest.py (airflow_deployment)."""
+"""Airflow for the dag.test() runs (its metadata DB, what a deployment provides), and the Spark standalone cluster
+the running Airflow's tests point their runs at (test_scheduler.py; the deployment itself is tests/e2e/conftest.py:
+airflow_deployment)."""
 
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.servers import spark_cluster
-from tests.helpers import DAG_RUN_DATE, LOCAL_MASTER, run_daily, snapshot, spark_overrides, states
+from tests.helpers import LOCAL_MASTER
 
 
 @pytest.fixture(scope="session")
@@ -24,18 +23,6 @@ def airflow_db() -> None:
         [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, timeout=300
     )
     assert out.returncode == 0, out.stderr[-3000:]
-
-
-@pytest.fixture(scope="session")
-def synthetic_input(spark, tmp_path_factory) -> Path:
-    """Raw events from the real `generate` job (200 users, 60 items), shared by every DAG run."""
-    from reclake.stages import generate
-
-    root = tmp_path_factory.mktemp("generated")
-    args = ["--lakehouse", str(root), "--run-date", DAG_RUN_DATE.isoformat()]
-    sizes = ["--set", "generate.users=200", "--set", "generate.items=60"]
-    assert generate.main([*args, *sizes, *spark_overrides()]) == 0
-    return root / "landing" / "events"
 
 
 @pytest.fixture(scope="session")
@@ -56,23 +43,3 @@ def cluster(tmp_path_factory):
     state = tmp_path_factory.mktemp("spark-cluster")
     with spark_cluster(state) as port:
         yield state, json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port})
-
-
-@pytest.fixture(scope="session")
-def daily_runs(cluster, dagbag, airflow_env, synthetic_input, tmp_path_factory):
-    """The daily DAG run twice for the same date into one lakehouse: first on the standalone cluster (the
-    driver on loopback, executors fetching the artefact), then in local mode.
-
-    Returns (lakehouse, [(dag run, task states, tables)] x 2). Task states are read right after each run:
-    the next dag.test() for the date clears them.
-    """
-    lakehouse = tmp_path_factory.mktemp("daily") / "lakehouse"
-    dag = dagbag.dags["reclake_daily"]
-    runs = []
-    for connection in (cluster[1], LOCAL_MASTER):
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("AIRFLOW_CONN_RECLAKE_SPARK", connection)
-            mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")  # the driver, too, listens on loopback only
-            dag_run = run_daily(dag, lakehouse, synthetic_input)
-        runs.append((dag_run, states(dag_run), snapshot(lakehouse) if dag_run.state == "success" else None))
-    return lakehouse, runs

@@ -1,14 +1,19 @@
 """The daily DAG under a running Airflow 3 (tests/e2e/conftest.py: airflow_deployment, on PostgreSQL): the scheduler, not
-dag.test(), decides when each task runs, retries a failed one and fails a run; all through the REST API v2.
+dag.test(), decides when each task runs, retries a failed one and fails a run; all through the REST API v2. Every
+job is a real spark-submit of the packaged artefact.
 
-One lakehouse, three logical dates triggered as a user would: the first two succeed in order (the first one's
-prepare killed once and retried by the scheduler), the third has a bad batch and fails at the validation gate,
-leaving readers on the second date.
+One lakehouse, three logical dates triggered as a user would:
+  1. the reclake_spark connection repointed (PATCH /connections) at a Spark standalone cluster, the first two dates
+     triggered at once: they succeed in order, the first one's prepare killed once and retried by the scheduler;
+  2. the connection back at local[2], a bad batch for the third date fails at the validation gate, leaving readers
+     on the second date.
+The cluster's output equals local mode's in tests/e2e/test_s3.py (the same comparison, on S3 and with no shared disk).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,15 @@ import pytest
 from deltalake import DeltaTable
 
 from tests.e2e.servers import needs_postgres
-from tests.helpers import DAG_SMALL, DAG_TOP_N, HEADER, check_recommendations, generate_landing, served_dates
+from tests.helpers import (
+    DAG_SMALL,
+    DAG_TOP_N,
+    HEADER,
+    LOCAL_MASTER,
+    check_recommendations,
+    generate_landing,
+    served_dates,
+)
 
 pytestmark = needs_postgres
 
@@ -47,13 +60,21 @@ def trigger(api, day: dt.date, lakehouse: Path, landing: Path) -> str:
     return api.call("POST", f"/dags/{DAG}/dagRuns", body)["dag_run_id"]
 
 
+def point_spark_at(api, connection: str) -> None:
+    """PATCH the reclake_spark connection to ``connection`` (its JSON form); the next task to start reads it."""
+    fields = json.loads(connection)
+    body = {"connection_id": "reclake_spark", "conn_type": "spark", "host": fields["host"], "port": fields.get("port")}
+    assert api.call("PATCH", "/connections/reclake_spark", body)["host"] == fields["host"]
+
+
 @pytest.fixture(scope="module")
-def scheduled(airflow_deployment, landing, tmp_path_factory) -> dict[str, Any]:
-    """Unpause the daily DAG, arm the fault, trigger the first two days at once and wait; read the tables; then
-    the bad day. Returns the runs, their task instances, what readers served after each, and the seconds."""
+def scheduled(airflow_deployment, cluster, landing, tmp_path_factory) -> dict[str, Any]:
+    """Steps 1 and 2 of the module's docstring. Returns the runs, their task instances, the cluster's applications,
+    what readers served after the two days, the asset events, and the seconds each step took."""
     api = airflow_deployment.api
     lakehouse = tmp_path_factory.mktemp("scheduled-lakehouse") / "lakehouse"
     assert api.call("PATCH", f"/dags/{DAG}", {"is_paused": False})["is_paused"] is False
+    point_spark_at(api, cluster[1])
     airflow_deployment.fault_once.write_text(FAULT)
     started = time.monotonic()
     ids = [trigger(api, day, lakehouse, landing) for day in (DAY_1, DAY_2)]
@@ -61,20 +82,27 @@ def scheduled(airflow_deployment, landing, tmp_path_factory) -> dict[str, Any]:
     two_days_s = time.monotonic() - started
     after_two = {"served": served_dates(lakehouse), "recommendations": DeltaTable(str(lakehouse / "recommendations"))}
     after_two["version"] = after_two["recommendations"].version()
+    apps = set(cluster[0].glob("work/worker-*/app-*"))  # a folder per worker that ran executors of an application
+    point_spark_at(api, LOCAL_MASTER)
     started = time.monotonic()
     bad = api.wait_run(DAG, trigger(api, BAD_DAY, lakehouse, landing), RUN_TIMEOUT_S)
+    seconds = {"two_days_on_the_cluster": two_days_s, "bad_day_locally": time.monotonic() - started}
     return {
         "lakehouse": lakehouse,
         "runs": runs,
         "tis": [api.task_instances(DAG, run["dag_run_id"]) for run in runs],
+        "cluster_apps": apps,
         "after_two": after_two,
         "bad": bad,
         "bad_tis": api.task_instances(DAG, bad["dag_run_id"]),
-        "seconds": {"two_days": two_days_s, "bad_day": time.monotonic() - started},
+        "asset_events": api.call("GET", f"/assets/events?source_dag_id={DAG}&limit=100")["asset_events"],
+        "seconds": seconds,
     }
 
 
-def test_two_days_triggered_through_the_api_both_succeed_in_order(airflow_deployment, scheduled):
+def test_two_days_triggered_at_once_on_the_cluster_both_succeed_in_order(airflow_deployment, scheduled, capsys):
+    with capsys.disabled():
+        print(f"\nscheduler steps (s): { {step: round(s) for step, s in scheduled['seconds'].items()} }")
     first, second = scheduled["runs"]
     assert [run["state"] for run in scheduled["runs"]] == ["success", "success"], scheduled["tis"]
     assert [run["logical_date"][:10] for run in scheduled["runs"]] == [str(DAY_1), str(DAY_2)]
@@ -84,6 +112,13 @@ def test_two_days_triggered_through_the_api_both_succeed_in_order(airflow_deploy
     assert states[0]["train"] == "success" and states[1]["train"] == "skipped", "day 2 reuses day 1's model"
     assert states[0]["publish"] == states[1]["publish"] == "success"
     assert {ti["pool"] for tis in scheduled["tis"] for ti in tis.values()} == {airflow_deployment.pool}
+
+
+def test_every_spark_submit_of_the_two_days_was_an_application_of_the_cluster_with_the_artefact(scheduled):
+    apps = scheduled["cluster_apps"]
+    tries = sum(ti["try_number"] for tis in scheduled["tis"] for ti in tis.values() if ti["operator"] == "ReclakeJob")
+    assert len({app.name for app in apps}) == tries == 13, apps  # day 1: 7 jobs, prepare twice; day 2: 5 jobs
+    assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
 
 
 def test_each_date_is_published_once_and_readers_serve_the_second(scheduled):
@@ -98,6 +133,26 @@ def test_each_date_is_published_once_and_readers_serve_the_second(scheduled):
     writes = [c for c in recs.history() if c["operation"] == "WRITE"]
     assert len(writes) == 2, writes
     assert {table: day for table, (_, day) in scheduled["after_two"]["served"].items()}["recommendations"] == DAY_2
+    registry = DeltaTable(str(lakehouse / "model_registry")).to_pandas()
+    assert len(registry) == 1 and set(frame["model_version"]) == set(registry["model_version"])
+
+
+def test_each_publish_records_an_asset_event_naming_its_run_date(scheduled):
+    published = [
+        (event["source_task_id"], event["extra"])
+        for event in scheduled["asset_events"]
+        if event["name"] == "reclake_recommendations"
+    ]
+    expected = [
+        ("publish", {"run_date": run["logical_date"][:10], "run_id": run["dag_run_id"]}) for run in scheduled["runs"]
+    ]
+    assert sorted(published, key=str) == sorted(expected, key=str)
+
+
+def test_the_latest_model_date_is_day_one_as_the_registry_says(scheduled):
+    from reclake.serving.registry import latest_model_date
+
+    assert latest_model_date(str(scheduled["lakehouse"])) == DAY_1
 
 
 def test_a_job_killed_once_is_retried_by_the_scheduler_and_the_run_succeeds(airflow_deployment, scheduled):
