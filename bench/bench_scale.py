@@ -43,12 +43,17 @@ def catalogue_size(events: int) -> tuple[int, int]:
     return users, max(200, min(100_000, users // 10))
 
 
-def scale_config(workdir: Path, events: int, args: argparse.Namespace) -> Path:
-    """A config file for one scale: one folder per day of landing data, sizes for the machine."""
+def scale_config(workdir: Path, events: int, args: argparse.Namespace, store: str | None = None) -> Path:
+    """A config file for one scale: one folder per day of landing data, sizes for the machine.
+
+    The landing folders and the lakehouse go under ``store`` (a URI such as ``s3a://bucket``), by default
+    ``workdir``; the config file and the event log stay in ``workdir``.
+    """
     users, items = catalogue_size(events)
+    store = store or str(workdir)
     config = {
-        "input": {"path": str(workdir / "landing" / "date={run_date}"), "generate_if_missing": True},
-        "lakehouse": {"root": str(workdir / "lakehouse")},
+        "input": {"path": f"{store}/landing/date={{run_date}}", "generate_if_missing": True},
+        "lakehouse": {"root": f"{store}/lakehouse"},
         "generate": {
             "users": users,
             "items": items,
@@ -71,11 +76,20 @@ def scale_config(workdir: Path, events: int, args: argparse.Namespace) -> Path:
     return path
 
 
-def run_pipeline(config: Path, run_date: str, log: Path) -> tuple[dict, float]:
-    """``reclake run --json`` in a child process: (its summary, peak RSS in GiB of its process tree)."""
+def run_pipeline(config: Path, run_date: str, log: Path, env: dict[str, str] | None = None) -> tuple[dict, float]:
+    """``reclake run --json`` in a child process (with ``env`` added to this process's environment): (its
+    summary, peak RSS in GiB of this process's tree)."""
     command = [sys.executable, "-m", "reclake.cli", "run", "--config", str(config), "--run-date", run_date, "--json"]
     with PeakRss() as rss, log.open("w") as err:
-        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=err, text=True, check=False)
+        done = subprocess.run(
+            command,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+            check=False,
+            env={**os.environ, **(env or {})},
+        )
     if done.returncode != 0:
         raise SystemExit(f"reclake run failed ({done.returncode}); see {log}")
     return json.loads(done.stdout.strip().splitlines()[-1]), rss.peak / 2**30
@@ -107,11 +121,15 @@ def shuffle_and_output_per_stage(event_log_dir: Path) -> dict[str, dict[str, int
     return {group: dict(values) for group, values in totals.items()}
 
 
-def measure(workdir: Path, events: int, args: argparse.Namespace) -> dict:
+def measure(
+    workdir: Path, events: int, args: argparse.Namespace, store: str | None = None, env: dict[str, str] | None = None
+) -> dict:
+    """One scale in a fresh ``workdir``: landing data and lakehouse under ``store`` (default ``workdir``), the
+    run's process with ``env`` added (e.g. the AWS_* variables of an S3 store)."""
     shutil.rmtree(workdir, ignore_errors=True)
     (workdir / "eventlog").mkdir(parents=True)
-    config = scale_config(workdir, events, args)
-    summary, peak = run_pipeline(config, FIRST_DAY, workdir / "run.log")
+    config = scale_config(workdir, events, args, store)
+    summary, peak = run_pipeline(config, FIRST_DAY, workdir / "run.log", env)
     row = {
         "target_events": events,
         "raw_events": summary["counts"]["validate"]["raw_rows"],
