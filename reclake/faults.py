@@ -32,9 +32,13 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyarrow.fs import FileInfo, FileSystem
 
 FAULT_ENV = "RECLAKE_FAULT"
 FAULT_ONCE_ENV = "RECLAKE_FAULT_ONCE"
@@ -87,52 +91,63 @@ PARQUET_MAGIC = b"PAR1"
 _COMMIT_FILE = re.compile(r"^\d{20}\.json$")
 
 
-def _complete_parquet(path: Path) -> bool:
-    """True once a Parquet file has its footer: the writer has closed it."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(4)
-            handle.seek(-4, os.SEEK_END)
-            return head == PARQUET_MAGIC and handle.read(4) == PARQUET_MAGIC
-    except OSError:  # not there yet, or shorter than the magic
-        return False
+class _TableFiles:
+    """A Delta table's files as pyarrow's file system lists them: a local folder or an S3 prefix alike."""
 
+    def __init__(self, store: FileSystem, path: str) -> None:
+        self.store, self.path = store, path
 
-def _data_files(table: Path) -> set[Path]:
-    """The table's Parquet data files (not the checkpoints in its log)."""
-    return {path for path in table.rglob("*.parquet") if "_delta_log" not in path.parts}
+    def _listed(self) -> list[FileInfo]:
+        from pyarrow.fs import FileSelector  # only an armed point lists files
 
+        return self.store.get_file_info(FileSelector(self.path, allow_not_found=True, recursive=True))
 
-def _commits(table: Path) -> int:
-    log = table / "_delta_log"
-    return sum(1 for name in os.listdir(log) if _COMMIT_FILE.match(name)) if log.is_dir() else 0
+    def data_files(self) -> set[str]:
+        """The table's Parquet data files (not the checkpoints in its log)."""
+        return {f.path for f in self._listed() if f.path.endswith(".parquet") and "/_delta_log/" not in f.path}
+
+    def commits(self) -> int:
+        return sum(1 for f in self._listed() if "/_delta_log/" in f.path and _COMMIT_FILE.match(f.base_name))
+
+    def complete(self, path: str) -> bool:
+        """True once a Parquet file has its footer: the writer has closed it (on S3 an object is whole or absent)."""
+        try:
+            with self.store.open_input_file(path) as handle:
+                size = handle.size()
+                return size >= 8 and handle.read_at(4, 0) == PARQUET_MAGIC == handle.read_at(4, size - 4)
+        except OSError:  # not there yet
+            return False
 
 
 @contextmanager
-def kill_between_files_and_commit(stage: str, point: str, table: Path | None, files: int) -> Iterator[None]:
+def kill_between_files_and_commit(
+    stage: str, point: str, table: Callable[[], tuple[FileSystem, str]], files: int
+) -> Iterator[None]:
     """Kill the run once the Delta write in this block has written ``files`` data files and not committed.
 
     delta-spark writes a commit's data files (task by task, at their final names)
     and then, in the same call, writes the commit to ``_delta_log``; a thread
-    watches the local ``table`` folder for the new complete Parquet files, freezes
-    the JVM (SIGSTOP, so what is checked is what the kill leaves), checks that no
-    commit was added and kills the run. Unarmed, or on a remote table, it does nothing.
+    watches the table (``table()`` gives pyarrow's file system and the table's path in
+    it: a local folder or an S3 prefix) for the new complete Parquet files, freezes the JVM
+    (SIGSTOP, so what is checked is what the kill leaves), checks that no commit was
+    added and kills the run. Unarmed, it does nothing.
     """
-    if not armed(stage, point) or table is None:
+    if not armed(stage, point):
         yield
         return
-    before = _data_files(table)
-    commits = _commits(table)
+    listing = _TableFiles(*table())
+    before = listing.data_files()
+    commits = listing.commits()
     jvm = jvm_process_id()
     done = threading.Event()
 
     def watch() -> None:
         while not done.is_set():
-            new = _data_files(table) - before
-            if len(new) >= files and all(map(_complete_parquet, new)):
+            new = listing.data_files() - before
+            if len(new) >= files and all(map(listing.complete, new)):
                 if jvm is not None:
                     os.kill(jvm, signal.SIGSTOP)
-                if _commits(table) == commits:
+                if listing.commits() == commits:
                     kill_run(jvm)
                 if jvm is not None:  # the commit won the race: let the run go on (a test sees it finish)
                     os.kill(jvm, signal.SIGCONT)

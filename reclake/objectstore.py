@@ -17,8 +17,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from reclake import S3_PACKAGE
+
+if TYPE_CHECKING:
+    from pyarrow.fs import FileSystem
 
 # Spark's Hadoop spells S3 s3a://; delta-rs spells it s3:// (reclake.uris.delta_rs_uri).
 S3_SCHEMES = ("s3a://", "s3://")
@@ -64,18 +68,29 @@ def s3a_conf(env: Mapping[str, str] | None = None) -> dict[str, str]:
     return conf
 
 
+def filesystem(uri: str, env: Mapping[str, str] | None = None) -> tuple[FileSystem, str]:
+    """pyarrow's file system for ``uri`` (S3 from the AWS environment, or the local disk) and the absolute path
+    in it: for Python code that must list or write files outside a Spark JVM. Other stores raise ValueError."""
+    from pyarrow.fs import LocalFileSystem, S3FileSystem  # pyarrow is a dependency already (delta-rs, the readers)
+
+    if not is_s3(uri):
+        if "://" in uri and not uri.startswith("file://"):
+            raise ValueError(f"{uri}: only local paths and S3 have a Python file system here")
+        return LocalFileSystem(), os.path.abspath(uri.removeprefix("file://"))
+    env = os.environ if env is None else env
+    region = aws_region(env)
+    store = S3FileSystem(endpoint_override=_endpoint(env), **({"region": region} if region else {}))
+    return store, uri.split("://", 1)[1].rstrip("/")
+
+
 def make_folder(uri: str, env: Mapping[str, str] | None = None) -> None:
     """Create the S3 "folder" ``uri`` (an empty ``<key>/`` object) before a JVM starts, with pyarrow's S3 client.
 
     Spark refuses to start with an event log folder that does not exist, and on S3 an empty folder exists
     only as such an object; the JVM that could make it through s3a is the one that would refuse to start.
     """
-    from pyarrow.fs import S3FileSystem  # pyarrow is a dependency of reclake's already (delta-rs, the readers)
-
-    env = os.environ if env is None else env
-    region = aws_region(env)
-    store = S3FileSystem(endpoint_override=_endpoint(env), **({"region": region} if region else {}))
-    store.create_dir(uri.split("://", 1)[1].rstrip("/"))
+    store, path = filesystem(uri, env)
+    store.create_dir(path)
 
 
 def storage_options(uri: str, env: Mapping[str, str] | None = None) -> dict[str, str] | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -19,11 +20,14 @@ from urllib.parse import unquote
 
 import pandas as pd
 from deltalake import DeltaTable
+from pyarrow.fs import FileSelector
 
 from reclake.config import SparkSection, load_config
 from reclake.errors import CONDITIONS
 from reclake.faults import FAULT_ENV
+from reclake.objectstore import filesystem, storage_options
 from reclake.serving import LookupClient
+from reclake.uris import delta_rs_uri
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -162,6 +166,20 @@ def start_job(job: str, root: Path, *extra: str, fault: str | None = None) -> su
     )
 
 
+def finished(proc: subprocess.Popen) -> dict:
+    """The job's ``--json`` summary, once it has exited 0."""
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 0, out[-2000:] + err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def killed_by_itself(proc: subprocess.Popen) -> None:
+    """The job, armed with a fault point, SIGKILLed its whole process group there: nothing of it outlived that."""
+    _, err = proc.communicate(timeout=900)
+    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}: {err[-2000:]}"
+    assert not group_alive(proc.pid), "the Spark JVM or a Python worker outlived the kill"
+
+
 def group_alive(pgid: int, grace_s: float = 10.0) -> list[int]:
     """Processes of the killed group ``pgid`` still running ``grace_s`` seconds on: a SIGKILLed JVM takes a
     moment to release its heap and exit after its parent is gone (CI once saw one mid-exit), while one that
@@ -186,25 +204,33 @@ def _group_members(pgid: int) -> list[int]:
     return alive
 
 
-def published_lists(root: Path, table: str) -> list[tuple]:
+def published_table(root: Path | str, table: str) -> DeltaTable:
+    """A table as delta-rs reads it, in a local lakehouse or an ``s3a://`` one (from the AWS_* environment)."""
+    uri = f"{root}/{table}"
+    return DeltaTable(delta_rs_uri(uri), storage_options=storage_options(uri))
+
+
+def published_lists(root: Path | str, table: str) -> list[tuple]:
     """The table's rows as read by deltalake (delta-rs), ordered: the identity of a published run."""
     columns = LIST_COLUMNS[table]
-    rows = DeltaTable(str(root / table)).to_pyarrow_table(columns=list(columns)).to_pylist()
+    rows = published_table(root, table).to_pyarrow_table(columns=list(columns)).to_pylist()
     return sorted(tuple(row[c] for c in columns) for row in rows)
 
 
-def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]) -> dict[str, tuple[int, int]]:
-    """delta-spark, deltalake and the lookup client all read exactly ``expected``.
+def assert_every_reader_sees(root: Path | str, spark, expected: dict[str, list[tuple]]) -> dict[str, tuple[int, int]]:
+    """delta-spark (unless ``spark`` is None: an S3 lakehouse), deltalake and the lookup client all read exactly
+    ``expected``.
 
     Returns, per table, (its newest committed version, the version the lookup client serves).
     """
     versions = {}
     for table, rows in expected.items():
         columns = LIST_COLUMNS[table]
-        by_spark = spark.read.format("delta").load(str(root / table)).select(*columns).collect()
-        assert sorted(tuple(row) for row in by_spark) == rows, f"{table} as delta-spark reads it"
+        if spark is not None:
+            by_spark = spark.read.format("delta").load(f"{root}/{table}").select(*columns).collect()
+            assert sorted(tuple(row) for row in by_spark) == rows, f"{table} as delta-spark reads it"
         assert published_lists(root, table) == rows, f"{table} as deltalake reads it"
-        versions[table] = DeltaTable(str(root / table)).version()
+        versions[table] = published_table(root, table).version()
     client = LookupClient(str(root), refresh_s=0)
     recommended = expected["recommendations"]
     for user in {recommended[0][0], recommended[len(recommended) // 2][0], recommended[-1][0]}:
@@ -220,16 +246,45 @@ def assert_every_reader_sees(root: Path, spark, expected: dict[str, list[tuple]]
     return {table: (versions[table], served[table]) for table in expected}
 
 
-def orphan_files(root: Path, table: str) -> set[str]:
-    """Data files in the table's folder that no commit of its log ever added: what a killed writer left."""
-    table_dir = root / table
-    on_disk = {str(p.relative_to(table_dir)) for p in table_dir.rglob("*.parquet") if "_delta_log" not in p.parts}
+def last_publish(root: Path | str, table: str) -> dict:
+    """The commit metadata of the table's newest commit."""
+    return json.loads(published_table(root, table).history(1)[0]["userMetadata"])
+
+
+def check_what_a_kill_left(
+    root: Path | str,
+    run_id: str,
+    advanced: Sequence[str],
+    before: dict[str, tuple[int, int]],
+    now: dict[str, tuple[int, int]],
+) -> None:
+    """After the run ``run_id`` was killed: readers serve the versions they served ``before``; each published table
+    in ``advanced`` holds one new complete commit of the killed run (never served), the others none."""
+    for table in PUBLISHED:
+        (committed, served), (committed_before, served_before) = now[table], before[table]
+        assert served == served_before, f"{run_id}: readers moved to {table} version {served}"
+        if table in advanced:
+            assert committed == committed_before + 1
+            assert last_publish(root, table)["run_id"] == run_id
+        else:
+            assert committed == committed_before, f"{run_id} moved {table}"
+
+
+def orphan_files(root: Path | str, table: str) -> set[str]:
+    """Data files in the table's folder (local or on S3) that no commit of its log ever added: what a killed
+    writer left."""
+    store, folder = filesystem(f"{root}/{table}")
+    listed = [f.path for f in store.get_file_info(FileSelector(folder, recursive=True))]
+    on_disk = {
+        path.removeprefix(f"{folder}/") for path in listed if path.endswith(".parquet") and "/_delta_log/" not in path
+    }
     added = set()
-    for commit in (table_dir / "_delta_log").glob("*.json"):
-        for line in commit.read_text().splitlines():
-            action = json.loads(line)
-            if "add" in action:
-                added.add(unquote(action["add"]["path"]))
+    for commit in (path for path in listed if "/_delta_log/" in path and path.endswith(".json")):
+        with store.open_input_stream(commit) as stream:
+            for line in stream.read().decode().splitlines():
+                action = json.loads(line)
+                if "add" in action:
+                    added.add(unquote(action["add"]["path"]))
     return on_disk - added
 
 
@@ -250,7 +305,6 @@ DAG_SMALL = [
     "validation.data_docs=false",
 ]
 LOCAL_MASTER = '{"conn_type": "spark", "host": "local[2]"}'
-DAG_TABLES = ("events", "quarantine", "interactions", "user_ids", "item_ids", "model_registry", "recommendations")
 
 
 def airflow_environment(home: Path) -> dict[str, str]:
@@ -292,18 +346,6 @@ def served_dates(lakehouse: Path) -> dict[str, tuple[int, dt.date]]:
 
 def states(dag_run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in dag_run.get_task_instances()}
-
-
-def snapshot(lakehouse: Path) -> dict[str, Any]:
-    """Each table's rows (sorted, comparable) and its Delta version, read with delta-rs."""
-    tables = {}
-    for name in DAG_TABLES:
-        table = DeltaTable(str(lakehouse / name))
-        # Who wrote a row and when differs per attempt by design; the data must not.
-        frame = table.to_pandas().drop(columns=["run_id", "quarantined_at"], errors="ignore")
-        frame = frame.sort_values(list(frame.columns)).reset_index(drop=True)
-        tables[name] = (frame, table.version())
-    return tables
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ from reclake.io.tables import (
     USER_HISTORIES,
     Table,
 )
-from reclake.uris import local_folder
+from reclake.objectstore import filesystem
 
 # The published schemas, in column order: declared once, in reclake/io/tables.py.
 RECOMMENDATION_COLUMNS = RECOMMENDATIONS.column_names
@@ -132,7 +132,7 @@ def publish_table(
     cutoff = expired_before(ctx.run_date, existing, settings.retain_runs)
     with (
         session_conf(staged.sparkSession, {PARQUET_BLOCK_SIZE: str(settings.row_group_bytes)}),
-        kill_between_files_and_commit("publish", "after_files", local_folder(table.uri(root)), files),
+        kill_between_files_and_commit("publish", "after_files", lambda: filesystem(table.uri(root)), files),
     ):
         catalogue.write(
             lay_out_for_lookup(staged, key, files),

@@ -7,11 +7,13 @@ costs nothing to check.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
 from delta.tables import DeltaTable
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from reclake.constants import RUN_DATE
 from reclake.frames import one_row
@@ -20,6 +22,9 @@ from reclake.io.layout import PARQUET_BLOCK_SIZE
 
 # Delta refuses VACUUM below 7 days unless this check is off; a shorter retention is an explicit choice.
 _DEFAULT_RETENTION_HOURS = 168
+# Kept beyond the age of the first commit after a served version: the clock skew between the drivers that
+# committed and this one, and the seconds this job takes to reach VACUUM.
+_SERVED_MARGIN_S = 600
 
 
 class FileStats(NamedTuple):
@@ -77,6 +82,28 @@ def cluster(spark: SparkSession, uri: str, key: str, target_file_rows: int, row_
             builder.executeZOrderBy(key)
         rewritten += 1
     return rewritten
+
+
+def retention_keeping(spark: SparkSession, uri: str, served_version: int | None, retention_hours: int) -> int:
+    """The VACUUM retention (whole hours: Delta rounds a fraction) that keeps every file of ``served_version``:
+    ``retention_hours``, or longer while readers serve a version older than the table's newest (a publish killed
+    between its commits and ``served_versions``, or no publish since maintenance last rewrote the table).
+
+    VACUUM deletes a removed file once its removal is older than the retention, and the served version's files
+    can only have been removed by the commits after it: keeping removals since the first of those keeps them.
+    """
+    if served_version is None:
+        return retention_hours
+    age = (
+        DeltaTable.forPath(spark, uri)
+        .history()
+        .where(F.col("version") == served_version + 1)
+        .select((F.unix_timestamp(F.current_timestamp()) - F.unix_timestamp("timestamp")).alias("age_s"))
+        .first()
+    )
+    if age is None:  # the served version is the newest
+        return retention_hours
+    return max(retention_hours, math.ceil((age[0] + _SERVED_MARGIN_S) / 3600))
 
 
 def vacuum(spark: SparkSession, uri: str, retention_hours: int) -> None:

@@ -1,7 +1,9 @@
 """The pipeline with its input and lakehouse on S3 (moto's server), run as a user runs it: `reclake generate` and
 `reclake run` as processes with only the AWS_* environment variables pointing them at the store, then
-`reclake lookup` and the LookupClient reading the published lists back through delta-rs; then the same input
-run by spark-submit on a standalone cluster whose nodes share no folder, its output equal to the local run's.
+`reclake lookup` and the LookupClient reading the published lists back through delta-rs; `reclake publish` killed
+at each publish fault point on a copy of that lakehouse, `reclake maintain` then removing what the kills left;
+then the same input run by spark-submit on a standalone cluster whose nodes share no folder, its output equal to
+the local run's.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 from deltalake import DeltaTable
 
 from reclake import DELTA_PACKAGE
+from reclake.faults import FAULT_ENV
 from reclake.io.tables import EVENTS, QUARANTINE, RECOMMENDATIONS, SIMILAR_ITEMS
 from reclake.jvm import connectors_conf, driver_java_options
 from reclake.objectstore import storage_options, storage_packages
@@ -27,7 +30,17 @@ from reclake.serving import LookupClient
 from reclake.uris import delta_rs_uri
 from tests.e2e.conftest import S3_BUCKET
 from tests.e2e.servers import free_port, get_json, server, spark_cluster
-from tests.helpers import REPO, files_holding
+from tests.helpers import (
+    PUBLISHED,
+    REPO,
+    assert_every_reader_sees,
+    check_what_a_kill_left,
+    files_holding,
+    finished,
+    killed_by_itself,
+    orphan_files,
+    published_lists,
+)
 
 RUN_DATE = dt.date(2026, 11, 20)
 LANDING = f"s3a://{S3_BUCKET}/landing/events"
@@ -163,6 +176,73 @@ def test_reclake_serve_answers_from_s3(s3_run, tmp_path):
         answer = get_json(url)
     assert answer["user_id"] == user and len(answer["items"]) == 5
     assert answer["model_version"] == s3_run.summary["model_version"]
+
+
+FAULTS_LAKEHOUSE = f"s3a://{S3_BUCKET}/faults-lakehouse"
+# (point, the published tables the kill leaves at a new complete version), as in reliability/test_crash.py
+PUBLISH_POINTS = [
+    ("publish:after_files", ()),
+    ("publish:between_tables", ("similar_items",)),
+    ("publish:before_served", ("similar_items", "recommendations")),
+]
+# A killed job's writer lease is taken over once it expires: soon, here, and the next job waits for that.
+SHORT_LEASE = ["lakehouse.lease_expiry_s=6", "run.lock_wait_s=60"]
+
+
+@pytest.fixture(scope="module")
+def faults_lakehouse(s3_run, s3) -> str:
+    """A copy of the S3 run's lakehouse under a prefix of its own (server-side copies), for the kills to hit."""
+    client = s3_client(s3)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix="lakehouse/"):
+        for listed in page.get("Contents", []):
+            source = {"Bucket": S3_BUCKET, "Key": listed["Key"]}
+            client.copy_object(Bucket=S3_BUCKET, Key=f"faults-{listed['Key']}", CopySource=source)
+    return FAULTS_LAKEHOUSE
+
+
+def start_on_s3(run: S3Run, job: str, *sets: str, fault: str | None = None) -> subprocess.Popen:
+    """`reclake <job>` on the faults lakehouse in the S3 run's environment, leading its own process group."""
+    args = ["--lakehouse", FAULTS_LAKEHOUSE, "--run-date", RUN_DATE.isoformat(), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "reclake.cli",
+        job,
+        *args,
+        *[a for s in [*SMALL, *SHORT_LEASE, *sets] for a in ("--set", s)],
+    ]
+    env = {**run.env, **({FAULT_ENV: fault} if fault else {})}
+    return subprocess.Popen(
+        command, cwd=run.workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+
+
+def test_kills_at_the_publish_points_on_s3_leave_readers_on_the_published_run_and_maintain_removes_the_orphans(
+    faults_lakehouse, s3_run, s3, monkeypatch
+):
+    for key, value in s3.items():  # the test's own readers (delta-rs, the LookupClient, pyarrow) read these
+        monkeypatch.setenv(key, value)
+    root = faults_lakehouse
+    expected = {table: published_lists(root, table) for table in PUBLISHED}
+    versions = assert_every_reader_sees(root, None, expected)
+    for point, advanced in PUBLISH_POINTS:
+        run_id = f"killed-{point.replace(':', '-')}"
+        killed_by_itself(start_on_s3(s3_run, "publish", f"run.run_id={run_id}", fault=point))
+        now = assert_every_reader_sees(root, None, expected)
+        check_what_a_kill_left(root, run_id, advanced, versions, now)
+        versions = now
+        if point == "publish:after_files":  # its data files were written to S3, its commit never was
+            assert orphan_files(root, "similar_items"), "the kill came after the commit, not before it"
+    assert orphan_files(root, "similar_items")
+    # The next publish for the date serves every table again; maintenance then removes what the kills left
+    # (while readers served an older version than the newest, VACUUM would have kept that version's files).
+    assert finished(start_on_s3(s3_run, "publish", "run.run_id=recovered"))["status"] == "succeeded"
+    served = assert_every_reader_sees(root, None, expected)
+    assert all(committed == serving for committed, serving in served.values()), served
+    finished(start_on_s3(s3_run, "maintain", "publish.vacuum_retention_hours=0"))
+    assert not any(orphan_files(root, table) for table in PUBLISHED)
+    assert_every_reader_sees(root, None, expected)
 
 
 CLUSTER_LAKEHOUSE = f"s3a://{S3_BUCKET}/cluster-lakehouse"

@@ -261,6 +261,23 @@ def test_maintain_reclusters_overlapping_files_only_and_vacuums(spark, run_cli, 
         DeltaTable(uri, version=1).to_pyarrow_table()  # its appended files are gone
 
 
+def test_maintain_never_vacuums_the_files_of_the_version_readers_serve(spark, run_cli, lakehouse):
+    stage(spark, lakehouse, staged_rows(D2, "m1", users=4))
+    assert publish_cli(run_cli, lakehouse, D2, "run-d2")[0] == 0
+    served = LookupClient(str(lakehouse), refresh_s=0).recommendations_for("u001")
+    # A publish killed before served_versions: D2 written again, committed, never served.
+    again = spark.createDataFrame(staged_rows(D2, "m2", users=4, bump=0.5), list(RECOMMENDATION_COLUMNS))
+    ctx = RunContext(D2, "killed-before-served")
+    publish_table(
+        again, str(lakehouse), RECOMMENDATIONS, run_stats(again, "user_id"), ctx=ctx, settings=PublishSection()
+    )
+    status, summary = run_cli(maintain.main, "--lakehouse", str(lakehouse), "--set", "publish.vacuum_retention_hours=0")
+    assert status == 0, summary
+    # The served version's files are all still there: a new reader opens them.
+    assert LookupClient(str(lakehouse), refresh_s=0).recommendations_for("u001") == served
+    assert DeltaTable(recs(lakehouse), version=0).to_pyarrow_table().num_rows == 12
+
+
 def test_readers_follow_served_versions_across_tables_and_an_empty_run_is_served_as_its_date(spark, run_cli, lakehouse):
     similar = [("i1", 1, "i2", 0.9, "m1", D2), ("i2", 1, "i1", 0.9, "m1", D2)]
     stage(spark, lakehouse, staged_rows(D2, "m1", users=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from reclake import S3_PACKAGE
-from reclake.objectstore import s3a_conf, storage_options, storage_packages
+from reclake.objectstore import filesystem, s3a_conf, storage_options, storage_packages
 
 LOCAL_S3 = {
     "AWS_ENDPOINT_URL": "http://127.0.0.1:5000",
@@ -53,3 +55,18 @@ def test_delta_rs_reads_s3_with_the_same_settings_and_local_paths_with_none():
 def test_only_a_run_on_s3_loads_hadoop_aws():
     assert storage_packages("/data/lh", "landing/events", None) == []
     assert storage_packages("/data/lh", "s3a://bucket/landing/date={run_date}") == [S3_PACKAGE]
+
+
+def test_python_code_gets_s3_for_an_s3_uri_an_absolute_local_path_else_and_a_clear_refusal_for_other_stores(
+    tmp_path, monkeypatch
+):
+    from pyarrow.fs import LocalFileSystem, S3FileSystem
+
+    store, path = filesystem("s3a://bucket/lakehouse/recommendations/", LOCAL_S3)
+    assert isinstance(store, S3FileSystem) and path == "bucket/lakehouse/recommendations"
+    monkeypatch.chdir(tmp_path)
+    store, path = filesystem("lakehouse/recommendations")
+    assert isinstance(store, LocalFileSystem) and path == str(tmp_path / "lakehouse" / "recommendations")
+    assert filesystem(f"file://{tmp_path}/lakehouse")[1] == f"{tmp_path}/lakehouse"
+    with pytest.raises(ValueError, match="gs://bucket/lakehouse: only local paths and S3"):
+        filesystem("gs://bucket/lakehouse")

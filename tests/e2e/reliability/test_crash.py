@@ -15,7 +15,6 @@ points; the soak (`make test-soak`) at 20. One recovery run follows them all.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import signal
@@ -26,7 +25,11 @@ from deltalake import DeltaTable
 from tests.helpers import (
     PUBLISHED,
     assert_every_reader_sees,
+    check_what_a_kill_left,
+    finished,
     group_alive,
+    killed_by_itself,
+    last_publish,
     orphan_files,
     published_lists,
     start_job,
@@ -44,22 +47,6 @@ NAMED_POINTS = [
 ]
 RANDOM_KILLS = int(os.environ.get("RECLAKE_RANDOM_KILLS", "2"))  # `make test-soak`: 20
 SEED = 17
-
-
-def finished(proc: subprocess.Popen) -> dict:
-    out, err = proc.communicate(timeout=900)
-    assert proc.returncode == 0, err[-2000:]
-    return json.loads(out.strip().splitlines()[-1])
-
-
-def killed_by_itself(proc: subprocess.Popen) -> None:
-    _, err = proc.communicate(timeout=900)
-    assert proc.returncode == -signal.SIGKILL, f"exit {proc.returncode}: {err[-2000:]}"
-    assert not group_alive(proc.pid), "the Spark JVM or a Python worker outlived the kill"
-
-
-def last_publish(root, table: str) -> dict:
-    return json.loads(DeltaTable(str(root / table)).history(1)[0]["userMetadata"])
 
 
 def kill_at_random_moments(root, spark, expected, run_seconds: float) -> int:
@@ -93,18 +80,11 @@ def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_c
     kills = 0
 
     for job, point, advanced in NAMED_POINTS:
-        proc = start_job(job, root, "--set", f"run.run_id=killed-{point.replace(':', '-')}", fault=point)
-        killed_by_itself(proc)
+        run_id = f"killed-{point.replace(':', '-')}"
+        killed_by_itself(start_job(job, root, "--set", f"run.run_id={run_id}", fault=point))
         kills += 1
         now = assert_every_reader_sees(root, spark, expected)
-        for table in PUBLISHED:
-            (committed, served), (committed_before, served_before) = now[table], versions[table]
-            assert served == served_before, f"{point}: readers moved to {table} version {served}"
-            if table in advanced:  # committed whole by the killed run before it died, never served
-                assert committed == committed_before + 1
-                assert last_publish(root, table)["run_id"] == f"killed-{point.replace(':', '-')}"
-            else:
-                assert committed == committed_before, f"{point} moved {table}"
+        check_what_a_kill_left(root, run_id, advanced, versions, now)
         versions = now
         if point == "publish:after_files":  # its data files were written, its commit never was
             assert orphan_files(root, "similar_items"), "the kill came after the commit, not before it"
