@@ -43,7 +43,7 @@ from pathlib import Path
 import psutil
 from bench_scale import ROOT, STAGES, catalogue_size, measure
 
-from tests.e2e.servers import s3_server
+from tests.e2e.servers import s3_client, s3_server
 
 BUCKET = "reclake-bench"
 # werkzeug's request log line: 127.0.0.1 - - [04/Dec/2026 12:00:01] "GET /bucket/key?list-type=2 HTTP/1.1" 200 -
@@ -83,13 +83,7 @@ def requests_by_stage(moto_log: Path, first_line: int, stderr: Path) -> tuple[Co
 def moto_throughput(env: dict[str, str], size: int = 64 * MiB, small: int = 300) -> dict[str, float]:
     """PUT and GET of one ``size``-byte object (MiB/s, best of 2), and HEAD requests per second (``small`` of
     them on a 1 KiB object), on moto's server with boto3; the objects are deleted after."""
-    import boto3
-
-    s3 = boto3.session.Session(
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        region_name=env["AWS_REGION"],
-    ).client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
+    s3 = s3_client(env)
     body, put, get = os.urandom(size), [], []
     for _ in range(2):
         started = time.perf_counter()

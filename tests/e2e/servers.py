@@ -138,8 +138,6 @@ def s3_server(state: Path, bucket: str) -> Iterator[dict[str, str]]:
     The keys are made up: moto checks no signature. The secret is a fresh one each time, so a test can look
     for it in whatever a run wrote.
     """
-    import boto3  # the dev extra's; only the S3 tests need it
-
     port, log = free_port(), state / "moto.log"
     env = {
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
@@ -149,13 +147,19 @@ def s3_server(state: Path, bucket: str) -> Iterator[dict[str, str]]:
     }
     command = [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)]
     with server(command, f"{env['AWS_ENDPOINT_URL']}/moto-api/data.json", log, timeout=60, cwd=state):
-        session = boto3.session.Session(
-            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-            region_name=env["AWS_REGION"],
-        )
-        session.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"]).create_bucket(Bucket=bucket)
+        s3_client(env).create_bucket(Bucket=bucket)
         yield env
+
+
+def s3_client(env: dict[str, str]) -> Any:
+    """A boto3 S3 client for the server ``s3_server`` yielded ``env`` for."""
+    import boto3  # the dev extra's; only the S3 tests need it
+
+    return boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+        region_name=env["AWS_REGION"],
+    ).client("s3", endpoint_url=env["AWS_ENDPOINT_URL"])
 
 
 # The BigQuery emulator's venv (scripts/test-tools.sh installs it) and the launcher that starts it without spatial.

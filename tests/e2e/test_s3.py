@@ -29,7 +29,7 @@ from reclake.objectstore import storage_options, storage_packages
 from reclake.serving import LookupClient
 from reclake.uris import delta_rs_uri
 from tests.e2e.conftest import S3_BUCKET
-from tests.e2e.servers import free_port, get_json, server, spark_cluster
+from tests.e2e.servers import free_port, get_json, s3_client, server, spark_cluster
 from tests.helpers import (
     PUBLISHED,
     REPO,
@@ -71,16 +71,6 @@ def reclake(
         [sys.executable, "-m", "reclake.cli", *args], capture_output=True, text=True, cwd=workdir, env=env,
         timeout=timeout,
     )  # fmt: skip
-
-
-def s3_client(aws: dict[str, str]) -> Any:
-    import boto3
-
-    return boto3.session.Session(
-        aws_access_key_id=aws["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=aws["AWS_SECRET_ACCESS_KEY"],
-        region_name=aws["AWS_REGION"],
-    ).client("s3", endpoint_url=aws["AWS_ENDPOINT_URL"])
 
 
 def delta(aws: dict[str, str], uri: str) -> DeltaTable:
