@@ -153,9 +153,16 @@ def last_metadata(spark: SparkSession, root: str, table: Table) -> dict[str, Any
     return last_commit_metadata(spark, table.uri(root))
 
 
-def last_rows(spark: SparkSession, root: str, table: Table) -> int:
-    """Rows the table's latest commit wrote (Delta's own operation metrics)."""
-    return last_commit_rows(spark, table.uri(root))
+def rows_written(spark: SparkSession, root: str, table: Table, ctx: RunContext) -> int:
+    """Rows this run's latest write of ``table`` committed (Delta's own operation metrics).
+
+    0 when the latest commit is not this run's: Delta commits nothing for a write with no rows to add and
+    none to replace (a date's batch with nothing to quarantine), so that commit is an earlier run's.
+    """
+    uri = table.uri(root)
+    if last_commit_metadata(spark, uri).get("run_id") != ctx.run_id:
+        return 0
+    return last_commit_rows(spark, uri)
 
 
 def partitioning(spark: SparkSession, root: str, table: Table) -> list[str]:

@@ -132,7 +132,7 @@ def validate_catalogue(
         catalogue.write(features(valid_catalogue(flagged, settings.content_columns)), root, CATALOGUE, ctx)
     finally:
         flagged.unpersist()
-    written = catalogue.last_rows(spark, root, CATALOGUE) + catalogue.last_rows(spark, root, CATALOGUE_QUARANTINE)
+    written = sum(catalogue.rows_written(spark, root, table, ctx) for table in (CATALOGUE, CATALOGUE_QUARANTINE))
     record.check_nothing_lost("catalogue_rows_lost", counts["raw_rows"], written, prefixed)
     return prefixed
 
@@ -192,6 +192,6 @@ def validate_events(
         this_date = f"{INGEST_DATE} = '{ctx.run_date}'" if incremental else None
         catalogue.write(valid_events, root, EVENTS, ctx, replace_where=this_date)
 
-    written = catalogue.last_rows(spark, root, EVENTS) + catalogue.last_rows(spark, root, QUARANTINE)
+    written = sum(catalogue.rows_written(spark, root, table, ctx) for table in (EVENTS, QUARANTINE))
     record.check_nothing_lost("rows_lost", counts["raw_rows"], written, counts)
     return counts

@@ -44,6 +44,21 @@ def test_a_dates_batch_replaces_that_dates_rows_and_no_others(spark, run_cli, tm
     assert users == [(str(DAY_1), f"a{i}") for i in range(3)] + [(str(DAY_2), f"b{i}") for i in range(5)]
 
 
+def test_a_clean_batch_after_one_with_quarantined_rows_loses_nothing_and_passes(spark, run_cli, tmp_path, lakehouse):
+    """Delta commits nothing for a write with no rows to add or replace: the clean date's quarantine write leaves
+    the table's latest commit the earlier date's, which must not count as rows this batch wrote."""
+    landing = tmp_path / "landing"
+    land(landing, DAY_1, [*rows(DAY_1, 40, "a"), f"a0,i1,teleport,,{DAY_1 - dt.timedelta(days=1)}T10:00:00Z"])
+    land(landing, DAY_2, rows(DAY_2, 40, "b"))
+    status, summary = run_date(run_cli, lakehouse, landing, DAY_1)
+    assert status == 0 and summary["counts"]["validate"]["quarantined_rows"] == 1, summary.get("error")
+    status, summary = run_date(run_cli, lakehouse, landing, DAY_2)
+    assert status == 0, summary.get("error")
+    assert summary["counts"]["validate"]["raw_rows"] == 40 and summary["counts"]["validate"]["quarantined_rows"] == 0
+    quarantine = spark.read.format("delta").load(str(lakehouse / "quarantine")).collect()
+    assert [(str(row.run_date), "teleport" in row.raw_record) for row in quarantine] == [(str(DAY_1), True)]
+
+
 def test_dates_cannot_go_into_an_events_table_without_ingest_dates(spark, run_cli, tmp_path, lakehouse):
     schema = "user_id string, item_id string, event_type string, value double, event_time timestamp"
     spark.createDataFrame([], schema).write.format("delta").save(str(lakehouse / "events"))
