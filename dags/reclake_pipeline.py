@@ -1,17 +1,21 @@
 """reclake on Airflow 3: the daily pipeline, and a weekly retraining.
 
-``reclake_daily`` runs, for the logical date, ``check_config -> kafka_configured -> ingest ->
+``reclake_daily`` runs, for its run date, ``check_config -> kafka_configured -> ingest ->
 validate -> prepare -> retrain_due -> train -> evaluate -> recommend -> publish -> maintain``.
 ``kafka_configured`` skips ``ingest`` (events from Kafka, landed in the input folders) unless the
 run's config has a ``kafka`` section; ``validate`` runs either way. Each job is a ``SparkSubmitOperator``
-running ``jobs/<job>.py`` with ``--config {{ params.config }} --run-date {{ ds }}
---set run.run_id={{ run_id }}`` plus one ``--set`` per entry of ``params.overrides``.
+running ``jobs/<job>.py`` with ``--config {{ params.config }} --run-date <run date>
+--set run.run_id={{ run_id }}`` plus one ``--set`` per entry of ``params.overrides``; the run
+date is the logical date's, or for a run an Asset triggered (it has none) the date the
+triggering event names (``extra.run_date``), else the day it was due (``run_date``).
 ``retrain_due`` skips the training jobs, and the latest model is reused, unless a retrain
 is due (``params.retrain``: ``auto`` = no model yet, or the newest is older than
 ``params.max_model_age_days``; ``always``; ``never``). ``publish`` updates the
 ``reclake_recommendations`` Asset, which downstream DAGs can be scheduled on.
 ``reclake_weekly_retrain`` runs the training jobs alone on the interactions the daily
-pipeline prepared, so the daily one normally finds a fresh model and only recommends.
+pipeline prepared, so the daily one normally finds a fresh model and only recommends. It runs
+weekly, and whenever an event of the ``reclake_retrain_requests`` Asset arrives (an operator's
+"retrain now", from the UI or ``POST /api/v2/assets/events``, or an upstream DAG's outlet).
 
 Every job is idempotent per run date (tables are overwritten, or replaced for the
 date), so a retried task or a re-run day converges to the same tables; runs of a DAG
@@ -24,7 +28,11 @@ What a deployment provides (see docs/operations.md, "Orchestration with Airflow"
   variable ``reclake_alert_callback``  optional dotted path of a ``callable(context)`` for failures
   ``spark-submit`` on the PATH of the Airflow workers; ``RECLAKE_HOME`` when this file does
   not sit in the reclake checkout whose ``jobs/`` and ``conf/`` the workers should use;
-  optionally ``RECLAKE_POOL``, the pool the tasks run in (default ``default_pool``), and
+  ``RECLAKE_CONFIG``, the YAML config runs load unless their conf names another (scheduled and
+  asset-triggered runs have no conf; default ``conf/local.yaml`` of the checkout);
+  optionally ``RECLAKE_DAILY_SCHEDULE`` and ``RECLAKE_RETRAIN_SCHEDULE`` (cron or preset, UTC;
+  ``none``: only when triggered, or by the retrain Asset; defaults ``@daily``, ``@weekly``),
+  ``RECLAKE_POOL``, the pool the tasks run in (default ``default_pool``), and
   ``RECLAKE_RETRY_DELAY_SECONDS``, the first retry's delay (default 120).
 
 Nothing here touches Spark, the lakehouse or Airflow Variables at import time.
@@ -40,7 +48,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import DAG, Asset, Param, Variable, task
+from airflow.sdk import (
+    DAG,
+    Asset,
+    AssetOrTimeSchedule,
+    CronTriggerTimetable,
+    Param,
+    Variable,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException
 
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
@@ -59,11 +76,14 @@ PY_FILES_VARIABLE = "reclake_py_files"
 ALERT_VARIABLE = "reclake_alert_callback"
 OWNER = "reclake"
 TAGS = ["reclake", "spark"]
-START = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+# The config a run loads unless its conf names another: the deployment's (scheduled and asset-triggered runs have no conf).
+CONFIG = os.environ.get("RECLAKE_CONFIG") or str(HOME / "conf" / "local.yaml")
 
 # The table app teams read. Downstream DAGs: `schedule=[RECOMMENDATIONS]`; each event's
 # extra names the run date and run id that were published.
 RECOMMENDATIONS = Asset(name="reclake_recommendations", uri="reclake://lakehouse/recommendations")
+# "Retrain now": each event starts a run of the retrain DAG; its extra may name the run date, {"run_date": "2026-11-20"}.
+RETRAIN_REQUESTS = Asset(name="reclake_retrain_requests", uri="reclake://requests/retrain")
 
 # The pipeline, in order: one task per job, each one line. TRAINING runs only when a
 # retrain is due (daily) or always (weekly); the job after it runs either way.
@@ -101,9 +121,9 @@ DEFAULT_ARGS: dict[str, Any] = {
 
 COMMON_PARAMS = {
     "config": Param(
-        str(HOME / "conf" / "local.yaml"),
+        CONFIG,
         type="string",
-        description="YAML config every job loads (a path on the Airflow workers)",
+        description="YAML config every job loads (a path on the Airflow workers; default: RECLAKE_CONFIG)",
     ),
     "overrides": Param(
         [],
@@ -147,6 +167,44 @@ def retrain_is_due(policy: str, latest_model: dt.date | None, run_date: dt.date,
     return latest_model is None or (run_date - latest_model).days > max_age_days
 
 
+def schedule_setting(variable: str, default: str) -> str | None:
+    """A DAG's cron or preset from the environment where DAGs are parsed; ``none``: no time schedule."""
+    value = os.environ.get(variable, "").strip() or default
+    return None if value.lower() == "none" else value
+
+
+def retrain_schedule(cron: str | None) -> AssetOrTimeSchedule | list[Asset]:
+    """Retrain on ``cron`` (UTC) and on every retrain request; on requests alone without a cron."""
+    if cron is None:
+        return [RETRAIN_REQUESTS]
+    return AssetOrTimeSchedule(timetable=CronTriggerTimetable(cron, timezone="UTC"), assets=[RETRAIN_REQUESTS])
+
+
+def run_date(context: Any) -> str:
+    """The date a run's jobs run for (``--run-date``), as ``YYYY-MM-DD``.
+
+    A scheduled, triggered or backfilled run has a logical date: its day. A run an Asset triggered
+    has none in Airflow 3: the newest triggering event that names a ``run_date`` in its extra gives it
+    (a retrain for the interactions of that day), else the day the run was due (``run_after``).
+    """
+    if context.get("ds"):
+        return str(context["ds"])
+    events = sorted(
+        (event for events in context["triggering_asset_events"].values() for event in events),
+        key=lambda event: event.timestamp,
+    )
+    named = [event for event in events if (event.extra or {}).get("run_date")]
+    if not named:
+        return str(context["dag_run"].run_after.date().isoformat())
+    value = str(named[-1].extra["run_date"])
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise AirflowFailException(
+            f"the asset event of {named[-1].asset.name} names run_date {value!r}: expected a date, YYYY-MM-DD"
+        ) from None  # a retry cannot fix it
+
+
 def run_config(params: dict[str, Any]) -> Config:
     """The config the jobs of this run load: the file, then the overrides; fails fast when invalid."""
     from reclake.config import load_config
@@ -173,9 +231,13 @@ def alert_on_failure(context: dict[str, Any]) -> None:
     failure happens, so changing the alert target needs no DAG change.
     """
     ti = context["ti"]
+    try:
+        day = run_date(context)
+    except AirflowFailException:  # the alert must go out all the same
+        day = "an unknown date"
     log.error(
         "reclake: %s.%s failed for %s (run %s, try %s): %s",
-        ti.dag_id, ti.task_id, context["ds"], context["run_id"], ti.try_number, context.get("exception"),
+        ti.dag_id, ti.task_id, day, context["run_id"], ti.try_number, context.get("exception"),
     )  # fmt: skip
     target = Variable.get(ALERT_VARIABLE, default=None)
     if target:
@@ -189,7 +251,8 @@ def alert_on_failure(context: dict[str, Any]) -> None:
 class ReclakeJob(SparkSubmitOperator):
     """spark-submit ``jobs/<job>.py`` for the run's date and id, with the run's config.
 
-    ``application_args`` are templated; ``params.overrides`` and ``params.spark_conf`` are
+    ``application_args`` are templated; the run date (``run_date``: not a template, since an
+    asset-triggered run has no ``ds``), ``params.overrides`` and ``params.spark_conf`` are
     added when the task runs (a list param cannot be templated into several arguments).
     Delta's connector (its resolved jars, or its Maven package; ingest's also Kafka's) and the driver's JVM options
     (reclake/jvm.py) go with ``--conf``; the artefact in ``reclake_py_files`` (if set) with ``--py-files``, so executors
@@ -205,18 +268,16 @@ class ReclakeJob(SparkSubmitOperator):
             application_args=[
                 "--config",
                 "{{ params.config }}",
-                "--run-date",
-                "{{ ds }}",
                 "--set",
                 "run.run_id={{ run_id }}",
             ],
             py_files=f"{{{{ var.value.get('{PY_FILES_VARIABLE}', '') }}}}",
-            name=f"reclake-{job}-{{{{ ds_nodash }}}}",
+            name=f"reclake-{job}",  # the run date is added when it runs
             **kwargs,
         )
 
     def execute(self, context: Any) -> None:
-        params = context["params"]
+        params, day = context["params"], run_date(context)
         # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
         given = self.packages or self.jars
         connector = {} if given else connectors_conf(job_packages(self.job, run_config(params)))
@@ -227,10 +288,13 @@ class ReclakeJob(SparkSubmitOperator):
             **(self.conf or {}),
             **params["spark_conf"],
         }
-        self.application_args = [*(self.application_args or []), *override_args(params["overrides"])]
+        self.application_args = [
+            *(self.application_args or []), "--run-date", day, *override_args(params["overrides"])
+        ]  # fmt: skip
+        self.name = f"reclake-{self.job}-{day.replace('-', '')}"
         super().execute(context)
         for asset in self.outlets:
-            context["outlet_events"][asset].extra = {"run_date": context["ds"], "run_id": context["run_id"]}
+            context["outlet_events"][asset].extra = {"run_date": day, "run_id": context["run_id"]}
 
 
 @task
@@ -242,16 +306,17 @@ def check_config(params: dict[str, Any] | None = None) -> None:
 
 
 @task.short_circuit(ignore_downstream_trigger_rules=False)
-def retrain_due(params: dict[str, Any] | None = None, ds: str | None = None) -> bool:
+def retrain_due(params: dict[str, Any] | None = None) -> bool:
     """False skips the training jobs; the next job then reuses the latest model."""
-    if params is None or ds is None:
-        raise AirflowFailException("retrain_due runs in a DAG run, which passes it the params and ds")
+    if params is None:
+        raise AirflowFailException("retrain_due runs in a DAG run, which passes it the params")
     latest = None
     if params["retrain"] == "auto":
         from reclake.serving.registry import latest_model_date  # delta-rs, no Spark
 
         latest = latest_model_date(run_config(params).lakehouse.root)
-    due = retrain_is_due(params["retrain"], latest, dt.date.fromisoformat(ds), params["max_model_age_days"])
+    day = dt.date.fromisoformat(run_date(get_current_context()))
+    due = retrain_is_due(params["retrain"], latest, day, params["max_model_age_days"])
     log.info(
         "retrain=%s, newest model trained for %s: %s", params["retrain"], latest, "training" if due else "reusing it"
     )
@@ -266,7 +331,14 @@ def kafka_configured(params: dict[str, Any] | None = None) -> bool:
     return run_config(params).kafka is not None
 
 
-def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params: dict[str, Param], doc: str) -> DAG:
+def build_dag(
+    dag_id: str,
+    job_names: tuple[str, ...],
+    *,
+    schedule: str | AssetOrTimeSchedule | list[Asset] | None,
+    params: dict[str, Param],
+    doc: str,
+) -> DAG:
     """One task per job, in order, after check_config; in a DAG that also runs other jobs,
     the training jobs are gated by retrain_due and the job after them runs unless something failed;
     ingest is gated by kafka_configured, and the job after it runs unless something failed."""
@@ -274,7 +346,8 @@ def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params:
     with DAG(
         dag_id=dag_id,
         schedule=schedule,
-        start_date=START,
+        # No start date: an unpaused DAG starts at its next tick, not at once with the latest past one (and catchup off
+        # means no earlier ones); a backfill gives it earlier dates.
         catchup=False,
         max_active_runs=1,
         default_args={**DEFAULT_ARGS, "on_failure_callback": alert_on_failure},
@@ -303,7 +376,7 @@ def build_dag(dag_id: str, job_names: tuple[str, ...], *, schedule: str, params:
 daily = build_dag(
     "reclake_daily",
     DAILY,
-    schedule="@daily",
+    schedule=schedule_setting("RECLAKE_DAILY_SCHEDULE", "@daily"),
     params=DAILY_PARAMS,
     doc="Ingest from Kafka when configured, validate, prepare, train when due (else reuse the latest model), "
     "recommend and publish, for each day.",
@@ -311,7 +384,8 @@ daily = build_dag(
 weekly_retrain = build_dag(
     "reclake_weekly_retrain",
     TRAINING,
-    schedule="@weekly",
+    schedule=retrain_schedule(schedule_setting("RECLAKE_RETRAIN_SCHEDULE", "@weekly")),
     params=COMMON_PARAMS,
-    doc="Retrain on the interactions the daily pipeline prepared; the daily one then reuses this model.",
+    doc="Retrain on the interactions the daily pipeline prepared, weekly and on each retrain request "
+    "(an event of the reclake_retrain_requests Asset); the daily one then reuses this model.",
 )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -48,6 +50,7 @@ def test_no_cycles_and_every_task_has_owner_retries_and_alert(dagbag, dag_id):
     assert {"reclake", "spark"} <= set(dag.tags)
     assert dag.max_active_runs == 1, "runs share the lakehouse tables: they must not overlap"
     assert not dag.catchup
+    assert dag.start_date is None, "unpausing it must not start a run before its next tick"
     for task in dag.tasks:
         assert task.owner == "reclake", task.task_id
         assert task.retries == 2 and task.retry_exponential_backoff == 2.0, task.task_id
@@ -87,10 +90,57 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
     assert dag.schedule == "@daily"
 
 
-def test_weekly_retrain_only_trains_and_gates(dagbag):
+def test_weekly_retrain_only_trains_and_gates_weekly_and_on_each_retrain_request(dagbag):
+    from airflow.sdk import AssetOrTimeSchedule
+
     dag = dagbag.dags["reclake_weekly_retrain"]
     assert edges(dag) == {("check_config", "train"), ("train", "evaluate")}
-    assert dag.schedule == "@weekly"
+    assert isinstance(dag.timetable, AssetOrTimeSchedule)
+    assert dag.timetable.timetable.expression == "0 0 * * 0"  # @weekly, Sundays 00:00 UTC
+    assert [asset.uri for asset in dag.timetable.asset_condition.objects] == ["reclake://requests/retrain"]
+
+
+def test_schedules_and_the_config_are_the_deployments_choice(pipeline_module, monkeypatch):
+    monkeypatch.delenv("RECLAKE_RETRAIN_SCHEDULE", raising=False)
+    assert pipeline_module.schedule_setting("RECLAKE_RETRAIN_SCHEDULE", "@weekly") == "@weekly"
+    monkeypatch.setenv("RECLAKE_RETRAIN_SCHEDULE", " 30 2 * * 1 ")
+    assert pipeline_module.schedule_setting("RECLAKE_RETRAIN_SCHEDULE", "@weekly") == "30 2 * * 1"
+    monkeypatch.setenv("RECLAKE_RETRAIN_SCHEDULE", "None")
+    assert pipeline_module.schedule_setting("RECLAKE_RETRAIN_SCHEDULE", "@weekly") is None
+    assert pipeline_module.retrain_schedule(None) == [pipeline_module.RETRAIN_REQUESTS]  # on requests alone
+    # Scheduled and asset-triggered runs have no conf: they load the deployment's config.
+    code = (
+        "import sys; sys.path.insert(0, 'dags'); import reclake_pipeline as p; "
+        "print(p.daily.params['config'], p.daily.schedule, p.weekly_retrain.schedule)"
+    )
+    env = {**os.environ, "RECLAKE_CONFIG": "/etc/reclake/prod.yaml", "RECLAKE_DAILY_SCHEDULE": "none"}
+    env["RECLAKE_RETRAIN_SCHEDULE"] = "none"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split(" ", 2)[:2] == ["/etc/reclake/prod.yaml", "None"]
+    assert "reclake_retrain_requests" in out.stdout
+
+
+def event(day: str | None, at: int, **extra: object) -> SimpleNamespace:
+    """An asset event as a task's triggering_asset_events holds it."""
+    asset = SimpleNamespace(name="reclake_retrain_requests")
+    timestamp = dt.datetime(2026, 12, 1, at, tzinfo=dt.timezone.utc)
+    return SimpleNamespace(asset=asset, timestamp=timestamp, extra={**({"run_date": day} if day else {}), **extra})
+
+
+def test_the_run_date_is_the_logical_dates_else_the_newest_request_that_names_one_else_the_day_it_was_due(
+    pipeline_module,
+):
+    due = SimpleNamespace(run_after=dt.datetime(2026, 12, 4, 9, 30, tzinfo=dt.timezone.utc))
+    run_date = pipeline_module.run_date
+    assert run_date({"ds": "2026-11-20", "dag_run": due}) == "2026-11-20"
+    requests = [event("2026-11-21", at=10), event("2026-11-22", at=12), event(None, at=13, reason="new catalogue")]
+    assert run_date({"dag_run": due, "triggering_asset_events": {"requests": requests}}) == "2026-11-22"
+    assert run_date({"dag_run": due, "triggering_asset_events": {"requests": requests[2:]}}) == "2026-12-04"
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match="run_date 'last friday': expected a date"):
+        run_date({"dag_run": due, "triggering_asset_events": {"requests": [event("last friday", at=1)]}})
 
 
 def test_only_publish_updates_the_recommendations_asset(dagbag):
@@ -121,7 +171,8 @@ def test_spark_tasks_submit_the_job_files_with_the_run_date_and_config(dagbag):
     for task in spark_tasks:
         assert Path(task.application) == REPO / "jobs" / f"{task.task_id}.py"
         assert Path(task.application).is_file()
-        assert task.application_args[:4] == ["--config", "{{ params.config }}", "--run-date", "{{ ds }}"]
+        assert task.application_args[:2] == ["--config", "{{ params.config }}"]
+        assert "--run-date" not in task.application_args, "added when it runs: an asset-triggered run has no ds"
         assert "run.run_id={{ run_id }}" in task.application_args
         assert task._conn_id == "reclake_spark"
 
