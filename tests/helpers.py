@@ -338,9 +338,9 @@ def generate_landing(root: Path, end: dt.date, days: int) -> list[str]:
     return sorted(p.name for p in root.iterdir())
 
 
-def served_dates(lakehouse: Path) -> dict[str, tuple[int, dt.date]]:
-    """``served_versions`` as delta-rs reads it: table -> (the version readers serve, its run date)."""
-    rows = DeltaTable(str(lakehouse / "served_versions")).to_pyarrow_table().to_pylist()
+def served_dates(lakehouse: Path | str) -> dict[str, tuple[int, dt.date]]:
+    """``served_versions`` as delta-rs reads it (local or S3): table -> (the version readers serve, its run date)."""
+    rows = published_table(lakehouse, "served_versions").to_pyarrow_table().to_pylist()
     return {row["table_name"]: (row["version"], row["run_date"]) for row in rows}
 
 

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
 import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
+from reclake.config.loading import apply_override, load_config, parse_override
 from reclake.faults import FAULT_ONCE_ENV
 from tests.e2e.servers import AirflowApi, free_port, kafka_broker, postgres, s3_server, server
 from tests.helpers import LOCAL_MASTER, REPO, airflow_environment
@@ -58,17 +62,29 @@ POOL = "reclake_spark"
 @dataclass(frozen=True)
 class Deployment:
     """A running Airflow: its REST API, the environment its processes share (for the CLI), its folder, the file
-    that arms a fault the next job reaching it takes once (RECLAKE_FAULT_ONCE), and the pool its tasks run in."""
+    that arms a fault the next job reaching it takes once (RECLAKE_FAULT_ONCE), the config its runs load unless
+    their conf names another (RECLAKE_CONFIG; `configure` writes it), a way to restart its scheduler, and the pool
+    its tasks run in."""
 
     api: AirflowApi
     env: dict[str, str]
     home: Path
     fault_once: Path
+    config: Path
+    restart_scheduler: Callable[[dict[str, str]], None]  # stops the scheduler, starts it with these settings
     pool: str = POOL
 
     def cli(self, *args: str) -> subprocess.CompletedProcess:
         """``airflow <args>`` against this deployment's metadata DB."""
         return airflow_cli(self.env, *args)
+
+    def configure(self, overrides: list[str]) -> None:
+        """Write the deployment's config: conf/local.yaml with ``overrides`` applied, checked as a job loads it."""
+        data = yaml.safe_load((REPO / "conf" / "local.yaml").read_text())
+        for override in overrides:
+            apply_override(data, *parse_override(override))
+        self.config.write_text(yaml.safe_dump(data, sort_keys=False))
+        load_config(str(self.config))
 
 
 def airflow_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
@@ -87,9 +103,10 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
     from the repo's dags/, the reclake_spark connection (in the DB) at local Spark and the artefact variable. Logged in as
     a SimpleAuthManager admin. Every process and the cluster are stopped afterwards.
 
-    The scheduler creates no scheduled runs (use_job_schedule off): the daily DAG is @daily from 2026-01-01, so
-    unpausing it would otherwise start today's run on the sample config; the tests trigger theirs. Retries wait
-    1 s instead of 2 minutes (RECLAKE_RETRY_DELAY_SECONDS).
+    The scheduler creates runs from the DAGs' schedules and Assets (use_job_schedule), as deployed; the DAGs have
+    no start date, so unpausing one starts no run before its next tick (tomorrow 00:00 UTC for the daily one).
+    `restart_scheduler` restarts it with other settings. Retries wait 1 s instead of 2 minutes
+    (RECLAKE_RETRY_DELAY_SECONDS).
     """
     root = tmp_path_factory.mktemp("airflow-deployment")
     home, logs = root / "home", root / "logs"
@@ -112,7 +129,6 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
                 "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),  # the scheduler's task tokens, the API's
                 "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_HOST": "127.0.0.1",
                 "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_SERVER_PORT": str(health_port),
@@ -125,6 +141,7 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
                 "RECLAKE_RETRY_DELAY_SECONDS": "1",
                 "RECLAKE_POOL": POOL,
                 FAULT_ONCE_ENV: str(root / "fault-once"),
+                "RECLAKE_CONFIG": str(root / "reclake.yaml"),
             }
         )
         airflow_cli(env, "db", "migrate")
@@ -138,8 +155,16 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
         popen = {"env": env, "cwd": root}
         with (
             server(api_server, f"{base}/api/v2/monitor/health", logs / "api-server.log", timeout=180, **popen),
-            server([*airflow, "scheduler"], f"http://127.0.0.1:{health_port}/health", logs / "scheduler.log", **popen),
+            contextlib.ExitStack() as scheduler,
         ):
+            starts = itertools.count(1)
+
+            def restart_scheduler(settings: dict[str, str]) -> None:
+                scheduler.close()  # stops the running one, if any
+                health, log = f"http://127.0.0.1:{health_port}/health", logs / f"scheduler-{next(starts)}.log"
+                scheduler.enter_context(server([*airflow, "scheduler"], health, log, env={**env, **settings}, cwd=root))
+
+            restart_scheduler({})
             api = AirflowApi(base, "reclake", password)
 
             def parsed() -> bool:
@@ -147,4 +172,4 @@ def airflow_deployment(artefacts, tmp_path_factory) -> Iterator[Deployment]:
                 return {d["dag_id"] for d in dags} >= {"reclake_daily", "reclake_weekly_retrain"}
 
             with server([*airflow, "dag-processor"], parsed, logs / "dag-processor.log", timeout=180, **popen):
-                yield Deployment(api, env, home, root / "fault-once")
+                yield Deployment(api, env, home, root / "fault-once", root / "reclake.yaml", restart_scheduler)
