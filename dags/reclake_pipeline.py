@@ -195,7 +195,7 @@ def run_date(context: Any) -> str:
     )
     named = [event for event in events if (event.extra or {}).get("run_date")]
     if not named:
-        return str(context["dag_run"].run_after.date().isoformat())
+        return context["dag_run"].run_after.date().isoformat()
     value = str(named[-1].extra["run_date"])
     try:
         return dt.date.fromisoformat(value).isoformat()

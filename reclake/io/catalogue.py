@@ -159,10 +159,7 @@ def rows_written(spark: SparkSession, root: str, table: Table, ctx: RunContext) 
     0 when the latest commit is not this run's: Delta commits nothing for a write with no rows to add and
     none to replace (a date's batch with nothing to quarantine), so that commit is an earlier run's.
     """
-    uri = table.uri(root)
-    if last_commit_metadata(spark, uri).get("run_id") != ctx.run_id:
-        return 0
-    return last_commit_rows(spark, uri)
+    return last_commit_rows(spark, table.uri(root), ctx.run_id)
 
 
 def partitioning(spark: SparkSession, root: str, table: Table) -> list[str]:

@@ -190,9 +190,12 @@ def partition_values(uri: str, partition: str, column: str) -> dict[str, str | N
     return {value: next(iter(held)) if len(held) == 1 else None for value, held in found.items()}
 
 
-def last_commit_rows(spark: SparkSession, uri: str) -> int:
-    """Rows the latest commit of a Delta table wrote, from Delta's own operation metrics."""
-    metrics = one_row(DeltaTable.forPath(spark, uri).history(1).select("operationMetrics"))[0]
+def last_commit_rows(spark: SparkSession, uri: str, run_id: str) -> int:
+    """Rows the latest commit of a Delta table wrote (Delta's own operation metrics) if run ``run_id`` made it
+    (the ``metadata`` of :func:`write_delta`), else 0; one read of the history."""
+    metrics, text = one_row(DeltaTable.forPath(spark, uri).history(1).select("operationMetrics", "userMetadata"))
+    if (json.loads(text) if text else {}).get("run_id") != run_id:
+        return 0
     return int(metrics.get("numOutputRows", 0))
 
 
