@@ -9,16 +9,22 @@ import datetime as dt
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 import pandas as pd
+import uvicorn
 from deltalake import DeltaTable
 from pyarrow.fs import FileSelector
 
@@ -27,6 +33,7 @@ from reclake.errors import CONDITIONS
 from reclake.faults import FAULT_ENV
 from reclake.objectstore import filesystem, storage_options
 from reclake.serving import LookupClient
+from reclake.serving.api import create_app
 from reclake.uris import delta_rs_uri
 
 REPO = Path(__file__).resolve().parents[1]
@@ -451,3 +458,86 @@ with writer_lock(LakehouseSection(root=root, lease_expiry_s=expiry_s), run_id, "
         time.sleep(0.05)
     print("released", time.time(), flush=True)
 """
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Readers during publishes
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class ReaderTally:
+    """What the polling readers saw: answers per reader kind, the inconsistent ones, failed reads, and every
+    (model version, run date) an answer came from."""
+
+    lookups: Counter = field(default_factory=Counter)
+    inconsistent: list = field(default_factory=list)
+    errors: list = field(default_factory=list)
+    seen: set = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def summary(self) -> str:
+        return (
+            f"lookups {dict(self.lookups)}, inconsistent {len(self.inconsistent)}, errors {len(self.errors)}, "
+            f"(model version, run date) pairs seen {len(self.seen)}"
+        )
+
+
+@contextmanager
+def polling_readers(
+    root: str, users: list[str], whole: Callable[[dict], bool], per_kind: int = 3, pause_s: float = 0.0
+) -> Iterator[ReaderTally]:
+    """Threads reading ``users``' lists until the block ends: ``per_kind`` through one LookupClient that re-checks
+    ``served_versions`` on every lookup (the hardest case), as many over HTTP from a real uvicorn server on
+    loopback, each resting ``pause_s`` between reads (so that on 2 cores the publish still gets the CPU). An
+    answer is inconsistent when ``whole`` refuses it, or when its table version or run date is older
+    than the one that reader saw before; any exception is a failed read. A second after the block the readers
+    stop, so they see its last publish too."""
+    client = LookupClient(root, refresh_s=0)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(LookupClient(root, refresh_s=0)), port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    tally, stop = ReaderTally(), threading.Event()
+
+    def poll(kind: str, offset: int) -> None:
+        i, last = offset, (-1, "")
+        while not stop.is_set():
+            user = users[(i * 37) % len(users)]
+            i += 1
+            try:
+                if kind == "lookup":
+                    answer = client.recommendations_for(user)
+                else:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/recommendations/{user}", timeout=30) as r:
+                        answer = json.loads(r.read())
+            except Exception as exc:  # any error is a failed read
+                with tally.lock:
+                    tally.errors.append(exc)
+                continue
+            now = (answer["table_version"], str(answer["run_date"]))
+            with tally.lock:
+                tally.lookups[kind] += 1
+                tally.seen.add((answer["model_version"], now[1]))
+                if not whole(answer) or now[0] < last[0] or now[1] < last[1]:
+                    tally.inconsistent.append((kind, answer))
+            last = (max(last[0], now[0]), max(last[1], now[1]))
+            time.sleep(pause_s)
+
+    readers = [threading.Thread(target=poll, args=(kind, n)) for kind in ("lookup", "http") for n in range(per_kind)]
+    for thread in readers:
+        thread.start()
+    try:
+        yield tally
+    finally:
+        time.sleep(1)
+        stop.set()
+        for thread in readers:
+            thread.join()
+        server.should_exit = True

@@ -39,7 +39,9 @@ from tests.helpers import (
     finished,
     killed_by_itself,
     orphan_files,
+    polling_readers,
     published_lists,
+    python,
 )
 
 RUN_DATE = dt.date(2026, 11, 20)
@@ -168,7 +170,6 @@ def test_reclake_serve_answers_from_s3(s3_run, tmp_path):
     assert answer["model_version"] == s3_run.summary["model_version"]
 
 
-FAULTS_LAKEHOUSE = f"s3a://{S3_BUCKET}/faults-lakehouse"
 # (point, the published tables the kill leaves at a new complete version), as in reliability/test_crash.py
 PUBLISH_POINTS = [
     ("publish:after_files", ()),
@@ -179,20 +180,27 @@ PUBLISH_POINTS = [
 SHORT_LEASE = ["lakehouse.lease_expiry_s=6", "run.lock_wait_s=60"]
 
 
-@pytest.fixture(scope="module")
-def faults_lakehouse(s3_run, s3) -> str:
-    """A copy of the S3 run's lakehouse under a prefix of its own (server-side copies), for the kills to hit."""
+def copy_lakehouse(s3: dict[str, str], prefix: str) -> str:
+    """A copy of the S3 run's lakehouse under ``prefix`` (server-side copies), for a test to change."""
     client = s3_client(s3)
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=S3_BUCKET, Prefix="lakehouse/"):
         for listed in page.get("Contents", []):
             source = {"Bucket": S3_BUCKET, "Key": listed["Key"]}
-            client.copy_object(Bucket=S3_BUCKET, Key=f"faults-{listed['Key']}", CopySource=source)
-    return FAULTS_LAKEHOUSE
+            client.copy_object(Bucket=S3_BUCKET, Key=f"{prefix}-{listed['Key']}", CopySource=source)
+    return f"s3a://{S3_BUCKET}/{prefix}-lakehouse"
 
 
-def start_on_s3(run: S3Run, job: str, *sets: str, fault: str | None = None) -> subprocess.Popen:
-    """`reclake <job>` on the faults lakehouse in the S3 run's environment, leading its own process group."""
-    args = ["--lakehouse", FAULTS_LAKEHOUSE, "--run-date", RUN_DATE.isoformat(), "--json"]
+@pytest.fixture(scope="module")
+def faults_lakehouse(s3_run, s3) -> str:
+    """The S3 run's lakehouse copied, for the kills to hit."""
+    return copy_lakehouse(s3, "faults")
+
+
+def start_on_s3(
+    run: S3Run, lakehouse: str, job: str, *sets: str, fault: str | None = None, day: dt.date = RUN_DATE
+) -> subprocess.Popen:
+    """`reclake <job>` on ``lakehouse`` in the S3 run's environment, leading its own process group."""
+    args = ["--lakehouse", lakehouse, "--run-date", day.isoformat(), "--json"]
     command = [
         sys.executable,
         "-m",
@@ -218,7 +226,7 @@ def test_kills_at_the_publish_points_on_s3_leave_readers_on_the_published_run_an
     versions = assert_every_reader_sees(root, None, expected)
     for point, advanced in PUBLISH_POINTS:
         run_id = f"killed-{point.replace(':', '-')}"
-        killed_by_itself(start_on_s3(s3_run, "publish", f"run.run_id={run_id}", fault=point))
+        killed_by_itself(start_on_s3(s3_run, root, "publish", f"run.run_id={run_id}", fault=point))
         now = assert_every_reader_sees(root, None, expected)
         check_what_a_kill_left(root, run_id, advanced, versions, now)
         versions = now
@@ -227,12 +235,126 @@ def test_kills_at_the_publish_points_on_s3_leave_readers_on_the_published_run_an
     assert orphan_files(root, "similar_items")
     # The next publish for the date serves every table again; maintenance then removes what the kills left
     # (while readers served an older version than the newest, VACUUM would have kept that version's files).
-    assert finished(start_on_s3(s3_run, "publish", "run.run_id=recovered"))["status"] == "succeeded"
+    assert finished(start_on_s3(s3_run, root, "publish", "run.run_id=recovered"))["status"] == "succeeded"
     served = assert_every_reader_sees(root, None, expected)
     assert all(committed == serving for committed, serving in served.values()), served
-    finished(start_on_s3(s3_run, "maintain", "publish.vacuum_retention_hours=0"))
+    finished(start_on_s3(s3_run, root, "maintain", "publish.vacuum_retention_hours=0"))
     assert not any(orphan_files(root, table) for table in PUBLISHED)
     assert_every_reader_sees(root, None, expected)
+
+
+NEXT_DAY = RUN_DATE + dt.timedelta(days=1)
+# argv: lakehouse URI, day, next day. One Spark driver stages the day's lists again as the next day's, every
+# recommended item id marked "@next" so that a reader can tell the two dates' lists apart.
+STAGE_NEXT_DAY = """\
+import sys, datetime as dt
+from pyspark.sql import functions as F
+from reclake.config import SparkSection
+from reclake.io.lakehouse import write_delta
+from reclake.objectstore import storage_packages
+from reclake.spark import build_spark_session
+root, day, next_day = sys.argv[1], dt.date.fromisoformat(sys.argv[2]), dt.date.fromisoformat(sys.argv[3])
+spark = build_spark_session(SparkSection(master="local[1]"), packages=storage_packages(root))
+for table in ("recommendations", "similar_items"):
+    uri = f"{root}/staging/{table}"
+    rows = spark.read.format("delta").load(uri).where(F.col("run_date") == F.lit(day))
+    if table == "recommendations":
+        rows = rows.withColumn("item_id", F.concat("item_id", F.lit("@next")))
+    write_delta(rows.withColumn("run_date", F.lit(next_day)), uri, mode="append")
+"""
+
+
+@pytest.fixture(scope="module")
+def concurrency_lakehouse(s3_run, s3) -> str:
+    """The S3 run's lakehouse copied, for concurrent jobs to share."""
+    return copy_lakehouse(s3, "concurrency")
+
+
+def outcome(proc: subprocess.Popen) -> tuple[int, dict[str, Any]]:
+    out, err = proc.communicate(timeout=900)
+    assert out.strip(), err[-3000:]
+    return proc.returncode, json.loads(out.strip().splitlines()[-1])
+
+
+def recorded_runs(aws: dict[str, str], lakehouse: str) -> dict[str, dict[str, Any]]:
+    return {row["run_id"]: row for row in delta(aws, f"{lakehouse}/runs").to_pyarrow_table().to_pylist()}
+
+
+def lists_by_date(aws: dict[str, str], lakehouse: str) -> dict[str, list[tuple]]:
+    """The published recommendations per run date, as (user, rank, item) sorted."""
+    rows = delta(aws, f"{lakehouse}/recommendations").to_pyarrow_table(
+        columns=["run_date", "user_id", "rank", "item_id"]
+    )
+    by_date: dict[str, list[tuple]] = {}
+    for row in rows.to_pylist():
+        by_date.setdefault(str(row["run_date"]), []).append((row["user_id"], row["rank"], row["item_id"]))
+    return {day: sorted(lists) for day, lists in by_date.items()}
+
+
+def test_two_publishes_of_one_date_on_s3_one_is_refused_in_one_line_and_one_copy_is_published(
+    concurrency_lakehouse, s3_run, s3
+):
+    root = concurrency_lakehouse
+    expected = lists_by_date(s3, root)
+    no_wait = "run.lock_wait_s=0"
+    jobs = [start_on_s3(s3_run, root, "publish", f"run.run_id=same-date-{n}", no_wait) for n in range(2)]
+    outcomes = sorted((outcome(job) for job in jobs), key=lambda o: o[0])
+    (won, summary), (refused, refusal) = outcomes
+    assert won == 0 and summary["status"] == "succeeded", summary.get("error")
+    assert refused == 2 and refusal["error_code"] == "RECLAKE-LAKEHOUSE-BUSY", refusal
+    assert refusal["error"].startswith(f"LakehouseBusy: reclake publish (run {summary['run_id']}, "), refusal
+    assert "\n" not in refusal["error"]
+    assert lists_by_date(s3, root) == expected  # one complete copy of the date
+    runs = recorded_runs(s3, root)
+    assert runs[summary["run_id"]]["status"] == "succeeded"
+    assert runs[refusal["run_id"]]["status"] == "failed" and "LakehouseBusy" in runs[refusal["run_id"]]["error"]
+
+
+def test_publishes_of_two_dates_at_once_on_s3_land_one_copy_each_while_readers_see_only_whole_runs(
+    concurrency_lakehouse, s3_run, s3, monkeypatch
+):
+    for key, value in s3.items():  # the readers (delta-rs through the LookupClient) and the staging driver
+        monkeypatch.setenv(key, value)
+    root = concurrency_lakehouse
+    staging = python(STAGE_NEXT_DAY, root, RUN_DATE.isoformat(), NEXT_DAY.isoformat())
+    _, err = staging.communicate(timeout=600)
+    assert staging.returncode == 0, err[-3000:]
+    day_lists = lists_by_date(s3, root)[RUN_DATE.isoformat()]
+    users = sorted({user for user, _, _ in day_lists})
+    model_version = s3_run.summary["model_version"]
+
+    def whole(answer: dict) -> bool:
+        """One date's whole list: every rank, each item of the date the answer names, the run's model."""
+        marked = str(answer["run_date"]) == NEXT_DAY.isoformat()
+        items = answer["items"]
+        ranks = [i["rank"] for i in items] == list(range(1, len(items) + 1)) and len(items) == 5
+        return (
+            ranks
+            and answer["model_version"] == model_version
+            and all(i["item_id"].endswith("@next") == marked for i in items)
+        )
+
+    wait = "run.lock_wait_s=600"
+    with polling_readers(root, users, whole, per_kind=2, pause_s=0.05) as tally:
+        jobs = [
+            start_on_s3(s3_run, root, "publish", f"run.run_id=date-{day}", wait, day=day)
+            for day in (RUN_DATE, NEXT_DAY)
+        ]
+        outcomes = [outcome(job) for job in jobs]
+    print(f"\nreaders during two publishes on S3: {tally.summary()}")
+    for status, summary in outcomes:
+        assert status == 0 and summary["status"] == "succeeded", summary.get("error")
+    by_date = lists_by_date(s3, root)
+    assert by_date == {
+        RUN_DATE.isoformat(): day_lists,
+        NEXT_DAY.isoformat(): [(user, rank, f"{item}@next") for user, rank, item in day_lists],
+    }  # one copy each: no (user, rank) twice in a date
+    runs = recorded_runs(s3, root)
+    assert runs[f"date-{RUN_DATE}"]["status"] == runs[f"date-{NEXT_DAY}"]["status"] == "succeeded"
+    assert not tally.errors, tally.errors[:3]
+    assert not tally.inconsistent, tally.inconsistent[:3]
+    assert min(tally.lookups["lookup"], tally.lookups["http"]) > 10
+    assert (model_version, NEXT_DAY.isoformat()) in tally.seen  # readers moved on to the newest date
 
 
 CLUSTER_LAKEHOUSE = f"s3a://{S3_BUCKET}/cluster-lakehouse"
