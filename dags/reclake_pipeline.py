@@ -11,7 +11,8 @@ triggering event names (``extra.run_date``), else the day it was due (``run_date
 ``retrain_due`` skips the training jobs, and the latest model is reused, unless a retrain
 is due (``params.retrain``: ``auto`` = no model yet, or the newest is older than
 ``params.max_model_age_days``; ``always``; ``never``). ``publish`` updates the
-``reclake_recommendations`` Asset, which downstream DAGs can be scheduled on.
+``reclake_recommendations`` Asset, which downstream DAGs can be scheduled on. ``maintenance_due`` skips
+``maintain`` in a backfill's runs (the next daily run maintains the tables once).
 ``reclake_weekly_retrain`` runs the training jobs alone on the interactions the daily
 pipeline prepared, so the daily one normally finds a fresh model and only recommends. It runs
 weekly, and whenever an event of the ``reclake_retrain_requests`` Asset arrives (an operator's
@@ -331,6 +332,13 @@ def kafka_configured(params: dict[str, Any] | None = None) -> bool:
     return run_config(params).kafka is not None
 
 
+@task.short_circuit(ignore_downstream_trigger_rules=False)
+def maintenance_due(dag_run: Any = None) -> bool:
+    """False skips maintain in a backfill's runs: compacting and vacuuming after each past date is work the next
+    daily run does once for all of them."""
+    return dag_run is None or dag_run.run_type != "backfill"
+
+
 def build_dag(
     dag_id: str,
     job_names: tuple[str, ...],
@@ -341,7 +349,8 @@ def build_dag(
 ) -> DAG:
     """One task per job, in order, after check_config; in a DAG that also runs other jobs,
     the training jobs are gated by retrain_due and the job after them runs unless something failed;
-    ingest is gated by kafka_configured, and the job after it runs unless something failed."""
+    ingest is gated by kafka_configured, and the job after it runs unless something failed; maintain is gated by
+    maintenance_due."""
     gated = set(TRAINING) < set(job_names)
     with DAG(
         dag_id=dag_id,
@@ -363,6 +372,8 @@ def build_dag(
                 previous = previous >> retrain_due()
             if job == "ingest":
                 previous = previous >> kafka_configured()
+            if job == "maintain":
+                previous = previous >> maintenance_due()
             operator = ReclakeJob(
                 job=job,
                 outlets=PUBLISHES.get(job, []),

@@ -17,7 +17,7 @@ pytestmark = needs_kafka
 TOPIC = "dag-events"
 USERS, PER_USER = 40, 3
 MALFORMED = [b"not json", b'{"user_id": "u1", "item_id": ']
-AFTER_VALIDATE = r"^(prepare|retrain_due|train|evaluate|recommend|publish|maintain)$"
+AFTER_VALIDATE = r"^(prepare|retrain_due|train|evaluate|recommend|publish|maintenance_due|maintain)$"
 
 
 def events_of_the_day() -> list[bytes]:

@@ -161,6 +161,7 @@ def test_two_days_triggered_succeed_in_order_with_the_deployments_config(airflow
     states = [{task: ti["state"] for task, ti in tis.items()} for tis in scheduled["tis"]]
     assert states[0]["train"] == "success" and states[1]["train"] == "skipped", "day 2 reuses the latest model"
     assert states[0]["publish"] == states[1]["publish"] == "success"
+    assert states[0]["maintain"] == states[1]["maintain"] == "success"  # skipped in backfills only
     assert {ti["pool"] for tis in scheduled["tis"] for ti in tis.values()} == {airflow_deployment.pool}
 
 
@@ -254,6 +255,7 @@ def test_a_backfill_runs_three_past_dates_one_at_a_time_and_readers_stay_on_the_
     for before, after in zip(runs, runs[1:]):
         assert before["end_date"] <= after["start_date"], (before, after)
     assert {tis["train"]["state"] for tis in scheduled["backfilled_tis"]} == {"skipped"}, "the newer model is reused"
+    assert {tis["maintain"]["state"] for tis in scheduled["backfilled_tis"]} == {"skipped"}, "maintained once, later"
     # Every table was republished with the older dates in it, and readers still answer from the second day.
     dates = {table: day for table, (_, day) in served_dates(scheduled["lakehouse"]).items()}
     assert dates == {table: day for table, (_, day) in scheduled["after_two"]["served"].items()}

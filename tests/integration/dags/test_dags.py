@@ -74,6 +74,7 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
         "evaluate",
         "recommend",
         "publish",
+        "maintenance_due",
         "maintain",
     ]
     assert edges(dag) == set(zip(chain, chain[1:]))
@@ -87,7 +88,17 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
     assert dag.get_task("recommend").trigger_rule == "none_failed"
     assert dag.get_task("publish").trigger_rule == "none_failed"
     assert dag.get_task("retrain_due").ignore_downstream_trigger_rules is False
+    assert dag.get_task("maintenance_due").ignore_downstream_trigger_rules is False
     assert dag.schedule == "@daily"
+
+
+def test_maintenance_is_skipped_in_a_backfills_runs_and_only_there(dagbag):
+    from airflow.utils.types import DagRunType
+
+    due = dagbag.dags["reclake_daily"].get_task("maintenance_due").python_callable
+    assert due(dag_run=SimpleNamespace(run_type=DagRunType.BACKFILL_JOB)) is False
+    for kind in set(DagRunType) - {DagRunType.BACKFILL_JOB}:
+        assert due(dag_run=SimpleNamespace(run_type=kind)) is True, kind
 
 
 def test_weekly_retrain_only_trains_and_gates_weekly_and_on_each_retrain_request(dagbag):
