@@ -5,6 +5,8 @@ costs each job and each session a few seconds and a reachable Maven repository; 
 step (``python -m reclake.spark --warm-jar-cache``, run by ``scripts/bootstrap.sh``) resolves it
 once and lists the jar files it got beside the environment, and every later start loads those
 files directly. Without the list, or with a listed jar gone, a start resolves the package as before.
+A package that ``reclake.PACKAGE_SETS`` names is resolved with the packages and exclusions given there (hadoop-aws:
+the AWS SDK's modules, not its bundle), and listed as one connector.
 
 On a small day a job is mostly JVM warm-up: the driver parses and links some 20,000 classes of
 Spark, Delta and Hadoop before its first query. Java's class-data sharing (AppCDS) maps the
@@ -13,16 +15,19 @@ archive once per Spark version (a whole run of the pipeline on a tiny sample, un
 ``-XX:ArchiveClassesAtExit``); every driver started afterwards maps it. A missing archive, or
 one the JVM finds stale (another Java, another class path), is skipped: the run starts as before.
 
-A leaf module: the DAG file uses it, so it imports neither pyspark nor the rest of reclake.
+A leaf module: the DAG file uses it, so it imports neither pyspark nor the rest of reclake (only its constants).
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Sequence
 from importlib.metadata import version
 from pathlib import Path
 from urllib.parse import unquote, urlparse
+
+from reclake import PACKAGE_SETS
 
 # A local run is one batch JVM: the throughput collector beats G1's short pauses
 # (validate on 4.8M events: 17.0-17.6 s against 18.7-19.3 s).
@@ -36,8 +41,22 @@ def _share() -> Path:
 
 
 def connector_jars_list(package: str) -> Path:
-    """Where the warm-up step lists the jar files ``package`` (Maven coordinates) resolved to."""
-    return _share() / f"{package.replace(':', '_')}.jars"
+    """Where the warm-up step lists the jar files ``package`` (Maven coordinates) resolved to; for a package of
+    ``PACKAGE_SETS``, a name that changes with its set, so a list made for another set is not used."""
+    name = package.replace(":", "_")
+    if package in PACKAGE_SETS:
+        name += "-" + hashlib.sha1(repr(PACKAGE_SETS[package]).encode()).hexdigest()[:8]
+    return _share() / f"{name}.jars"
+
+
+def resolution_conf(package: str) -> dict[str, str]:
+    """The Spark settings that resolve ``package`` from Maven: its coordinates, and for a package of
+    ``PACKAGE_SETS`` the packages that come with it and the dependencies Ivy leaves out (``spark.jars.excludes``)."""
+    extra, excludes = PACKAGE_SETS.get(package, ((), ()))
+    conf = {"spark.jars.packages": ",".join((package, *extra))}
+    if excludes:
+        conf["spark.jars.excludes"] = ",".join(excludes)
+    return conf
 
 
 def remember_connector_jars(package: str, resolved: str, listed: Path | None = None) -> None:
@@ -55,17 +74,18 @@ def remember_connector_jars(package: str, resolved: str, listed: Path | None = N
 
 
 def connector_conf(package: str, listed: Path | None = None) -> dict[str, str]:
-    """The Spark setting that gives a JVM ``package``: the jar files ``listed`` (default:
-    :func:`connector_jars_list`) when every one is there, or else its Maven coordinates."""
+    """The Spark settings that give a JVM ``package``: the jar files ``listed`` (default:
+    :func:`connector_jars_list`) when every one is there, or else its Maven coordinates (:func:`resolution_conf`)."""
     listed = listed or connector_jars_list(package)
     jars = [jar for jar in listed.read_text().splitlines() if jar] if listed.is_file() else []
     if jars and all(Path(jar).is_file() for jar in jars):
         return {"spark.jars": ",".join(jars)}
-    return {"spark.jars.packages": package}
+    return resolution_conf(package)
 
 
 def connectors_conf(packages: Sequence[str]) -> dict[str, str]:
-    """:func:`connector_conf` of several packages, their ``spark.jars`` (and ``spark.jars.packages``) lists joined."""
+    """:func:`connector_conf` of several packages, their ``spark.jars`` (``spark.jars.packages``,
+    ``spark.jars.excludes``) lists joined."""
     conf: dict[str, str] = {}
     for package in dict.fromkeys(packages):
         for key, value in connector_conf(package).items():

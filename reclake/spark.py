@@ -25,7 +25,13 @@ from pyspark.sql import SparkSession
 
 from reclake import DELTA_PACKAGE, KAFKA_PACKAGE
 from reclake.config import SparkSection
-from reclake.jvm import connector_jars_list, connectors_conf, driver_java_options, remember_connector_jars
+from reclake.jvm import (
+    connector_jars_list,
+    connectors_conf,
+    driver_java_options,
+    remember_connector_jars,
+    resolution_conf,
+)
 from reclake.objectstore import is_s3, make_folder, s3a_conf
 from reclake.uris import local_folder
 
@@ -34,7 +40,7 @@ _DELTA_CONF = {
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
 
-_LISTS = ("spark.jars", "spark.jars.packages")
+_LISTS = ("spark.jars", "spark.jars.packages", "spark.jars.excludes")
 
 
 def event_log_conf(event_log_dir: str | None) -> dict[str, str]:
@@ -98,8 +104,12 @@ def build_spark_session(
 
 
 def _resolve(package: str) -> None:
-    """Resolve ``package`` from Maven (Ivy's cache) in this process's JVM and list its jars (reclake/jvm.py)."""
-    session = SparkSession.builder.master("local[1]").config("spark.jars.packages", package).getOrCreate()
+    """Resolve ``package`` (with its set's packages and exclusions) from Maven (Ivy's cache) in this process's JVM and
+    list its jars (reclake/jvm.py)."""
+    builder = SparkSession.builder.master("local[1]")
+    for key, value in resolution_conf(package).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     session.range(1).count()
     remember_connector_jars(package, session.sparkContext.getConf().get("spark.jars", ""))

@@ -30,8 +30,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     || echo "reclake: the running-Airflow test will be skipped" >&2
 fi
 
-# hadoop-aws and the AWS SDK v2 bundle (686 MB) for the S3 tests (tests/e2e/test_s3.py, docs/object-storage.md): resolved
-# once from Maven Central into the Ivy cache and listed, as the Delta jars are, so a run on s3a:// loads them directly.
+# hadoop-aws and the AWS SDK v2 modules S3A loads (13.5 MB; reclake.PACKAGE_SETS, not the SDK's 686 MB bundle) for
+# the S3 tests (tests/e2e/test_s3.py, docs/object-storage.md): resolved once from Maven Central into the Ivy cache
+# and listed, as the Delta jars are, so a run on s3a:// loads them directly.
 # Only runs on S3 load them; `make run` never fetches them.
 if ! .venv/bin/python -c 'import sys; from reclake import S3_PACKAGE; from reclake.jvm import connector_jars_list as j; sys.exit(not j(S3_PACKAGE).is_file())'; then
   echo "reclake: fetching hadoop-aws and the AWS SDK from Maven Central (S3 test tool)" >&2

@@ -416,6 +416,13 @@ def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(clus
     apps = sorted(cluster_run.cluster.glob("work/worker-*/app-*"))
     assert len({app.name for app in apps}) == 1 and {app.parent.name for app in apps} == {"worker-1", "worker-2"}
     assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
+    # Each executor fetched the connectors' jars into its folder: the AWS SDK's modules (13 MB with hadoop-aws), not
+    # its 686 MB bundle; with Delta's (89 MB) about 103 MB.
+    for executor in [folder for app in apps for folder in app.iterdir() if folder.is_dir()]:
+        jars = {jar.name: jar.stat().st_size for jar in executor.glob("*.jar")}
+        assert any(name.startswith("software.amazon.awssdk_s3-") for name in jars), sorted(jars)
+        assert not [name for name in jars if "awssdk_bundle" in name]
+        assert sum(jars.values()) < 150e6, f"{executor}: {sum(jars.values()) / 1e6:.0f} MB of jars"
     for app in apps:  # and kept its shuffle and spill files in its own worker's scratch folder
         stderr = "".join(log.read_text() for log in app.glob("*/stderr"))
         assert f"Created local directory at {cluster_run.cluster / 'scratch' / app.parent.name}/" in stderr

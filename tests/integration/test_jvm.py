@@ -8,8 +8,14 @@ import subprocess
 
 import pytest
 
-from reclake import DELTA_PACKAGE
-from reclake.jvm import class_archive, connector_conf, connector_jars_list, driver_java_options, remember_connector_jars
+from reclake import DELTA_PACKAGE, S3_PACKAGE
+from reclake.jvm import (
+    class_archive,
+    connector_conf,
+    connector_jars_list,
+    driver_java_options,
+    remember_connector_jars,
+)
 
 
 def test_a_session_loads_the_listed_connector_jars_without_resolving_the_package(spark):
@@ -43,6 +49,17 @@ def test_a_missing_or_incomplete_list_falls_back_to_the_maven_package(tmp_path):
     with pytest.raises(ValueError, match="g_a-1.jar"):  # another package's jars (a JVM resolves once, at launch)
         remember_connector_jars("g:a:1", other.as_uri(), listed)
     assert connector_conf("g:a:1", listed) == {"spark.jars": str(jar)}, "the list is left as it was"
+
+
+def test_hadoop_aws_comes_with_the_aws_sdk_modules_and_never_the_bundle(tmp_path):
+    conf = connector_conf(S3_PACKAGE, tmp_path / "none.jars")
+    packages = conf["spark.jars.packages"].split(",")
+    assert packages[0] == S3_PACKAGE and "software.amazon.awssdk:s3:2.35.4" in packages
+    excludes = conf["spark.jars.excludes"].split(",")
+    assert "software.amazon.awssdk:bundle" in excludes and "io.netty:*" in excludes  # Spark ships its own Netty
+    # A list written when hadoop-aws brought the bundle (named after the package alone) is not this set's list.
+    assert connector_jars_list(S3_PACKAGE).name != f"{S3_PACKAGE.replace(':', '_')}.jars"
+    assert connector_conf("g:a:1", tmp_path / "none.jars") == {"spark.jars.packages": "g:a:1"}, "no exclusions"
 
 
 def test_a_local_driver_maps_the_class_archive_bootstrap_wrote(spark):

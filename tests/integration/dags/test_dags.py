@@ -219,6 +219,12 @@ def test_a_run_on_s3_submits_hadoop_aws_and_a_local_run_does_not(pipeline_module
     assert pipeline_module.job_packages("prepare", s3) == [DELTA_PACKAGE, S3_PACKAGE]
     landing = pipeline_module.run_config({**params, "overrides": ["input.path=s3a://bucket/landing/date={run_date}"]})
     assert pipeline_module.job_packages("ingest", landing) == [DELTA_PACKAGE, KAFKA_PACKAGE, S3_PACKAGE]
+    from reclake.jvm import connectors_conf
+
+    # What that spark-submit gets: the AWS SDK's modules (listed, or resolved with the bundle excluded), never the bundle.
+    conf = connectors_conf(pipeline_module.job_packages("prepare", s3))
+    assert "awssdk_s3-" in conf.get("spark.jars", "") or "awssdk:bundle" in conf.get("spark.jars.excludes", "")
+    assert "awssdk_bundle" not in conf.get("spark.jars", "")
 
 
 def test_params_name_the_config_and_validate_overrides(dagbag):
