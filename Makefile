@@ -31,8 +31,9 @@ test: setup test-tools
 test-e2e: setup test-tools
 	$(VENV)/bin/python -m pytest -m "e2e and not long" --durations=15 $(PYTEST_ARGS)
 
-# What CI leaves out of the slow tier, tests/e2e/long (about 25 minutes): two days through the pipeline, MovieLens,
-# tuning, the wheel in a fresh venv, the terminal and the report in Chromium, the catalogue, edge-shaped data.
+# What CI leaves out of the slow tier, tests/e2e/long (about 35 minutes): two days through the pipeline, MovieLens,
+# tuning, the wheel in a fresh venv, the terminal and the report in Chromium, the catalogue, edge-shaped data, the
+# daily DAG on a cluster with no shared disk against S3.
 test-long: setup test-tools
 	$(VENV)/bin/python -m pytest -m long --durations=15 $(PYTEST_ARGS)
 

@@ -541,3 +541,24 @@ def polling_readers(
         for thread in readers:
             thread.join()
         server.should_exit = True
+
+
+def check_cluster_apps(cluster: Path, applications: int) -> list[Path]:
+    """Every application of scripts/spark-cluster.sh's cluster in ``cluster`` ran as one with no shared disk: each
+    had executors on both workers, and each executor fetched the artefact and the connectors' jars into its own
+    folder (the AWS SDK's modules, 13 MB with hadoop-aws, not its 686 MB bundle; with Delta's 89 MB about 103 MB)
+    and kept its shuffle and spill files in its own worker's scratch folder. Returns the applications' folders."""
+    apps = sorted(cluster.glob("work/worker-*/app-*"))
+    assert len({app.name for app in apps}) == applications, apps
+    for name in {app.name for app in apps}:
+        assert {app.parent.name for app in apps if app.name == name} == {"worker-1", "worker-2"}, name
+    assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
+    for executor in [folder for app in apps for folder in app.iterdir() if folder.is_dir()]:
+        jars = {jar.name: jar.stat().st_size for jar in executor.glob("*.jar")}
+        assert any(name.startswith("software.amazon.awssdk_s3-") for name in jars), sorted(jars)
+        assert not [name for name in jars if "awssdk_bundle" in name]
+        assert sum(jars.values()) < 150e6, f"{executor}: {sum(jars.values()) / 1e6:.0f} MB of jars"
+    for app in apps:
+        stderr = "".join(log.read_text() for log in app.glob("*/stderr"))
+        assert f"Created local directory at {cluster / 'scratch' / app.parent.name}/" in stderr
+    return apps

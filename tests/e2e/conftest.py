@@ -39,6 +39,26 @@ def artefacts(tmp_path_factory) -> tuple[Path, Path]:
 
 
 @pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """The metadata DB dag.test() records runs in (sqlite under AIRFLOW_HOME)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+
+
+@pytest.fixture(scope="session")
+def airflow_env(airflow_db, artefacts):
+    """What a deployment provides: spark-submit on PATH, the Spark connection, the artefact variable."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+        mp.setenv("PYSPARK_PYTHON", sys.executable)
+        mp.setenv("AIRFLOW_CONN_RECLAKE_SPARK", LOCAL_MASTER)
+        mp.setenv("AIRFLOW_VAR_RECLAKE_PY_FILES", str(artefacts[1]))
+        yield mp
+
+
+@pytest.fixture(scope="session")
 def broker(tmp_path_factory) -> Iterator[str]:
     """A Kafka broker (scripts/kafka.sh) for the session's Kafka tests, each on a topic of its own."""
     with kafka_broker(tmp_path_factory.mktemp("kafka")) as bootstrap:

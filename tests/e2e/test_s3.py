@@ -34,6 +34,7 @@ from tests.helpers import (
     PUBLISHED,
     REPO,
     assert_every_reader_sees,
+    check_cluster_apps,
     check_what_a_kill_left,
     files_holding,
     finished,
@@ -335,7 +336,7 @@ def test_publishes_of_two_dates_at_once_on_s3_land_one_copy_each_while_readers_s
         )
 
     wait = "run.lock_wait_s=600"
-    with polling_readers(root, users, whole, per_kind=2, pause_s=0.05) as tally:
+    with polling_readers(root, users, whole, per_kind=2, pause_s=0.25) as tally:
         jobs = [
             start_on_s3(s3_run, root, "publish", f"run.run_id=date-{day}", wait, day=day)
             for day in (RUN_DATE, NEXT_DAY)
@@ -412,20 +413,7 @@ def published(aws: dict[str, str], lakehouse: str) -> dict[str, pd.DataFrame]:
 
 def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(cluster_run, s3_run, s3):
     assert cluster_run.summary["status"] == "succeeded"
-    # One application, with executors on both workers, each of which fetched the artefact into its own folder.
-    apps = sorted(cluster_run.cluster.glob("work/worker-*/app-*"))
-    assert len({app.name for app in apps}) == 1 and {app.parent.name for app in apps} == {"worker-1", "worker-2"}
-    assert all(list(app.glob("*/reclake-*.zip")) for app in apps), "an executor ran without the artefact"
-    # Each executor fetched the connectors' jars into its folder: the AWS SDK's modules (13 MB with hadoop-aws), not
-    # its 686 MB bundle; with Delta's (89 MB) about 103 MB.
-    for executor in [folder for app in apps for folder in app.iterdir() if folder.is_dir()]:
-        jars = {jar.name: jar.stat().st_size for jar in executor.glob("*.jar")}
-        assert any(name.startswith("software.amazon.awssdk_s3-") for name in jars), sorted(jars)
-        assert not [name for name in jars if "awssdk_bundle" in name]
-        assert sum(jars.values()) < 150e6, f"{executor}: {sum(jars.values()) / 1e6:.0f} MB of jars"
-    for app in apps:  # and kept its shuffle and spill files in its own worker's scratch folder
-        stderr = "".join(log.read_text() for log in app.glob("*/stderr"))
-        assert f"Created local directory at {cluster_run.cluster / 'scratch' / app.parent.name}/" in stderr
+    check_cluster_apps(cluster_run.cluster, applications=1)
     # The same rows as the local run on the same input; floats to their last few bits.
     local, cluster = published(s3, LAKEHOUSE), published(s3, CLUSTER_LAKEHOUSE)
     for name, frame in cluster.items():
