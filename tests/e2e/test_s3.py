@@ -411,9 +411,13 @@ def published(aws: dict[str, str], lakehouse: str) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(cluster_run, s3_run, s3):
+def test_a_cluster_with_no_shared_disk_publishes_on_s3_what_local_mode_does(cluster_run, s3_run, s3, artefacts):
     assert cluster_run.summary["status"] == "succeeded"
-    check_cluster_apps(cluster_run.cluster, applications=1)
+    [app] = {app.name for app in check_cluster_apps(cluster_run.cluster, applications=1)}
+    # What each executor imported reclake from is the wheel, byte for byte (under the .zip name Spark puts on the
+    # executors' path: it leaves .whl files off it).
+    wheel, shipped = artefacts[0].read_bytes(), sorted(cluster_run.cluster.glob(f"work/worker-*/{app}/*/reclake-*.zip"))
+    assert shipped and all(copy.read_bytes() == wheel for copy in shipped), shipped
     # The same rows as the local run on the same input; floats to their last few bits.
     local, cluster = published(s3, LAKEHOUSE), published(s3, CLUSTER_LAKEHOUSE)
     for name, frame in cluster.items():
