@@ -180,6 +180,13 @@ def finished(proc: subprocess.Popen) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def outcome(proc: subprocess.Popen) -> tuple[int, dict, str]:
+    """A job's exit status, its ``--json`` summary and its stderr, however it ended."""
+    out, err = proc.communicate(timeout=900)
+    assert out.strip(), err[-3000:]
+    return proc.returncode, json.loads(out.strip().splitlines()[-1]), err
+
+
 def killed_by_itself(proc: subprocess.Popen) -> None:
     """The job, armed with a fault point, SIGKILLed its whole process group there: nothing of it outlived that."""
     _, err = proc.communicate(timeout=900)
@@ -215,6 +222,11 @@ def published_table(root: Path | str, table: str) -> DeltaTable:
     """A table as delta-rs reads it, in a local lakehouse or an ``s3a://`` one (from the AWS_* environment)."""
     uri = f"{root}/{table}"
     return DeltaTable(delta_rs_uri(uri), storage_options=storage_options(uri))
+
+
+def recorded_runs(root: Path | str) -> dict[str, dict]:
+    """The lakehouse's ``runs`` table (local or ``s3a://``) by run id."""
+    return {row["run_id"]: row for row in published_table(root, "runs").to_pyarrow_table().to_pylist()}
 
 
 def published_lists(root: Path | str, table: str) -> list[tuple]:

@@ -40,9 +40,11 @@ from tests.helpers import (
     finished,
     killed_by_itself,
     orphan_files,
+    outcome,
     polling_readers,
     published_lists,
     python,
+    recorded_runs,
 )
 
 RUN_DATE = dt.date(2026, 11, 20)
@@ -271,16 +273,6 @@ def concurrency_lakehouse(s3_run, s3) -> str:
     return copy_lakehouse(s3, "concurrency")
 
 
-def outcome(proc: subprocess.Popen) -> tuple[int, dict[str, Any]]:
-    out, err = proc.communicate(timeout=900)
-    assert out.strip(), err[-3000:]
-    return proc.returncode, json.loads(out.strip().splitlines()[-1])
-
-
-def recorded_runs(aws: dict[str, str], lakehouse: str) -> dict[str, dict[str, Any]]:
-    return {row["run_id"]: row for row in delta(aws, f"{lakehouse}/runs").to_pyarrow_table().to_pylist()}
-
-
 def lists_by_date(aws: dict[str, str], lakehouse: str) -> dict[str, list[tuple]]:
     """The published recommendations per run date, as (user, rank, item) sorted."""
     rows = delta(aws, f"{lakehouse}/recommendations").to_pyarrow_table(
@@ -293,20 +285,22 @@ def lists_by_date(aws: dict[str, str], lakehouse: str) -> dict[str, list[tuple]]
 
 
 def test_two_publishes_of_one_date_on_s3_one_is_refused_in_one_line_and_one_copy_is_published(
-    concurrency_lakehouse, s3_run, s3
+    concurrency_lakehouse, s3_run, s3, monkeypatch
 ):
+    for key, value in s3.items():  # the test's own reads of the runs table
+        monkeypatch.setenv(key, value)
     root = concurrency_lakehouse
     expected = lists_by_date(s3, root)
     no_wait = "run.lock_wait_s=0"
     jobs = [start_on_s3(s3_run, root, "publish", f"run.run_id=same-date-{n}", no_wait) for n in range(2)]
     outcomes = sorted((outcome(job) for job in jobs), key=lambda o: o[0])
-    (won, summary), (refused, refusal) = outcomes
+    (won, summary, _), (refused, refusal, _) = outcomes
     assert won == 0 and summary["status"] == "succeeded", summary.get("error")
     assert refused == 2 and refusal["error_code"] == "RECLAKE-LAKEHOUSE-BUSY", refusal
     assert refusal["error"].startswith(f"LakehouseBusy: reclake publish (run {summary['run_id']}, "), refusal
     assert "\n" not in refusal["error"]
     assert lists_by_date(s3, root) == expected  # one complete copy of the date
-    runs = recorded_runs(s3, root)
+    runs = recorded_runs(root)
     assert runs[summary["run_id"]]["status"] == "succeeded"
     assert runs[refusal["run_id"]]["status"] == "failed" and "LakehouseBusy" in runs[refusal["run_id"]]["error"]
 
@@ -343,14 +337,14 @@ def test_publishes_of_two_dates_at_once_on_s3_land_one_copy_each_while_readers_s
         ]
         outcomes = [outcome(job) for job in jobs]
     print(f"\nreaders during two publishes on S3: {tally.summary()}")
-    for status, summary in outcomes:
+    for status, summary, _ in outcomes:
         assert status == 0 and summary["status"] == "succeeded", summary.get("error")
     by_date = lists_by_date(s3, root)
     assert by_date == {
         RUN_DATE.isoformat(): day_lists,
         NEXT_DAY.isoformat(): [(user, rank, f"{item}@next") for user, rank, item in day_lists],
     }  # one copy each: no (user, rank) twice in a date
-    runs = recorded_runs(s3, root)
+    runs = recorded_runs(root)
     assert runs[f"date-{RUN_DATE}"]["status"] == runs[f"date-{NEXT_DAY}"]["status"] == "succeeded"
     assert not tally.errors, tally.errors[:3]
     assert not tally.inconsistent, tally.inconsistent[:3]

@@ -12,7 +12,6 @@ other, which reclake reports as a one-line ConcurrentWriteError.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 from collections import Counter
@@ -27,19 +26,10 @@ from reclake.io.lakehouse import commit_conflict, write_delta
 from reclake.io.layout import publish_table, run_stats, staged_run
 from reclake.io.lock import LOCK_FILE
 from reclake.io.tables import RECOMMENDATIONS
-from tests.helpers import GOLDEN_RUN_DATE, published_lists, start_job
+from tests.helpers import GOLDEN_RUN_DATE, outcome, published_lists, recorded_runs, start_job
 
 DAY = dt.date.fromisoformat(GOLDEN_RUN_DATE)
 NEXT_DAY = DAY + dt.timedelta(days=1)
-
-
-def outcome(proc) -> tuple[int, dict, str]:
-    out, err = proc.communicate(timeout=900)
-    return proc.returncode, json.loads(out.strip().splitlines()[-1]), err
-
-
-def runs(root) -> dict[str, dict]:
-    return {row["run_id"]: row for row in DeltaTable(str(root / "runs")).to_pyarrow_table().to_pylist()}
 
 
 def lists_by_date(root) -> dict[str, Counter]:
@@ -70,7 +60,7 @@ def test_a_publish_during_a_run_for_the_same_date_is_refused_in_one_line_and_bot
     status, summary, _ = outcome(holder)
     assert status == 0, summary.get("error")
     assert published_lists(root, "recommendations") == expected  # one complete copy of the date
-    recorded = runs(root)
+    recorded = recorded_runs(root)
     assert recorded["same-date-run"]["status"] == "succeeded"
     assert recorded["same-date-publish"]["status"] == "failed"
     assert "LakehouseBusy" in recorded["same-date-publish"]["error"]
@@ -92,7 +82,7 @@ def test_publishes_for_two_dates_started_together_both_land_one_copy_each(spark,
     assert set(by_date) == {DAY.isoformat(), NEXT_DAY.isoformat()}
     assert by_date[DAY.isoformat()] == by_date[NEXT_DAY.isoformat()]  # the same staged lists, once each
     assert max(by_date[DAY.isoformat()].values()) == 1  # no (user, rank) twice
-    recorded = runs(root)
+    recorded = recorded_runs(root)
     assert recorded["date-one"]["status"] == recorded["date-two"]["status"] == "succeeded"
 
 
