@@ -6,18 +6,22 @@ What the daily DAG does for each job: ``spark-submit jobs/<job>.py`` in ``local[
 collector and this environment's class-data archive) against the collector alone, both with
 ``--packages <Delta>``. ``--compare connector``: the Delta connector as the jar files bootstrap
 listed (``--conf spark.jars=...``, what the DAG and ``reclake`` use) against ``--packages``
-(Ivy resolves it at every start), both with the archive. The pairs alternate which side goes
-first; the figure is the median over pairs of the second side / the first (``without / with``,
-``packages / jars``), per job, for the wall clock of the spark-submit process.
+(Ivy resolves it at every start), both with the archive. ``--compare jit``: Java's full tiered
+JIT against C1 alone (``spark.quick_jit``), both with the listed jars and the archive. The pairs
+alternate which side goes first; the figures are the medians over pairs of the second side / the
+first (``without / with``, ``packages / jars``, ``tiered / quick``), per job, for the wall clock
+and the CPU time (user + system, the JVM and its Python workers) of the spark-submit process.
 
     python bench/bench_class_archive.py                       # 3 pairs, the archive
     python bench/bench_class_archive.py --compare connector --pairs 5
+    python bench/bench_class_archive.py --compare jit
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,26 +41,32 @@ SMALL = ["--set", "generate.users=200", "--set", "generate.items=60", "--set", "
 PACKAGES = ["--packages", DELTA_PACKAGE]
 
 
-def submit(job: str, lakehouse: Path, options: list[str], *args: str) -> float:
-    """Wall-clock seconds of one spark-submit of ``jobs/<job>.py`` with ``options``; fails loudly."""
+def submit(job: str, lakehouse: Path, options: list[str], *args: str) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one spark-submit of ``jobs/<job>.py`` with ``options``; fails loudly."""
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     env["PYSPARK_PYTHON"] = sys.executable
     command = [
         "spark-submit", "--master", "local[2]", *options,
         str(REPO / "jobs" / f"{job}.py"), "--lakehouse", str(lakehouse), "--run-date", RUN_DATE, *SMALL, *args,
     ]  # fmt: skip
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), children_cpu()
     done = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, children_cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"{job} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return seconds
+    return seconds, cpu
+
+
+def children_cpu() -> float:
+    """User + system seconds of this process's finished children (and theirs, once waited for)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pairs", type=int, default=3)
-    parser.add_argument("--compare", choices=("archive", "connector"), default="archive")
+    parser.add_argument("--compare", choices=("archive", "connector", "jit"), default="archive")
     args = parser.parse_args()
     if not class_archive().is_file():
         sys.exit(f"no archive at {class_archive()}: run scripts/bootstrap.sh (make setup) first")
@@ -72,27 +82,41 @@ def main() -> None:
             sys.exit(
                 f"no jar list at {connector_jars_list(DELTA_PACKAGE)}: run scripts/bootstrap.sh (make setup) first"
             )
-        sides = {"jars": ["--conf", f"spark.jars={listed}", *archive], "packages": [*PACKAGES, *archive]}
+        jars = ["--conf", f"spark.jars={listed}"]
+        if args.compare == "connector":
+            sides = {"jars": [*jars, *archive], "packages": [*PACKAGES, *archive]}
+        else:
+            quick = ["--conf", f"spark.driver.extraJavaOptions={driver_java_options(quick_jit=True)}"]
+            sides = {"quick": [*jars, *quick], "tiered": [*jars, *archive]}
     first, second = sides
     with tempfile.TemporaryDirectory() as work:
         events = Path(work) / "generated"
         submit("generate", events, sides[first])
         source = ["--input", str(events / "landing" / "events")]
-        seconds: dict[str, dict[str, list[float]]] = {side: {job: [] for job in JOBS} for side in sides}
+        measured: dict[str, dict[str, list[tuple[float, float]]]] = {side: {job: [] for job in JOBS} for side in sides}
         for pair in range(args.pairs):
             order = list(sides) if pair % 2 == 0 else list(reversed(sides))
             for side in order:
                 lakehouse = Path(work) / f"{side}-{pair}"
                 for job in JOBS:
-                    seconds[side][job].append(submit(job, lakehouse, sides[side], *source))
-            print(f"pair {pair + 1}: " + ", ".join(f"{s} {seconds[s][j][-1]:.1f} s ({j})" for s in order for j in JOBS))
+                    measured[side][job].append(submit(job, lakehouse, sides[side], *source))
+            print(
+                f"pair {pair + 1}: "
+                + ", ".join(
+                    f"{s} {measured[s][j][-1][0]:.1f} s, CPU {measured[s][j][-1][1]:.1f} s ({j})"
+                    for s in order
+                    for j in JOBS
+                )
+            )
     for job in JOBS:
-        ratios = [a / b for a, b in zip(seconds[second][job], seconds[first][job], strict=True)]
-        print(
-            f"{job}: {second} {statistics.median(seconds[second][job]):.1f} s, "
-            f"{first} {statistics.median(seconds[first][job]):.1f} s (medians); "
-            f"per pair {'/'.join(f'{r:.2f}' for r in ratios)}x, median {statistics.median(ratios):.2f}x"
-        )
+        for what, index in (("wall", 0), ("CPU", 1)):
+            taken = {side: [m[index] for m in measured[side][job]] for side in sides}
+            ratios = [a / b for a, b in zip(taken[second], taken[first], strict=True)]
+            print(
+                f"{job} {what}: {second} {statistics.median(taken[second]):.1f} s, "
+                f"{first} {statistics.median(taken[first]):.1f} s (medians); "
+                f"per pair {'/'.join(f'{r:.2f}' for r in ratios)}x, median {statistics.median(ratios):.2f}x"
+            )
 
 
 if __name__ == "__main__":

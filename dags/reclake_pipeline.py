@@ -280,12 +280,12 @@ class ReclakeJob(SparkSubmitOperator):
     def execute(self, context: Any) -> None:
         params, day = context["params"], run_date(context)
         # The connectors: the jar files bootstrap resolved on this machine, else their Maven coordinates.
-        given = self.packages or self.jars
-        connector = {} if given else connectors_conf(job_packages(self.job, run_config(params)))
-        # The driver runs here (client mode): its collector and class-data archive, unless the run sets its own.
+        config, given = run_config(params), self.packages or self.jars
+        connector = {} if given else connectors_conf(job_packages(self.job, config))
+        # The driver runs here (client mode): its collector, JIT and class-data archive, unless the run sets its own.
         self.conf = {
             **connector,
-            "spark.driver.extraJavaOptions": driver_java_options(),
+            "spark.driver.extraJavaOptions": driver_java_options(config.spark.quick_jit),
             **(self.conf or {}),
             **params["spark_conf"],
         }

@@ -34,6 +34,9 @@ from reclake import PACKAGE_SETS
 COLLECTOR = "-XX:+UseParallelGC"
 # The JVM explains an archive it cannot map on stdout; the run goes on without it, so say nothing.
 QUIET_ARCHIVE = "-Xlog:cds=off,cds+dynamic=off"
+# spark.quick_jit: compile with C1 alone. A job of seconds spends much of its CPU in C2 compiling code that runs
+# for moments; a job of minutes on large data needs C2's code.
+QUICK_JIT = "-XX:TieredStopAtLevel=1"
 
 
 def _share() -> Path:
@@ -98,13 +101,14 @@ def class_archive() -> Path:
     return _share() / f"spark-{version('pyspark')}-driver.jsa"
 
 
-def driver_java_options() -> str:
-    """``spark.driver.extraJavaOptions`` for a reclake driver: the collector, and this environment's archive
-    where there is one."""
+def driver_java_options(quick_jit: bool = False) -> str:
+    """``spark.driver.extraJavaOptions`` for a reclake driver: the collector, C1 alone if ``quick_jit``
+    (``spark.quick_jit``), and this environment's archive where there is one."""
+    options = [COLLECTOR, QUICK_JIT] if quick_jit else [COLLECTOR]
     archive = class_archive()
-    if not archive.is_file():
-        return COLLECTOR
-    return f"{COLLECTOR} -XX:SharedArchiveFile={archive} {QUIET_ARCHIVE}"
+    if archive.is_file():
+        options += [f"-XX:SharedArchiveFile={archive}", QUIET_ARCHIVE]
+    return " ".join(options)
 
 
 def archiving_java_options(archive: Path) -> str:

@@ -88,7 +88,7 @@ def build_spark_session(
         conf.update(connectors_conf([DELTA_PACKAGE, *packages]))
         if settings.driver_memory:
             conf["spark.driver.memory"] = settings.driver_memory
-        conf["spark.driver.extraJavaOptions"] = driver_java_options()
+        conf["spark.driver.extraJavaOptions"] = driver_java_options(settings.quick_jit)
     conf.update(event_log_conf(event_log_dir))
     conf.update(s3a_conf())  # endpoint and region from the AWS_* environment; never the keys
     for key, value in settings.conf.items():

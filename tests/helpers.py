@@ -107,6 +107,7 @@ def spark_overrides() -> list[str]:
     # tests/e2e/long/test_run_observability.py turns it on.
     sets = [
         "spark.shuffle_partitions=2",
+        "spark.quick_jit=true",  # a test's job lasts seconds: C1 alone spends less of the two cores compiling
         "spark.app_name=reclake-tests",
         "validation.data_docs=false",
         "monitoring.html_report=false",
@@ -320,6 +321,7 @@ DAG_SMALL = [
     "als.max_iter=3",
     f"recommend.top_n={DAG_TOP_N}",
     "spark.shuffle_partitions=2",
+    "spark.quick_jit=true",
     "monitoring.html_report=false",
     "validation.data_docs=false",
 ]

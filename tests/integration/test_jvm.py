@@ -10,6 +10,7 @@ import pytest
 
 from reclake import DELTA_PACKAGE, S3_PACKAGE
 from reclake.jvm import (
+    QUICK_JIT,
     class_archive,
     connector_conf,
     connector_jars_list,
@@ -72,11 +73,13 @@ def test_a_local_driver_maps_the_class_archive_bootstrap_wrote(spark):
     assert "sharing" in jvm.java.lang.System.getProperty("java.vm.info")
 
 
-def test_a_stale_archive_is_skipped_without_a_word_on_stdout():
+@pytest.mark.parametrize("quick_jit", [False, True])
+def test_a_stale_archive_is_skipped_without_a_word_on_stdout(quick_jit):
     # The archive was made on Spark's class path; a bare `java` has another, so it cannot map it (unquieted,
     # Java 17 says "Unable to use shared archive" on stdout).
-    options = driver_java_options()
+    options = driver_java_options(quick_jit)
     assert f"-XX:SharedArchiveFile={class_archive()}" in options
+    assert (QUICK_JIT in shlex.split(options)) is quick_jit  # spark.quick_jit: C1 alone
     started = subprocess.run(["java", *shlex.split(options), "-version"], capture_output=True, text=True, timeout=60)
     assert started.returncode == 0, started.stderr
     assert started.stdout == ""  # a job's last stdout line is its JSON summary
