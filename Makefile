@@ -27,9 +27,12 @@ test: setup test-tools
 	$(VENV)/bin/python -m pytest -m "not e2e" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=15 $(PYTEST_ARGS)
 
 # The slow tier, tests/e2e but e2e/long (marked by folder): spark-submit, the standalone cluster, dag.test(),
-# killed processes (7 named kill points, 2 random moments), real servers.
+# killed processes (7 named kill points, 2 random moments), real servers. Two workers, one file each at a time,
+# the slowest files first (tests/conftest.py: FileOrder): much of an e2e test is waiting on a JVM's start, a
+# scheduler's poll or a server, while the other worker's test uses the cores.
+E2E_WORKERS ?= 2
 test-e2e: setup test-tools
-	$(VENV)/bin/python -m pytest -m "e2e and not long" --durations=15 $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "e2e and not long" -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 $(PYTEST_ARGS)
 
 # What CI leaves out of the slow tier, tests/e2e/long (about 35 minutes): two days through the pipeline, MovieLens,
 # tuning, the wheel in a fresh venv, the terminal and the report in Chromium, the catalogue, edge-shaped data, the

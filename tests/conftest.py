@@ -45,7 +45,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="reclake-airflow-"))
     os.environ.update(airflow_environment(_AIRFLOW_HOME))
     if hasattr(config, "workerinput"):  # a pytest-xdist worker: the order matters only there
-        config.pluginmanager.register(GoldenBuildFirst(), "reclake-golden-build-first")
+        config.pluginmanager.register(FileOrder(), "reclake-file-order")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -66,14 +66,27 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(marker)
 
 
-class GoldenBuildFirst:
-    """Orders the test files for ``make test``'s workers (pytest-xdist, ``--dist loadfile
-    --no-loadscope-reorder``: files handed out in this order, the next one to whichever worker is free).
+# The e2e files that take longest (minutes in an idle fresh-clone rehearsal, 2026-12-04), handed out first to
+# `make test-e2e`'s two workers, so the run does not end with one worker on a long file while the other idles.
+SLOWEST_E2E_FILES = (
+    "e2e/dags/test_scheduler.py",  # 15.5: a running Airflow's six DAG runs, one on the cluster
+    "e2e/test_s3.py",  # 11: the pipeline on S3, kills, concurrent publishes, the no-shared-disk cluster
+    "e2e/reliability/test_crash.py",  # 5: a whole run killed at 7 named points and 2 random moments
+    "e2e/test_kafka.py",
+    "e2e/reliability/test_concurrency.py",
+    "e2e/test_bigquery.py",
+)
 
-    First one file that reads the golden lakehouse, so one worker starts building it at once; then every file
-    that does not need it, which the other worker runs meanwhile instead of waiting on the build's lock (about
-    two minutes on a fresh checkout); then the other golden readers. Within each group, files with more tests
-    go first, so that no long file is left for the end while the other worker idles.
+
+class FileOrder:
+    """Orders the test files for the xdist workers (``--dist loadfile --no-loadscope-reorder``: files handed out
+    in this order, the next one to whichever worker is free).
+
+    First the slowest e2e files (:data:`SLOWEST_E2E_FILES`, longest first); then one file that reads the golden
+    lakehouse, so one worker starts building it at once; then every file that does not need it, which the other
+    worker runs meanwhile instead of waiting on the build's lock (about two minutes on a fresh checkout); then the
+    other golden readers. Within each group, files with more tests go first, so that no long file is left for
+    the end while the other worker idles.
     """
 
     @pytest.hookimpl(trylast=True)  # after `-m` has deselected
@@ -81,13 +94,15 @@ class GoldenBuildFirst:
         by_file: dict[Path, list[pytest.Item]] = {}
         for item in items:
             by_file.setdefault(item.path, []).append(item)
-        readers = [path for path, tests in by_file.items() if any("golden" in t.fixturenames for t in tests)]
-        others = [path for path in by_file if path not in readers]
+        slowest = [TESTS / name for name in SLOWEST_E2E_FILES if TESTS / name in by_file]
+        rest = [path for path in by_file if path not in slowest]
+        readers = [path for path in rest if any("golden" in t.fixturenames for t in by_file[path])]
+        others = [path for path in rest if path not in readers]
 
         def most_tests_first(paths: list[Path]) -> list[Path]:
             return sorted(paths, key=lambda path: -len(by_file[path]))
 
-        order = readers[:1] + most_tests_first(others) + most_tests_first(readers[1:])
+        order = slowest + readers[:1] + most_tests_first(others) + most_tests_first(readers[1:])
         items[:] = [test for path in order for test in by_file[path]]
 
 

@@ -10,7 +10,7 @@ One lakehouse, the deployment's config (RECLAKE_CONFIG) naming it; the runs as a
      retrain DAG, whose jobs run on the cluster and train a second model;
   3. the connection back at local[2], the second date triggered: it succeeds on the retrain's model;
   4. a bad batch for the third date fails at the validation gate, leaving readers on the second date;
-  5. `airflow backfill create --max-active-runs 1` over the three dates before the first: one run at a time, each
+  5. `airflow backfill create --max-active-runs 1` over the two dates before the first: one run at a time, each
      date published once, readers still on the second date (a backfill never moves them back). The scheduler is
      first restarted creating no runs from schedules: once a DAG has backfilled runs, the next run its @daily
      schedule gives is today's.
@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
+from reclake.jvm import driver_java_options
 from tests.e2e.servers import needs_postgres
 from tests.helpers import (
     DAG_SMALL,
@@ -41,7 +42,7 @@ from tests.helpers import (
 
 pytestmark = needs_postgres
 
-BACKFILLED = [dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19)]
+BACKFILLED = [dt.date(2026, 11, 18), dt.date(2026, 11, 19)]  # two: enough to see one run wait for the other
 DAY_1, DAY_2, BAD_DAY = dt.date(2026, 11, 20), dt.date(2026, 11, 21), dt.date(2026, 11, 22)
 DAG, RETRAIN = "reclake_daily", "reclake_weekly_retrain"
 FAULT = "prepare:after_ids"  # taken once: the first prepare dies after writing its id tables
@@ -50,7 +51,7 @@ RUN_TIMEOUT_S = 900
 
 @pytest.fixture(scope="module")
 def landing(spark, tmp_path_factory) -> Path:
-    """Landing folders by date: five days from the real `generate` job, then a bad batch for the sixth (every row
+    """Landing folders by date: four days from the real `generate` job, then a bad batch for the fifth (every row
     an unknown event type, so the batch's quarantine share fails the gate)."""
     root = tmp_path_factory.mktemp("scheduled") / "landing"
     days = [*BACKFILLED, DAY_1, DAY_2]
@@ -132,7 +133,7 @@ def scheduled(airflow_deployment, cluster, landing, tmp_path_factory) -> dict[st
     after_bad = {"served": served_dates(lakehouse), "version": recommendations(lakehouse).version()}
     airflow_deployment.restart_scheduler({"AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False"})
     backfilled = backfill(airflow_deployment)
-    lap("backfill_of_three_days")
+    lap("backfill_of_two_days")
     return {
         "lakehouse": lakehouse,
         "runs": runs,
@@ -163,6 +164,9 @@ def test_two_days_triggered_succeed_in_order_with_the_deployments_config(airflow
     assert states[0]["publish"] == states[1]["publish"] == "success"
     assert states[0]["maintain"] == states[1]["maintain"] == "success"  # skipped in backfills only
     assert {ti["pool"] for tis in scheduled["tis"] for ti in tis.values()} == {airflow_deployment.pool}
+    # The deployment's config reaches each driver's JVM (spark.quick_jit, set by DAG_SMALL).
+    log = airflow_deployment.api.task_log(DAG, scheduled["runs"][1]["dag_run_id"], "validate", 1)
+    assert f"extraJavaOptions={driver_java_options(quick_jit=True)}" in log, log[-3000:]
 
 
 def test_a_retrain_request_starts_the_retrain_dag_and_the_next_day_serves_its_model(scheduled):
@@ -247,9 +251,9 @@ def test_a_bad_batch_fails_the_run_at_the_gate_with_the_reason_in_the_log_and_re
     assert scheduled["after_bad"] == scheduled["after_two"]
 
 
-def test_a_backfill_runs_three_past_dates_one_at_a_time_and_readers_stay_on_the_newest(scheduled):
+def test_a_backfill_runs_past_dates_one_at_a_time_and_readers_stay_on_the_newest(scheduled):
     runs = scheduled["backfilled"]
-    assert [run["state"] for run in runs] == ["success"] * 3, scheduled["backfilled_tis"]
+    assert [run["state"] for run in runs] == ["success"] * len(BACKFILLED), scheduled["backfilled_tis"]
     assert {run["run_type"] for run in runs} == {"backfill"}
     # One at a time, oldest first: each run started after the one before had finished.
     for before, after in zip(runs, runs[1:]):
@@ -262,4 +266,4 @@ def test_a_backfill_runs_three_past_dates_one_at_a_time_and_readers_stay_on_the_
     assert dates["recommendations"] == DAY_2
     # No run came from the schedule: the daily DAG's runs are the module's own.
     kinds = sorted(run["run_type"] for run in scheduled["daily_runs"])
-    assert kinds == ["backfill"] * 3 + ["manual"] * 3, kinds
+    assert kinds == ["backfill"] * len(BACKFILLED) + ["manual"] * 3, kinds
