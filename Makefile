@@ -28,8 +28,8 @@ test: setup test-tools
 
 # The slow tier, tests/e2e but e2e/long (marked by folder): spark-submit, the standalone cluster, dag.test(),
 # killed processes (7 named kill points, 2 random moments), real servers. Two workers, one file each at a time,
-# the slowest files first (tests/conftest.py: FileOrder): much of an e2e test is waiting on a JVM's start, a
-# scheduler's poll or a server, while the other worker's test uses the cores.
+# the slowest files first (tests/conftest.py: FileOrder): one worker's waits (a scheduler's poll, a server
+# starting) overlap the other's Spark work.
 E2E_WORKERS ?= 2
 test-e2e: setup test-tools
 	$(VENV)/bin/python -m pytest -m "e2e and not long" -n $(E2E_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40 $(PYTEST_ARGS)
