@@ -321,7 +321,6 @@ DAG_SMALL = [
     "als.max_iter=3",
     f"recommend.top_n={DAG_TOP_N}",
     "spark.shuffle_partitions=2",
-    "spark.quick_jit=true",
     "monitoring.html_report=false",
     "validation.data_docs=false",
 ]

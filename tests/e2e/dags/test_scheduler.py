@@ -164,7 +164,7 @@ def test_two_days_triggered_succeed_in_order_with_the_deployments_config(airflow
     assert states[0]["publish"] == states[1]["publish"] == "success"
     assert states[0]["maintain"] == states[1]["maintain"] == "success"  # skipped in backfills only
     assert {ti["pool"] for tis in scheduled["tis"] for ti in tis.values()} == {airflow_deployment.pool}
-    # The deployment's config reaches each driver's JVM (spark.quick_jit, set by DAG_SMALL).
+    # The deployment's config reaches each driver's JVM (spark.quick_jit, from its base conf/local.yaml).
     log = airflow_deployment.api.task_log(DAG, scheduled["runs"][1]["dag_run_id"], "validate", 1)
     assert f"extraJavaOptions={driver_java_options(quick_jit=True)}" in log, log[-3000:]
 

@@ -12,10 +12,6 @@ import os
 import subprocess
 import sys
 
-from deltalake import DeltaTable
-
-from reclake.objectstore import storage_options
-from reclake.uris import delta_rs_uri
 from tests.e2e.conftest import S3_BUCKET
 from tests.e2e.servers import spark_cluster
 from tests.helpers import (
@@ -24,6 +20,7 @@ from tests.helpers import (
     check_cluster_apps,
     check_recommendations,
     files_holding,
+    published_table,
     run_daily,
     states,
 )
@@ -32,10 +29,6 @@ LANDING = f"s3a://{S3_BUCKET}/dag-on-cluster/landing/events"
 LAKEHOUSE = f"s3a://{S3_BUCKET}/dag-on-cluster/lakehouse"
 INPUT = ["generate.users=120", "generate.items=40", "generate.days=3", "generate.partitions=2"]
 JOBS = ("validate", "prepare", "train", "evaluate", "recommend", "publish", "maintain")
-
-
-def table(uri: str) -> DeltaTable:
-    return DeltaTable(delta_rs_uri(uri), storage_options=storage_options(uri))
 
 
 def test_the_daily_dag_runs_its_jobs_on_a_cluster_with_no_shared_disk_against_s3(
@@ -61,8 +54,8 @@ def test_the_daily_dag_runs_its_jobs_on_a_cluster_with_no_shared_disk_against_s3
     assert dag_run.state == "success", task_states
     assert {job: task_states[job] for job in JOBS} == dict.fromkeys(JOBS, "success")
     check_cluster_apps(cluster, applications=len(JOBS))  # every job an application of the cluster
-    events = table(f"{LAKEHOUSE}/events").to_pandas()
-    published = table(f"{LAKEHOUSE}/recommendations").to_pandas()
+    events = published_table(LAKEHOUSE, "events").to_pandas()
+    published = published_table(LAKEHOUSE, "recommendations").to_pandas()
     check_recommendations(published, events, DAG_TOP_N)
     # No local folder served as a lakehouse; the secret is in no file of the cluster's nodes.
     assert [p for p in tmp_path.rglob("*") if p.name == "_delta_log" or "s3a:" in p.name] == []
