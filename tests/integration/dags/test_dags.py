@@ -89,7 +89,7 @@ def test_daily_runs_the_jobs_in_order_with_training_gated(dagbag):
     assert dag.get_task("publish").trigger_rule == "none_failed"
     assert dag.get_task("retrain_due").ignore_downstream_trigger_rules is False
     assert dag.get_task("maintenance_due").ignore_downstream_trigger_rules is False
-    assert dag.schedule == "@daily"
+    assert dag.timetable.expression == "0 0 * * *"  # @daily, 00:00 UTC
 
 
 def test_maintenance_is_skipped_in_a_backfills_runs_and_only_there(dagbag):
@@ -109,6 +109,23 @@ def test_weekly_retrain_only_trains_and_gates_weekly_and_on_each_retrain_request
     assert isinstance(dag.timetable, AssetOrTimeSchedule)
     assert dag.timetable.timetable.expression == "0 0 * * 0"  # @weekly, Sundays 00:00 UTC
     assert [asset.uri for asset in dag.timetable.asset_condition.objects] == ["reclake://requests/retrain"]
+
+
+@pytest.mark.parametrize("dag_id", sorted(DAG_IDS))
+def test_unpaused_in_the_hours_after_a_tick_the_first_run_is_the_next_tick(dagbag, dag_id, monkeypatch):
+    """As the scheduler reads the DAG (serialized), on a clock set 44 minutes after midnight of a Sunday: the tick
+    of both DAGs. Airflow's default would run the tick just past at once (it did, in a test that crossed it)."""
+    import airflow.timetables.trigger as trigger
+    import pendulum
+    from airflow.serialization.serialized_objects import DagSerialization
+    from airflow.timetables.base import TimeRestriction
+
+    tick = pendulum.datetime(2026, 12, 6, tz="UTC")  # a Sunday
+    monkeypatch.setattr(trigger, "utcnow", lambda: tick.add(minutes=44))
+    timetable = DagSerialization.from_dict(DagSerialization.to_dict(dagbag.dags[dag_id])).timetable
+    restriction = TimeRestriction(earliest=None, latest=None, catchup=False)
+    first = timetable.next_dagrun_info(last_automated_data_interval=None, restriction=restriction)
+    assert first.run_after == tick.add(days=1 if dag_id == "reclake_daily" else 7)
 
 
 def test_schedules_and_the_config_are_the_deployments_choice(pipeline_module, monkeypatch):
