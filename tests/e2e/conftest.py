@@ -76,6 +76,15 @@ def s3(tmp_path_factory) -> Iterator[dict[str, str]]:
         yield env
 
 
+@pytest.fixture
+def s3_env(s3, monkeypatch) -> dict[str, str]:
+    """``s3``'s AWS_* environment set in this process for one test: its own readers (delta-rs, the LookupClient,
+    pyarrow) and the processes it starts reach the moto server as a deployment's would."""
+    for key, value in s3.items():
+        monkeypatch.setenv(key, value)
+    return s3
+
+
 POOL = "reclake_spark"
 
 

@@ -135,15 +135,13 @@ def test_raw_rows_equal_valid_plus_quarantined_read_back_from_s3(s3_run, s3):
     assert recommendations.num_rows == s3_run.summary["counts"]["recommend"]["rows"]
 
 
-def test_reclake_lookup_and_the_lookup_client_read_a_users_list_from_s3(s3_run, s3, monkeypatch):
+def test_reclake_lookup_and_the_lookup_client_read_a_users_list_from_s3(s3_run, s3_env):
     user = "u0000007"
     looked_up = reclake(s3_run, s3_run.workdir, "lookup", user, "--lakehouse", LAKEHOUSE, "--json", timeout=120)
     assert looked_up.returncode == 0, looked_up.stderr[-3000:]
     answer = json.loads(looked_up.stdout.strip().splitlines()[-1])
     assert answer["user_id"] == user and answer["run_date"] == RUN_DATE.isoformat()
     assert [item["rank"] for item in answer["items"]] == list(range(1, 6))
-    for key, value in s3.items():  # the client reads the same environment variables
-        monkeypatch.setenv(key, value)
     client = LookupClient(LAKEHOUSE)
     listed = client.recommendations_for(user)
     assert [item["item_id"] for item in listed["items"]] == [item["item_id"] for item in answer["items"]]
@@ -220,10 +218,8 @@ def start_on_s3(
 
 
 def test_kills_at_the_publish_points_on_s3_leave_readers_on_the_published_run_and_maintain_removes_the_orphans(
-    faults_lakehouse, s3_run, s3, monkeypatch
+    faults_lakehouse, s3_run, s3_env
 ):
-    for key, value in s3.items():  # the test's own readers (delta-rs, the LookupClient, pyarrow) read these
-        monkeypatch.setenv(key, value)
     root = faults_lakehouse
     expected = {table: published_lists(root, table) for table in PUBLISHED}
     versions = assert_every_reader_sees(root, None, expected)
@@ -285,12 +281,10 @@ def lists_by_date(aws: dict[str, str], lakehouse: str) -> dict[str, list[tuple]]
 
 
 def test_two_publishes_of_one_date_on_s3_one_is_refused_in_one_line_and_one_copy_is_published(
-    concurrency_lakehouse, s3_run, s3, monkeypatch
+    concurrency_lakehouse, s3_run, s3_env
 ):
-    for key, value in s3.items():  # the test's own reads of the runs table
-        monkeypatch.setenv(key, value)
     root = concurrency_lakehouse
-    expected = lists_by_date(s3, root)
+    expected = lists_by_date(s3_env, root)
     no_wait = "run.lock_wait_s=0"
     jobs = [start_on_s3(s3_run, root, "publish", f"run.run_id=same-date-{n}", no_wait) for n in range(2)]
     outcomes = sorted((outcome(job) for job in jobs), key=lambda o: o[0])
@@ -299,22 +293,20 @@ def test_two_publishes_of_one_date_on_s3_one_is_refused_in_one_line_and_one_copy
     assert refused == 2 and refusal["error_code"] == "RECLAKE-LAKEHOUSE-BUSY", refusal
     assert refusal["error"].startswith(f"LakehouseBusy: reclake publish (run {summary['run_id']}, "), refusal
     assert "\n" not in refusal["error"]
-    assert lists_by_date(s3, root) == expected  # one complete copy of the date
+    assert lists_by_date(s3_env, root) == expected  # one complete copy of the date
     runs = recorded_runs(root)
     assert runs[summary["run_id"]]["status"] == "succeeded"
     assert runs[refusal["run_id"]]["status"] == "failed" and "LakehouseBusy" in runs[refusal["run_id"]]["error"]
 
 
 def test_publishes_of_two_dates_at_once_on_s3_land_one_copy_each_while_readers_see_only_whole_runs(
-    concurrency_lakehouse, s3_run, s3, monkeypatch
+    concurrency_lakehouse, s3_run, s3_env
 ):
-    for key, value in s3.items():  # the readers (delta-rs through the LookupClient) and the staging driver
-        monkeypatch.setenv(key, value)
     root = concurrency_lakehouse
     staging = python(STAGE_NEXT_DAY, root, RUN_DATE.isoformat(), NEXT_DAY.isoformat())
     _, err = staging.communicate(timeout=600)
     assert staging.returncode == 0, err[-3000:]
-    day_lists = lists_by_date(s3, root)[RUN_DATE.isoformat()]
+    day_lists = lists_by_date(s3_env, root)[RUN_DATE.isoformat()]
     users = sorted({user for user, _, _ in day_lists})
     model_version = s3_run.summary["model_version"]
 
@@ -339,7 +331,7 @@ def test_publishes_of_two_dates_at_once_on_s3_land_one_copy_each_while_readers_s
     print(f"\nreaders during two publishes on S3: {tally.summary()}")
     for status, summary, _ in outcomes:
         assert status == 0 and summary["status"] == "succeeded", summary.get("error")
-    by_date = lists_by_date(s3, root)
+    by_date = lists_by_date(s3_env, root)
     assert by_date == {
         RUN_DATE.isoformat(): day_lists,
         NEXT_DAY.isoformat(): [(user, rank, f"{item}@next") for user, rank, item in day_lists],

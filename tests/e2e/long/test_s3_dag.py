@@ -32,10 +32,9 @@ JOBS = ("validate", "prepare", "train", "evaluate", "recommend", "publish", "mai
 
 
 def test_the_daily_dag_runs_its_jobs_on_a_cluster_with_no_shared_disk_against_s3(
-    s3, dagbag, airflow_env, monkeypatch, tmp_path
+    s3_env, dagbag, airflow_env, monkeypatch, tmp_path
 ):
-    for key, value in s3.items():  # the driver's (the Airflow task's) AWS environment; the workers get theirs below
-        monkeypatch.setenv(key, value)
+    # s3_env: the driver's (the Airflow task's) AWS environment; the workers get theirs below
     sets = [arg for s in INPUT for arg in ("--set", s)]
     generated = subprocess.run(
         [sys.executable, "-m", "reclake.cli", "generate", "--input", LANDING, "--lakehouse", LAKEHOUSE,
@@ -44,7 +43,7 @@ def test_the_daily_dag_runs_its_jobs_on_a_cluster_with_no_shared_disk_against_s3
     )  # fmt: skip
     assert generated.returncode == 0, generated.stderr[-3000:]
     cluster = tmp_path / "cluster"
-    with spark_cluster(cluster, s3) as port:
+    with spark_cluster(cluster, s3_env) as port:
         monkeypatch.setenv(
             "AIRFLOW_CONN_RECLAKE_SPARK", json.dumps({"conn_type": "spark", "host": "spark://127.0.0.1", "port": port})
         )
@@ -59,4 +58,4 @@ def test_the_daily_dag_runs_its_jobs_on_a_cluster_with_no_shared_disk_against_s3
     check_recommendations(published, events, DAG_TOP_N)
     # No local folder served as a lakehouse; the secret is in no file of the cluster's nodes.
     assert [p for p in tmp_path.rglob("*") if p.name == "_delta_log" or "s3a:" in p.name] == []
-    assert files_holding(cluster, [s3["AWS_SECRET_ACCESS_KEY"].encode()]) == []
+    assert files_holding(cluster, [s3_env["AWS_SECRET_ACCESS_KEY"].encode()]) == []

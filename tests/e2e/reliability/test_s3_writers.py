@@ -51,9 +51,7 @@ def appenders(table: str, locked: bool) -> list[tuple[str, int]]:
     return sorted({(w, n) for w, n in zip(rows["writer"].to_pylist(), rows["append"].to_pylist(), strict=True)})
 
 
-def test_appenders_holding_the_lease_lose_no_commit_and_leave_no_gap(s3, monkeypatch):
-    for key, value in s3.items():
-        monkeypatch.setenv(key, value)
+def test_appenders_holding_the_lease_lose_no_commit_and_leave_no_gap(s3_env):
     table = f"s3a://{S3_BUCKET}/writers-leased/appends"
     landed = appenders(table, locked=True)
     expected = sorted([("first", 0), *((f"w{w}", n) for w in range(WRITERS) for n in range(APPENDS))])
