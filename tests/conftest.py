@@ -31,7 +31,16 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import REPO, TEST_SPARK, TESTS, Golden, airflow_environment, call_job, spark_overrides
+from tests.helpers import (
+    REPO,
+    SUMMARY,
+    TEST_SPARK,
+    TESTS,
+    Golden,
+    airflow_environment,
+    call_job,
+    spark_overrides,
+)
 
 E2E = TESTS / "e2e"
 LONG = E2E / "long"
@@ -51,6 +60,23 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _AIRFLOW_HOME is not None:
         shutil.rmtree(_AIRFLOW_HOME, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What tests measured and recorded with ``record_property(SUMMARY, text)`` (step times, kills made), at the end
+    of the log: under pytest-xdist a test's own prints never reach it."""
+    recorded = [
+        (report.nodeid, value)
+        for reports in terminalreporter.stats.values()
+        for report in reports
+        if getattr(report, "when", None) == "call"
+        for name, value in getattr(report, "user_properties", ())
+        if name == SUMMARY
+    ]
+    if recorded:
+        terminalreporter.section("what tests measured")
+        for nodeid, text in sorted(recorded):
+            terminalreporter.write_line(f"{nodeid}: {text}")
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects on markers

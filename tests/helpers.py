@@ -325,6 +325,8 @@ DAG_SMALL = [
     "validation.data_docs=false",
 ]
 LOCAL_MASTER = '{"conn_type": "spark", "host": "local[2]"}'
+# The user property a test records what it measured under (tests/conftest.py prints them at the end of the run).
+SUMMARY = "summary"
 
 
 def airflow_environment(home: Path) -> dict[str, str]:

@@ -35,6 +35,7 @@ from tests.helpers import (
     DAG_TOP_N,
     HEADER,
     LOCAL_MASTER,
+    SUMMARY,
     check_recommendations,
     generate_landing,
     served_dates,
@@ -153,9 +154,10 @@ def scheduled(airflow_deployment, cluster, landing, tmp_path_factory) -> dict[st
     }
 
 
-def test_two_days_triggered_succeed_in_order_with_the_deployments_config(airflow_deployment, scheduled, capsys):
-    with capsys.disabled():
-        print(f"\nscheduler steps (s): { {step: round(s) for step, s in scheduled['seconds'].items()} }")
+def test_two_days_triggered_succeed_in_order_with_the_deployments_config(
+    airflow_deployment, scheduled, record_property
+):
+    record_property(SUMMARY, f"steps (s) { {step: round(s) for step, s in scheduled['seconds'].items()} }")
     assert [run["state"] for run in scheduled["runs"]] == ["success", "success"], scheduled["tis"]
     assert [run["logical_date"][:10] for run in scheduled["runs"]] == [str(DAY_1), str(DAY_2)]
     assert [run["conf"] for run in scheduled["runs"]] == [{}, {}], "no conf: the runs loaded RECLAKE_CONFIG"

@@ -24,6 +24,7 @@ from deltalake import DeltaTable
 
 from tests.helpers import (
     PUBLISHED,
+    SUMMARY,
     assert_every_reader_sees,
     check_what_a_kill_left,
     finished,
@@ -72,7 +73,7 @@ def kill_at_random_moments(root, spark, expected, run_seconds: float) -> int:
 
 
 def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_complete_run(
-    golden, golden_copy, spark, capsys
+    golden, golden_copy, spark, record_property
 ):
     root = golden_copy
     expected = {table: published_lists(golden.root, table) for table in PUBLISHED}
@@ -110,9 +111,8 @@ def test_kills_at_the_named_points_then_at_random_moments_leave_every_reader_a_c
     finished(proc)
     assert not any(orphan_files(root, table) for table in PUBLISHED)
     assert_every_reader_sees(root, spark, expected)
-    with capsys.disabled():
-        print(
-            f"\ncrash: {len(NAMED_POINTS)} named points + {RANDOM_KILLS} random moments over {run_seconds:.0f} s; "
-            f"{kills} kills, 1 recovery run; "
-            f"orphan files removed by maintain: {sum(map(len, left.values()))}; rows lost 0"
-        )
+    record_property(
+        SUMMARY,
+        f"{len(NAMED_POINTS)} named points + {RANDOM_KILLS} random moments over {run_seconds:.0f} s; "
+        f"{kills} kills, 1 recovery run; orphan files removed by maintain: {sum(map(len, left.values()))}; rows lost 0",
+    )
