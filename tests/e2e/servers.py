@@ -27,8 +27,9 @@ def get_json(url: str, timeout: float = 10) -> Any:
         return json.load(response)
 
 
-def wait_for(check, what: str, timeout: float, log: Path | None = None) -> Any:
-    """Call ``check`` until it returns something truthy (errors count as not yet); fail after ``timeout`` s."""
+def wait_for(check, what: str, timeout: float, log: Path | None = None, every: float = 0.5) -> Any:
+    """Call ``check`` every ``every`` s until it returns something truthy (errors count as not yet); fail after
+    ``timeout`` s."""
     deadline, last = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
         try:
@@ -37,7 +38,7 @@ def wait_for(check, what: str, timeout: float, log: Path | None = None) -> Any:
                 return result
         except (OSError, ValueError) as exc:
             last = exc
-        time.sleep(0.5)
+        time.sleep(every)
     tail = log.read_text()[-3000:] if log is not None and log.exists() else ""
     raise AssertionError(f"timed out after {timeout} s waiting for {what} (last error: {last})\n{tail}")
 
@@ -262,14 +263,12 @@ class AirflowApi:
 
     def wait_run(self, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
         """The run once the scheduler has finished it (success or failed)."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def finished() -> dict[str, Any] | None:
             run = self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
-            if run["state"] in ("success", "failed"):
-                return run
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{dag_id} {run_id} not finished after {timeout} s: {run['state']}")
-            time.sleep(3)
+            return run if run["state"] in ("success", "failed") else None
+
+        return wait_for(finished, f"{dag_id} run {run_id} to finish", timeout, every=3)  # runs take minutes
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         """Task id -> the task instance of the run (state, try_number, pool, ...)."""

@@ -29,7 +29,7 @@ import pytest
 from deltalake import DeltaTable
 
 from reclake.jvm import driver_java_options
-from tests.e2e.servers import needs_postgres
+from tests.e2e.servers import needs_postgres, wait_for
 from tests.helpers import (
     DAG_SMALL,
     DAG_TOP_N,
@@ -75,10 +75,9 @@ def request_retrain(api, day: dt.date) -> dict[str, Any]:
     retrain run the scheduler started for it, once finished."""
     asset = api.call("GET", "/assets?name_pattern=reclake_retrain_requests")["assets"][0]
     api.call("POST", "/assets/events", {"asset_id": asset["id"], "extra": {"run_date": str(day)}})
-    deadline = time.monotonic() + 120
-    while not (runs := api.call("GET", f"/dags/{RETRAIN}/dagRuns")["dag_runs"]):
-        assert time.monotonic() < deadline, "the scheduler started no retrain run for the request"
-        time.sleep(2)
+    runs = wait_for(
+        lambda: api.call("GET", f"/dags/{RETRAIN}/dagRuns")["dag_runs"], "a retrain run for the request", 120
+    )
     return api.wait_run(RETRAIN, runs[0]["dag_run_id"], RUN_TIMEOUT_S)
 
 
