@@ -35,8 +35,10 @@ COLLECTOR = "-XX:+UseParallelGC"
 # The JVM explains an archive it cannot map on stdout; the run goes on without it, so say nothing.
 QUIET_ARCHIVE = "-Xlog:cds=off,cds+dynamic=off"
 # spark.quick_jit: compile with C1 alone. A job of seconds spends much of its CPU in C2 compiling code that runs
-# for moments; a job of minutes on large data needs C2's code.
-QUICK_JIT = "-XX:TieredStopAtLevel=1"
+# for moments; a job of minutes on large data needs C2's code. C1 alone also shrinks the code cache to 48 MB, which
+# a whole run's generated code filled: the JVM then failed a method-handle call ("Out of space in CodeCache for
+# method handle intrinsic") and Spark died mid-evaluate. The cache keeps the tiered JIT's 240 MB.
+QUICK_JIT = ("-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=240m")
 
 
 def _share() -> Path:
@@ -104,7 +106,7 @@ def class_archive() -> Path:
 def driver_java_options(quick_jit: bool = False) -> str:
     """``spark.driver.extraJavaOptions`` for a reclake driver: the collector, C1 alone if ``quick_jit``
     (``spark.quick_jit``), and this environment's archive where there is one."""
-    options = [COLLECTOR, QUICK_JIT] if quick_jit else [COLLECTOR]
+    options = [COLLECTOR, *QUICK_JIT] if quick_jit else [COLLECTOR]
     archive = class_archive()
     if archive.is_file():
         options += [f"-XX:SharedArchiveFile={archive}", QUIET_ARCHIVE]
